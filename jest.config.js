@@ -1,0 +1,15 @@
+// Two projects: the CDK app (test/, tools/) and the service (app/), so `npm test` runs every test.
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      displayName: 'cdk',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test', '<rootDir>/tools'],
+      testMatch: ['**/*.test.ts'],
+      transform: { '^.+\\.ts$': '@swc/jest' },
+      setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
+    },
+    '<rootDir>/app',
+  ],
+};
