@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The CDK app: reads the context, builds the stack, and runs cdk-nag's AwsSolutions checks on every synth.
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { OtelFargateStack } from '../lib/otel-fargate-stack';
+import { stackPropsFromContext } from './context';
+
+const app = new App();
+const { region, ...props } = stackPropsFromContext((key) => app.node.tryGetContext(key));
+new OtelFargateStack(app, 'OtelFargateStack', {
+  description: 'An OpenTelemetry-instrumented service on Fargate: traces to X-Ray, logs to CloudWatch Logs',
+  // A region but no account: synth needs no credentials, and the load balancer's access logging (whose
+  // bucket policy differs by region) has the region it needs.
+  env: { region: region ?? process.env.CDK_DEFAULT_REGION ?? 'us-east-1' },
+  ...props,
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,0 +1,272 @@
+// A Fargate task definition that observes any service image: an ADOT collector sidecar that takes the
+// service's OTLP and sends traces to X-Ray, a FireLens log router that ships the service's JSON stdout to
+// CloudWatch Logs, the resource attributes that link each trace to those logs, and the least IAM for both.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The collector configuration delivered to the sidecar, read from the repo at synth time. */
+export const COLLECTOR_CONFIG_PATH = path.join(__dirname, 'config', 'collector.yaml');
+
+/** The AWS for Fluent Bit built-in configuration that parses each JSON line into fields. */
+export const LOG_ROUTER_CONFIG_FILE = '/fluent-bit/configs/parse-json.conf';
+
+/** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE}: how long Fluent Bit keeps flushing after SIGTERM. */
+export const LOG_ROUTER_FLUSH_GRACE = Duration.seconds(30);
+
+/** Where the service sends OTLP: the collector, over the task's shared localhost. */
+export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
+
+export interface ObservedTaskDefinitionProps {
+  /** The service's image. It must listen on `containerPort` and answer `healthCheckPath` with 200. */
+  readonly image: ecs.ContainerImage;
+
+  /** The service's name in traces (`OTEL_SERVICE_NAME`) and in its log streams. */
+  readonly serviceName: string;
+
+  /** The log group that receives the service's log lines and that its traces link to. */
+  readonly logGroup: logs.ILogGroup;
+
+  /** The port the service listens on, also given to it as `PORT`. @default 8080 */
+  readonly containerPort?: number;
+
+  /** The path that answers 200 when the service is healthy. @default '/healthz' */
+  readonly healthCheckPath?: string;
+
+  /** CPU units for the whole task. @default 512 */
+  readonly cpu?: number;
+
+  /** Memory for the whole task. @default 1024 */
+  readonly memoryLimitMiB?: number;
+
+  /** The CPU architecture of the task; the image must be built for it. @default ecs.CpuArchitecture.ARM64 */
+  readonly cpuArchitecture?: ecs.CpuArchitecture;
+
+  /** The release tag of public.ecr.aws/aws-observability/aws-otel-collector. @default 'v0.49.0' */
+  readonly collectorVersion?: string;
+
+  /** The immutable tag of public.ecr.aws/aws-observability/aws-for-fluent-bit. @default '3.2.2' */
+  readonly fluentBitVersion?: string;
+
+  /** Further environment for the service (`LOG_LEVEL`, …). @default - none */
+  readonly environment?: Record<string, string>;
+
+  /** How long the sidecars' own diagnostic logs are kept. @default logs.RetentionDays.ONE_MONTH */
+  readonly sidecarLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * The task definition of one observed service: the service container (first, so that load balancers
+ * target it), the collector sidecar it waits for, and the FireLens log router that ships its stdout.
+ */
+export class ObservedTaskDefinition extends Construct {
+  /** How long ECS waits for the service to exit after SIGTERM: room to finish requests and flush spans. */
+  static readonly APP_STOP_TIMEOUT = Duration.seconds(30);
+  /** The log router stops last; it needs its whole flush grace and a margin. */
+  static readonly LOG_ROUTER_STOP_TIMEOUT = LOG_ROUTER_FLUSH_GRACE.plus(Duration.seconds(10));
+
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly appContainer: ecs.ContainerDefinition;
+  readonly collectorContainer: ecs.ContainerDefinition;
+  readonly logRouterContainer: ecs.FirelensLogRouter;
+
+  constructor(scope: Construct, id: string, props: ObservedTaskDefinitionProps) {
+    super(scope, id);
+    const containerPort = props.containerPort ?? 8080;
+    const healthCheckPath = props.healthCheckPath ?? '/healthz';
+    const collectorVersion = props.collectorVersion ?? 'v0.49.0';
+    const fluentBitVersion = props.fluentBitVersion ?? '3.2.2';
+    validateProps(props, containerPort, healthCheckPath, collectorVersion, fluentBitVersion);
+
+    const region = Stack.of(this).region;
+    const sidecarLogs = new logs.LogGroup(this, 'SidecarLogs', {
+      retention: props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: props.cpu ?? 512,
+      memoryLimitMiB: props.memoryLimitMiB ?? 1024,
+      runtimePlatform: {
+        cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+
+    // Added first: the first essential container is the one ecs_patterns puts behind the load balancer.
+    this.appContainer = this.taskDefinition.addContainer('App', {
+      containerName: 'app',
+      image: props.image,
+      essential: true,
+      portMappings: [{ containerPort, name: 'http' }],
+      readonlyRootFilesystem: true,
+      user: '1000:1000',
+      stopTimeout: ObservedTaskDefinition.APP_STOP_TIMEOUT,
+      environment: {
+        ...props.environment,
+        PORT: String(containerPort),
+        OTEL_SERVICE_NAME: props.serviceName,
+        OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_GRPC_ENDPOINT,
+        // The ECS resource detector sets these only for the awslogs driver; without them X-Ray shows no logs.
+        OTEL_RESOURCE_ATTRIBUTES: [
+          `aws.log.group.names=${props.logGroup.logGroupName}`,
+          `aws.log.group.arns=${props.logGroup.logGroupArn}`,
+        ].join(','),
+      },
+      healthCheck: {
+        // Node's own fetch: the service image has no curl.
+        command: [
+          'CMD',
+          'node',
+          '-e',
+          `fetch('http://127.0.0.1:${containerPort}${healthCheckPath}')` +
+            '.then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))',
+        ],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(15),
+      },
+      logging: ecs.LogDrivers.firelens({
+        options: {
+          Name: 'cloudwatch_logs',
+          region,
+          log_group_name: props.logGroup.logGroupName,
+          log_stream_prefix: `${props.serviceName}/`,
+          // The stack owns the group (retention, removal policy); the router must not create it.
+          auto_create_group: 'false',
+          retry_limit: '5',
+        },
+      }),
+    });
+
+    this.collectorContainer = this.taskDefinition.addContainer('Collector', {
+      containerName: 'aws-otel-collector',
+      image: ecs.ContainerImage.fromRegistry(
+        `public.ecr.aws/aws-observability/aws-otel-collector:${collectorVersion}`,
+      ),
+      essential: true,
+      memoryReservationMiB: 64,
+      environment: {
+        AOT_CONFIG_CONTENT: fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8'),
+        AWS_REGION: region,
+      },
+      // Exec form: the image is built FROM scratch and has no shell.
+      healthCheck: {
+        command: ['CMD', '/healthcheck'],
+        interval: Duration.seconds(5),
+        timeout: Duration.seconds(3),
+        retries: 3,
+        startPeriod: Duration.seconds(10),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: sidecarLogs, streamPrefix: 'collector' }),
+    });
+    // Spans from the first requests would be lost if the service started before the collector listens.
+    this.appContainer.addContainerDependencies({
+      container: this.collectorContainer,
+      condition: ecs.ContainerDependencyCondition.HEALTHY,
+    });
+
+    // ECS starts this router before, and stops it after, every container that logs through it.
+    this.logRouterContainer = this.taskDefinition.addFirelensLogRouter('LogRouter', {
+      containerName: 'log-router',
+      image: ecs.ContainerImage.fromRegistry(`public.ecr.aws/aws-observability/aws-for-fluent-bit:${fluentBitVersion}`),
+      essential: true,
+      memoryReservationMiB: 50,
+      stopTimeout: ObservedTaskDefinition.LOG_ROUTER_STOP_TIMEOUT,
+      firelensConfig: {
+        type: ecs.FirelensLogRouterType.FLUENTBIT,
+        options: {
+          enableECSLogMetadata: true,
+          configFileType: ecs.FirelensConfigFileType.FILE,
+          configFileValue: LOG_ROUTER_CONFIG_FILE,
+        },
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: sidecarLogs, streamPrefix: 'log-router' }),
+    });
+
+    this.grantTelemetryWrites(props.logGroup);
+
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds no secrets: the port, the service name, the OTLP endpoint, the log group ' +
+        'name and ARN, the region and the collector configuration. Secrets belong in `secrets` instead.',
+    });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'CloudFormation-Validate::E1029',
+      reason:
+        'The collector configuration in AOT_CONFIG_CONTENT uses the collector\'s own ${env:AWS_REGION} ' +
+        'expansion, which the collector performs at start; CloudFormation must pass it through unchanged.',
+    });
+  }
+
+  /** The task role: the collector writes to X-Ray, the log router writes to the service's log group. */
+  private grantTelemetryWrites(logGroup: logs.ILogGroup): void {
+    const taskRole = this.taskDefinition.taskRole;
+    // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the stack creates it.
+    logGroup.grantWrite(taskRole);
+
+    const xrayPolicy = new iam.Policy(this, 'XRayWritePolicy', {
+      statements: [
+        new iam.PolicyStatement({
+          actions: [
+            'xray:PutTraceSegments',
+            'xray:PutTelemetryRecords',
+            'xray:GetSamplingRules',
+            'xray:GetSamplingTargets',
+            'xray:GetSamplingStatisticSummaries',
+          ],
+          resources: ['*'],
+        }),
+      ],
+    });
+    xrayPolicy.attachToRole(taskRole);
+    Validations.of(xrayPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray PutTraceSegments, PutTelemetryRecords and the sampling reads support no resource-level ' +
+        'permissions: the Service Authorization Reference lists "*" as their only resource.',
+    });
+  }
+}
+
+function validateProps(
+  props: ObservedTaskDefinitionProps,
+  containerPort: number,
+  healthCheckPath: string,
+  collectorVersion: string,
+  fluentBitVersion: string,
+): void {
+  if (!Token.isUnresolved(containerPort) && (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)) {
+    throw new Error(`containerPort must be an integer from 1 to 65535, got ${containerPort}`);
+  }
+  if (!healthCheckPath.startsWith('/')) {
+    throw new Error(`healthCheckPath must start with '/', got '${healthCheckPath}'`);
+  }
+  if (!Token.isUnresolved(props.serviceName) && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(props.serviceName)) {
+    throw new Error(
+      `serviceName must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got '${props.serviceName}'`,
+    );
+  }
+  // Pinned release tags only: `latest` or `stable` would change the task under a running service.
+  if (!/^v\d+\.\d+\.\d+$/.test(collectorVersion)) {
+    throw new Error(`collectorVersion must be an ADOT collector release tag such as 'v0.49.0', got '${collectorVersion}'`);
+  }
+  if (!/^\d+\.\d+\.\d+(\.\d{8})?$/.test(fluentBitVersion)) {
+    throw new Error(
+      `fluentBitVersion must be an immutable AWS for Fluent Bit tag such as '3.2.2' or '2.34.3.20260209', got '${fluentBitVersion}'`,
+    );
+  }
+  if (props.environment) {
+    const reserved = ['PORT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_RESOURCE_ATTRIBUTES'];
+    const clashes = Object.keys(props.environment).filter((key) => reserved.includes(key));
+    if (clashes.length > 0) {
+      throw new Error(`environment must not set ${clashes.join(', ')}: ObservedTaskDefinition sets them`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// Builds the stack the way bin/ does, for assertions on its template.
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
+
+export const TEST_REGION = 'eu-west-1';
+
+/** A registry image, so that tests that are not about the image skip staging app/ as an asset. */
+export const TEST_IMAGE = ecs.ContainerImage.fromRegistry('example.com/service:1.0.0');
+
+export function buildStack(props: OtelFargateStackProps = {}): { app: App; stack: OtelFargateStack } {
+  const app = new App();
+  const stack = new OtelFargateStack(app, 'TestStack', { env: { region: TEST_REGION }, image: TEST_IMAGE, ...props });
+  return { app, stack };
+}
+
+export function synthTemplate(props: OtelFargateStackProps = {}): Template {
+  return Template.fromStack(buildStack(props).stack);
+}
+
+interface ContainerDefinition {
+  Name: string;
+  [key: string]: unknown;
+}
+
+/** The task definition's containers, in their order. */
+export function containers(template: Template): ContainerDefinition[] {
+  const taskDefinitions = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+  expect(taskDefinitions).toHaveLength(1);
+  return (taskDefinitions[0].Properties as { ContainerDefinitions: ContainerDefinition[] }).ContainerDefinitions;
+}
+
+export function container(template: Template, name: string): ContainerDefinition {
+  const found = containers(template).find((c) => c.Name === name);
+  if (!found) throw new Error(`no container named ${name}`);
+  return found;
+}
+
+/** A container's environment as a plain object. */
+export function environmentOf(definition: ContainerDefinition): Record<string, unknown> {
+  const entries = (definition.Environment ?? []) as { Name: string; Value: unknown }[];
+  return Object.fromEntries(entries.map((e) => [e.Name, e.Value]));
+}

@@ -1,0 +1,308 @@
+import * as fs from 'node:fs';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import {
+  COLLECTOR_CONFIG_PATH,
+  LOG_ROUTER_CONFIG_FILE,
+  LOG_ROUTER_FLUSH_GRACE,
+  ObservedTaskDefinition,
+  ObservedTaskDefinitionProps,
+} from '../lib/observed-task-definition';
+import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, synthTemplate } from './helpers';
+
+describe('the service container', () => {
+  const template = synthTemplate();
+  const app = container(template, 'app');
+
+  test('is the first container, so the load balancer targets it', () => {
+    expect(containers(template)[0].Name).toBe('app');
+    template.hasResourceProperties('AWS::ECS::Service', {
+      LoadBalancers: [Match.objectLike({ ContainerName: 'app', ContainerPort: 8080 })],
+    });
+  });
+
+  test('is essential and listens on 8080', () => {
+    expect(app.Essential).toBe(true);
+    expect(app.PortMappings).toEqual([{ ContainerPort: 8080, Name: 'http', Protocol: 'tcp' }]);
+  });
+
+  test('runs as a non-root user on a read-only root file system', () => {
+    expect(app.User).toBe('1000:1000');
+    expect(app.ReadonlyRootFilesystem).toBe(true);
+  });
+
+  test('is health-checked on /healthz with the image’s own node', () => {
+    expect(app.HealthCheck).toMatchObject({
+      Command: ['CMD', 'node', '-e', expect.stringContaining("fetch('http://127.0.0.1:8080/healthz')")],
+    });
+  });
+
+  test('gets the contract’s environment: port, service name and the collector on localhost gRPC', () => {
+    expect(environmentOf(app)).toMatchObject({
+      PORT: '8080',
+      OTEL_SERVICE_NAME: 'otel-fargate-service',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:4317',
+    });
+  });
+
+  test('gets the log group’s name and ARN as resource attributes, which link its traces to its logs', () => {
+    expect(environmentOf(app).OTEL_RESOURCE_ATTRIBUTES).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'aws.log.group.names=',
+          { Ref: 'ServiceLogGroup' },
+          ',aws.log.group.arns=',
+          { 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] },
+        ],
+      ],
+    });
+  });
+
+  test('logs through FireLens to the service log group with the cloudwatch_logs output', () => {
+    expect(app.LogConfiguration).toEqual({
+      LogDriver: 'awsfirelens',
+      Options: {
+        Name: 'cloudwatch_logs',
+        region: TEST_REGION,
+        log_group_name: { Ref: 'ServiceLogGroup' },
+        log_stream_prefix: 'otel-fargate-service/',
+        auto_create_group: 'false',
+        retry_limit: '5',
+      },
+    });
+  });
+
+  test('takes the service name from props into traces and log streams', () => {
+    const named = container(synthTemplate({ serviceName: 'checkout' }), 'app');
+    expect(environmentOf(named).OTEL_SERVICE_NAME).toBe('checkout');
+    expect((named.LogConfiguration as { Options: object }).Options).toMatchObject({ log_stream_prefix: 'checkout/' });
+  });
+});
+
+describe('the collector sidecar', () => {
+  const template = synthTemplate();
+  const collector = container(template, 'aws-otel-collector');
+
+  test('runs the ADOT collector pinned to a release tag', () => {
+    expect(collector.Image).toBe('public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0');
+  });
+
+  test('runs another release when told to', () => {
+    const other = container(synthTemplate({ collectorVersion: 'v0.48.1' }), 'aws-otel-collector');
+    expect(other.Image).toBe('public.ecr.aws/aws-observability/aws-otel-collector:v0.48.1');
+  });
+
+  test('receives the repo’s configuration file verbatim in AOT_CONFIG_CONTENT', () => {
+    expect(environmentOf(collector).AOT_CONFIG_CONTENT).toBe(fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8'));
+  });
+
+  test('is given the stack’s region, which its awsxray exporter reads', () => {
+    expect(environmentOf(collector).AWS_REGION).toBe(TEST_REGION);
+  });
+
+  test('is health-checked in exec form, since its image has no shell', () => {
+    expect(collector.HealthCheck).toMatchObject({ Command: ['CMD', '/healthcheck'] });
+  });
+
+  test('maps no ports: the service reaches it over the task’s localhost', () => {
+    expect(collector.PortMappings).toBeUndefined();
+  });
+
+  test('is essential', () => {
+    expect(collector.Essential).toBe(true);
+  });
+
+  test('logs to a group of its own, not to the service’s group', () => {
+    expect(collector.LogConfiguration).toMatchObject({
+      LogDriver: 'awslogs',
+      Options: { 'awslogs-stream-prefix': 'collector', 'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) } },
+    });
+  });
+});
+
+describe('the FireLens log router', () => {
+  const template = synthTemplate();
+  const router = container(template, 'log-router');
+
+  test('runs AWS for Fluent Bit pinned to an immutable tag', () => {
+    expect(router.Image).toBe('public.ecr.aws/aws-observability/aws-for-fluent-bit:3.2.2');
+  });
+
+  test('parses each JSON line into fields with the image’s built-in configuration', () => {
+    expect(router.FirelensConfiguration).toEqual({
+      Type: 'fluentbit',
+      Options: {
+        'enable-ecs-log-metadata': 'true',
+        'config-file-type': 'file',
+        'config-file-value': LOG_ROUTER_CONFIG_FILE,
+      },
+    });
+  });
+
+  test('has a stop timeout longer than its flush grace, so the last lines are shipped', () => {
+    expect(router.StopTimeout).toBeGreaterThan(LOG_ROUTER_FLUSH_GRACE.toSeconds());
+    expect(router.StopTimeout).toBeLessThanOrEqual(120);
+  });
+
+  test('is essential and logs to the sidecars’ own group', () => {
+    expect(router.Essential).toBe(true);
+    expect(router.LogConfiguration).toMatchObject({
+      LogDriver: 'awslogs',
+      Options: { 'awslogs-stream-prefix': 'log-router', 'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) } },
+    });
+  });
+
+  test('keeps ECS’s FireLens ordering: the service does not override it with a dependency on the router', () => {
+    const dependencies = (container(template, 'app').DependsOn ?? []) as { ContainerName: string }[];
+    expect(dependencies.map((d) => d.ContainerName)).not.toContain('log-router');
+  });
+});
+
+describe('start and stop order', () => {
+  const template = synthTemplate();
+
+  test('the service starts only after the collector is HEALTHY', () => {
+    expect(container(template, 'app').DependsOn).toEqual([
+      { ContainerName: 'aws-otel-collector', Condition: 'HEALTHY' },
+    ]);
+  });
+
+  test('the service has 30 seconds after SIGTERM to finish requests and flush its spans', () => {
+    expect(container(template, 'app').StopTimeout).toBe(30);
+  });
+
+  test('the sidecars’ diagnostic logs are kept for a month and removed with the stack', () => {
+    template.hasResource('AWS::Logs::LogGroup', {
+      Properties: { RetentionInDays: 30 },
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+    });
+  });
+});
+
+describe('the task', () => {
+  test('defaults to ARM64 with 512 CPU units and 1024 MiB', () => {
+    synthTemplate().hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '512',
+      Memory: '1024',
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+  });
+
+  test('takes its size and architecture from props', () => {
+    synthTemplate({ cpu: 1024, memoryLimitMiB: 2048, cpuArchitecture: ecs.CpuArchitecture.X86_64 }).hasResourceProperties(
+      'AWS::ECS::TaskDefinition',
+      { Cpu: '1024', Memory: '2048', RuntimePlatform: Match.objectLike({ CpuArchitecture: 'X86_64' }) },
+    );
+  });
+});
+
+describe('least-privilege IAM', () => {
+  const template = synthTemplate();
+  const taskRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /TaskRole/.test(id));
+  const executionRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /ExecutionRole/.test(id));
+
+  function statementsOf(roleId: string | undefined): { Action: string | string[]; Resource: unknown }[] {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId),
+    );
+    return policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+  }
+
+  test('the task role may write to X-Ray and read sampling rules, on * because X-Ray takes nothing else', () => {
+    const xray = statementsOf(taskRoleId).filter((s) => [s.Action].flat().some((a) => a.startsWith('xray:')));
+    expect(xray).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Resource: '*',
+        Action: [
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+          'xray:GetSamplingStatisticSummaries',
+        ],
+      }),
+    ]);
+  });
+
+  test('the task role may write log events to the service log group only, and not create groups', () => {
+    const logStatements = statementsOf(taskRoleId).filter((s) => [s.Action].flat().some((a) => a.startsWith('logs:')));
+    expect(logStatements).toEqual([
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] },
+      }),
+    ]);
+  });
+
+  test('the task role has nothing beyond X-Ray and the log group', () => {
+    const actions = statementsOf(taskRoleId).flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
+  });
+
+  test('the execution role may only write the sidecars’ diagnostic logs (public images need no pull rights)', () => {
+    expect(statementsOf(executionRoleId)).toEqual([
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/SidecarLogs/), 'Arn'] },
+      }),
+    ]);
+  });
+
+  test('no role carries a managed policy and no access key exists', () => {
+    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    expect(template.findResources('AWS::IAM::AccessKey')).toEqual({});
+    expect(template.findResources('AWS::IAM::User')).toEqual({});
+  });
+});
+
+describe('invalid props', () => {
+  function build(overrides: Partial<ObservedTaskDefinitionProps>): () => ObservedTaskDefinition {
+    const stack = new Stack(new App(), 'Stack');
+    const logGroup = new logs.LogGroup(stack, 'Logs');
+    return () => new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup, ...overrides });
+  }
+
+  test('a port outside 1-65535 is refused', () => {
+    expect(build({ containerPort: 0 })).toThrow(/containerPort must be an integer from 1 to 65535/);
+    expect(build({ containerPort: 70000 })).toThrow(/containerPort/);
+  });
+
+  test('a health check path without a leading slash is refused', () => {
+    expect(build({ healthCheckPath: 'healthz' })).toThrow(/healthCheckPath must start with '\/'/);
+  });
+
+  test('a service name that cannot be a log stream prefix is refused', () => {
+    expect(build({ serviceName: 'my service' })).toThrow(/serviceName must be/);
+  });
+
+  test('moving image tags are refused', () => {
+    expect(build({ collectorVersion: 'latest' })).toThrow(/collectorVersion must be an ADOT collector release tag/);
+    expect(build({ fluentBitVersion: 'stable' })).toThrow(/fluentBitVersion must be an immutable/);
+  });
+
+  test('environment that would override the contract is refused', () => {
+    expect(build({ environment: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://elsewhere:4317' } })).toThrow(
+      /environment must not set OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+  });
+
+  test('extra environment reaches the service', () => {
+    const stack = new Stack(new App(), 'Stack');
+    new ObservedTaskDefinition(stack, 'Task', {
+      image: TEST_IMAGE,
+      serviceName: 'svc',
+      logGroup: new logs.LogGroup(stack, 'Logs'),
+      environment: { LOG_LEVEL: 'debug' },
+    });
+    expect(environmentOf(container(Template.fromStack(stack), 'app')).LOG_LEVEL).toBe('debug');
+  });
+});
