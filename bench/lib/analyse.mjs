@@ -1,0 +1,164 @@
+// Turns the raw rounds into per-variant medians, pair-by-pair ratios within each round, and the issue's targets.
+import { spread } from './stats.mjs';
+
+const METRICS = {
+  'home.rps': (c) => c.phases.home.rps,
+  'home.p50Ms': (c) => c.phases.home.p50Ms,
+  'home.p99Ms': (c) => c.phases.home.p99Ms,
+  'home.cpuUsPerRequest': (c) => c.phases.home.cpuUsPerRequest,
+  'orders.rps': (c) => c.phases.orders.rps,
+  'orders.p50Ms': (c) => c.phases.orders.p50Ms,
+  'orders.p99Ms': (c) => c.phases.orders.p99Ms,
+  'orders.cpuUsPerRequest': (c) => c.phases.orders.cpuUsPerRequest,
+  'open.rps': (c) => c.phases.open.rps,
+  'open.p50Ms': (c) => c.phases.open.p50Ms,
+  'open.p99Ms': (c) => c.phases.open.p99Ms,
+  'open.cpuUsPerRequest': (c) => c.phases.open.cpuUsPerRequest,
+  peakRssMB: (c) => c.peakRssMB,
+};
+
+export const PAIRS = [
+  ['b', 'a0'],
+  ['b', 'a'],
+  ['a', 'a0'],
+  ['c', 'a0'],
+  ['d', 'a0'],
+  ['b', 'c'],
+  ['b', 'd'],
+];
+export const RATIO_METRICS = [
+  'home.rps',
+  'orders.rps',
+  'home.cpuUsPerRequest',
+  'home.p99Ms',
+  'open.p99Ms',
+  'peakRssMB',
+];
+
+export function analyse(results) {
+  const ids = results.variants.map((v) => v.id).filter((id) => results.rounds.some((r) => r[id]));
+  const perVariant = {};
+  for (const id of ids) {
+    const cells = results.rounds.map((r) => r[id]).filter(Boolean);
+    const entry = {};
+    for (const [name, pick] of Object.entries(METRICS)) entry[name] = spread(cells.map(pick));
+    const served = cells.reduce((s, c) => s + c.served['/'] + c.served['/orders'], 0);
+    const missing = cells.reduce(
+      (s, c) => s + Math.max(0, c.serverSpansMissing['/']) + Math.max(0, c.serverSpansMissing['/orders']),
+      0,
+    );
+    entry.traced = Boolean(results.variants.find((x) => x.id === id)?.traced);
+    entry.served = served;
+    entry.sdkSaysDropped = cells.reduce((s, c) => s + (c.sdkSaysDropped ?? 0), 0);
+    entry.serverSpansMissing = missing;
+    entry.spansTotal = cells.reduce((s, c) => s + c.spans.spans, 0);
+    entry.spanNames = cells[0]?.spans.byName ?? {};
+    entry.startupMs = spread(results.startup?.[id] ?? []);
+    entry.imageMB = results.image?.[id]?.totalMB;
+    entry.stopMs = spread(cells.map((c) => c.stop.stopMs));
+    entry.killed = cells.filter((c) => c.stop.killed).length;
+    perVariant[id] = entry;
+  }
+
+  const ratios = {};
+  for (const [x, y] of PAIRS) {
+    if (!perVariant[x] || !perVariant[y]) continue;
+    const key = `${x}/${y}`;
+    ratios[key] = {};
+    for (const metric of RATIO_METRICS) {
+      const values = results.rounds
+        .filter((r) => r[x] && r[y])
+        .map((r) => METRICS[metric](r[x]) / METRICS[metric](r[y]));
+      ratios[key][metric] = { ...spread(values), values };
+    }
+    ratios[key].startupMs = { median: perVariant[x].startupMs.median / perVariant[y].startupMs.median };
+  }
+
+  return { perVariant, ratios, targets: targets(results, perVariant, ratios) };
+}
+
+function targets(results, v, ratios) {
+  const list = [];
+  const have = (...ids) => ids.every((id) => v[id]);
+  const add = (name, pass, detail) => list.push({ name, pass, detail });
+  const fmt = (s) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+
+  if (have('a', 'b')) {
+    const r = ratios['b/a']['home.rps'];
+    add('(b) throughput ≥ 0.65 × (a) at saturation, GET /', r.median >= 0.65, `b/a = ${fmt(r)}`);
+    const o = ratios['b/a']['orders.rps'];
+    add('(b) throughput ≥ 0.65 × (a) at saturation, POST /orders', o.median >= 0.65, `b/a = ${fmt(o)}`);
+    add(
+      'every response of (b) has its server span',
+      v.b.serverSpansMissing === 0,
+      `${v.b.served} responses, ${v.b.serverSpansMissing} without a server span`,
+    );
+  } else add('(b) throughput ≥ 0.65 × (a)', null, 'service not built');
+  if (have('a', 'a0')) {
+    const r = ratios['a/a0']['home.rps'];
+    add('(a) throughput ≥ 0.9 × (a0): disabled costs nothing', r.median >= 0.9, `a/a0 = ${fmt(r)}`);
+  } else add('(a) throughput ≥ 0.9 × (a0)', null, 'service not built');
+  if (have('b')) {
+    add(
+      'zero spans lost at saturation (all rounds, both routes)',
+      v.b.serverSpansMissing === 0,
+      `${v.b.serverSpansMissing} lost`,
+    );
+  } else add('zero spans lost at saturation', null, 'service not built');
+  if (results.soak?.variant === 'b') {
+    add(
+      `zero spans lost over a ${results.soak.durationS}-second run`,
+      results.soak.serverSpansMissing === 0,
+      `${results.soak.responses} responses, ${results.soak.serverSpansMissing} without a server span`,
+    );
+  } else
+    add('zero spans lost over a 60-second run', null, results.soak ? `ran ${results.soak.variant}, not b` : 'not run');
+  if (have('a', 'b')) {
+    const r = ratios['b/a']['home.p99Ms'];
+    add('(b) p99 ≤ 2 × (a) at saturation, GET /', r.median <= 2, `b/a p99 = ${fmt(r)}`);
+    const o = ratios['b/a']['open.p99Ms'];
+    add(`(b) p99 ≤ 2 × (a) open loop at ${results.config.openRate} req/s`, o.median <= 2, `b/a p99 = ${fmt(o)}`);
+    const diff = results.rounds.filter((r) => r.a && r.b).map((r) => r.b.peakRssMB - r.a.peakRssMB);
+    const d = spread(diff);
+    add(
+      '(b) peak RSS ≤ (a) + 50 MB',
+      d.median <= 50,
+      `b − a = ${d.median.toFixed(1)} MB (${d.min.toFixed(1)}–${d.max.toFixed(1)})`,
+    );
+    const s = v.b.startupMs.median / v.a.startupMs.median;
+    add(
+      '(b) first response ≤ 1.5 × (a)',
+      s <= 1.5,
+      `${v.b.startupMs.median.toFixed(0)} ms vs ${v.a.startupMs.median.toFixed(0)} ms = ${s.toFixed(2)}×`,
+    );
+  }
+  if (v.b?.imageMB !== undefined) add('what the image adds ≤ 25 MB', v.b.imageMB <= 25, `${v.b.imageMB.toFixed(1)} MB`);
+  if (have('b')) {
+    for (const peer of ['c', 'd']) {
+      if (!v[peer]) continue;
+      const figures = [
+        ['GET / req/s', v.b['home.rps'].median, v[peer]['home.rps'].median, 'higher'],
+        ['POST /orders req/s', v.b['orders.rps'].median, v[peer]['orders.rps'].median, 'higher'],
+        ['GET / p99', v.b['home.p99Ms'].median, v[peer]['home.p99Ms'].median, 'lower'],
+        ['open-loop p99', v.b['open.p99Ms'].median, v[peer]['open.p99Ms'].median, 'lower'],
+        ['CPU µs/request', v.b['home.cpuUsPerRequest'].median, v[peer]['home.cpuUsPerRequest'].median, 'lower'],
+        ['peak RSS', v.b.peakRssMB.median, v[peer].peakRssMB.median, 'lower'],
+        ['start-up', v.b.startupMs.median, v[peer].startupMs.median, 'lower'],
+        ['image', v.b.imageMB, v[peer].imageMB, 'lower'],
+        ['spans lost', v.b.serverSpansMissing, v[peer].serverSpansMissing, 'lower-or-zero'],
+      ];
+      const behind = figures.filter(([, mine, theirs, better]) => {
+        if (mine === undefined || theirs === undefined) return false;
+        if (better === 'higher') return !(mine > theirs);
+        if (better === 'lower-or-zero') return !(mine === 0 || mine < theirs);
+        return !(mine < theirs);
+      });
+      add(
+        `(b) ahead of (${peer}) on every figure`,
+        behind.length === 0,
+        behind.length === 0 ? 'ahead on all' : `behind on ${behind.map(([n]) => n).join(', ')}`,
+      );
+    }
+  }
+  return list;
+}

@@ -1,0 +1,74 @@
+// Summarises a V8 .cpuprofile (node --cpu-prof): within the load window, where the CPU time goes, per request,
+// by the package of the function that ran ("self") and by the nearest package code up the stack that caused it
+// ("on behalf of": node internals and builtins are charged to the package that called them).
+
+function packageOf(url, functionName) {
+  if (functionName === '(garbage collector)') return '(garbage collector)';
+  if (functionName === '(program)') return '(program: V8/native)';
+  if (functionName === '(idle)') return '(idle)';
+  if (!url) return '(builtin)';
+  const marker = url.lastIndexOf('/node_modules/');
+  if (marker !== -1) {
+    const rest = url.slice(marker + '/node_modules/'.length).split('/');
+    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+  }
+  if (url.startsWith('node:'))
+    return (
+      'node:' +
+      url
+        .slice(5)
+        .split('/')[0]
+        .replace(/^internal\/?/, 'internal')
+    );
+  if (url.includes('/app/dist/')) return 'service code (app/dist)';
+  if (url.includes('/bench/peer/')) return 'peer app code';
+  return url;
+}
+
+const isUserland = (pkg) => !pkg.startsWith('(') && !pkg.startsWith('node:') && pkg !== '(builtin)';
+
+export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests }) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const pkgOf = new Map(profile.nodes.map((n) => [n.id, packageOf(n.callFrame.url, n.callFrame.functionName)]));
+
+  const self = new Map();
+  const onBehalf = new Map();
+  const functions = new Map();
+  let t = profile.startTime;
+  let inWindowUs = 0;
+  let totalUs = 0;
+  const add = (map, key, us) => map.set(key, (map.get(key) ?? 0) + us);
+  const useWindow = windowStartUs !== undefined;
+  for (let i = 0; i < profile.samples.length; i += 1) {
+    t += profile.timeDeltas[i];
+    const us = profile.timeDeltas[i + 1] ?? 0;
+    totalUs += us;
+    if (useWindow && (t < windowStartUs || t > windowEndUs)) continue;
+    const leaf = profile.samples[i];
+    const pkg = pkgOf.get(leaf);
+    if (pkg === '(idle)') continue;
+    inWindowUs += us;
+    add(self, pkg, us);
+    let owner = pkg;
+    for (let id = leaf; id !== undefined && !isUserland(owner); id = parent.get(id)) owner = pkgOf.get(id);
+    add(onBehalf, isUserland(owner) ? owner : pkg, us);
+    const frame = byId.get(leaf).callFrame;
+    add(functions, `${pkg} ${frame.functionName || '(anonymous)'}:${frame.lineNumber + 1}`, us);
+  }
+  const perRequest = (map, limit) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([name, us]) => ({ name, usPerRequest: us / requests, share: us / inWindowUs }));
+  return {
+    requests,
+    busyUsPerRequest: inWindowUs / requests,
+    windowed: useWindow,
+    sampledSeconds: totalUs / 1e6,
+    self: perRequest(self, 20),
+    onBehalf: perRequest(onBehalf, 20),
+    functions: perRequest(functions, 25),
+  };
+}

@@ -1,0 +1,205 @@
+// Renders BENCHMARKS.md from one run's JSON: verdicts first, then the figures, the ratios, a chart and the method.
+import { PAIRS, RATIO_METRICS } from './analyse.mjs';
+
+const n = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const range = (s, digits = 2) =>
+  s && Number.isFinite(s.median) ? `${n(s.median, digits)} (${n(s.min, digits)}–${n(s.max, digits)})` : '–';
+const verdict = (pass) => (pass === null ? 'n/a' : pass ? '**pass**' : '**FAIL**');
+const METRIC_LABELS = {
+  'home.rps': 'GET / req/s',
+  'orders.rps': 'POST /orders req/s',
+  'home.cpuUsPerRequest': 'GET / CPU µs/req',
+  'home.p99Ms': 'GET / p99 (closed)',
+  'open.p99Ms': 'GET / p99 (open loop)',
+  peakRssMB: 'peak RSS',
+};
+
+export function render(results) {
+  const { analysis, config, machine } = results;
+  const v = analysis.perVariant;
+  const ids = Object.keys(v);
+  const out = [];
+  const line = (text = '') => out.push(text);
+
+  line('# Benchmarks: what tracing costs');
+  line();
+  line(
+    `Rendered by \`bench/run.mjs\` from \`bench/results/${results.mode}.json\`, a real run on ${results.date.slice(0, 10)} ` +
+      `(commit \`${results.commit}\`, ${n(results.elapsedS / 60, 1)} minutes). Do not edit by hand: run \`npm run bench\`.`,
+  );
+  if (results.mode !== 'full') line('\n> This is a `--quick` smoke run: too short to trust.');
+  line();
+  line('## Targets for (b), from issue 4');
+  line();
+  line('| Target | Result | Measured |');
+  line('| --- | --- | --- |');
+  for (const t of analysis.targets) line(`| ${t.name} | ${verdict(t.pass)} | ${t.detail} |`);
+  for (const s of results.skipped ?? []) line(`\nNot measured: (${s.id}), ${s.reason}.`);
+  line();
+
+  line('## Variants');
+  line();
+  line('| | What runs | Command (in its directory) |');
+  line('| --- | --- | --- |');
+  for (const variant of results.variants) {
+    const env = Object.entries(variant.env)
+      .filter(([k]) => k.startsWith('OTEL_') || k === 'BENCH_OTEL_API')
+      .map(([k, val]) => `${k}=${val.replace(/127\.0\.0\.1:\d+/, 'sink')}`)
+      .join(' ');
+    line(
+      `| (${variant.id}) | ${variant.label}${variant.missing ? ' (not built)' : ''} | \`${env ? env + ' ' : ''}node ${variant.nodeArgs.map((a) => a.replace(/.*\/bench\//, 'bench/')).join(' ')}\` |`,
+    );
+  }
+  line();
+
+  line('## Results (median over rounds; per-round values in the JSON)');
+  line();
+  line(
+    `Closed loop: autocannon, ${config.connections} connections, ${config.durationS} s per route after a warm-up. ` +
+      `Open loop: GET / at a fixed ${config.openRate} req/s for ${config.openDurationS} s, latency from each request's scheduled time. ` +
+      "CPU is the server process's user + system time (all threads, so the exporter too) divided by its responses.",
+  );
+  line();
+  line(
+    '| Variant | GET / req/s | p50 / p99 ms | CPU µs/req | POST /orders req/s | p50 / p99 ms | CPU µs/req | open loop p50 / p99 ms | peak RSS MB | spans received / responses | server spans missing | first 200 ms (median of ' +
+      `${config.starts}) | image adds MB |`,
+  );
+  line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const id of ids) {
+    const x = v[id];
+    line(
+      `| (${id}) | ${n(x['home.rps'].median)} | ${n(x['home.p50Ms'].median, 1)} / ${n(x['home.p99Ms'].median, 1)} | ${n(x['home.cpuUsPerRequest'].median)} | ` +
+        `${n(x['orders.rps'].median)} | ${n(x['orders.p50Ms'].median, 1)} / ${n(x['orders.p99Ms'].median, 1)} | ${n(x['orders.cpuUsPerRequest'].median)} | ` +
+        `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${x.traced ? `${x.serverSpansMissing} of ${x.served}` : '–'} | ` +
+        `${n(x.startupMs.median)} | ${x.imageMB === undefined ? '–' : n(x.imageMB, 1)} |`,
+    );
+  }
+  line();
+  line('Span names and counts in round 1 (all routes, warm-ups included):');
+  line();
+  for (const id of ids) {
+    const names = Object.entries(v[id].spanNames);
+    if (names.length) line(`- (${id}): ${names.map(([name, count]) => `\`${name}\` ${count}`).join(', ')}`);
+  }
+  line();
+
+  line('## Ratios, pair by pair within each round');
+  line();
+  line(`Each cell: the median of the ${config.rounds} per-round ratios, with their range.`);
+  line();
+  line(`| Pair | ${RATIO_METRICS.map((m) => METRIC_LABELS[m]).join(' | ')} | first 200 |`);
+  line(`| --- | ${RATIO_METRICS.map(() => '---:').join(' | ')} | ---: |`);
+  for (const [x, y] of PAIRS) {
+    const r = analysis.ratios[`${x}/${y}`];
+    if (!r) continue;
+    line(`| ${x}/${y} | ${RATIO_METRICS.map((m) => range(r[m])).join(' | ')} | ${n(r.startupMs.median, 2)} |`);
+  }
+  line();
+
+  line('## Chart: throughput at saturation, GET /');
+  line();
+  line('```mermaid');
+  line('xychart-beta');
+  line('  title "GET / requests per second at saturation (median)"');
+  line(`  x-axis [${ids.map((id) => `"${id}"`).join(', ')}]`);
+  line('  y-axis "req/s"');
+  line(`  bar [${ids.map((id) => n(v[id]['home.rps'].median)).join(', ')}]`);
+  line('```');
+  line();
+  line('```mermaid');
+  line('xychart-beta');
+  line('  title "CPU microseconds per GET / request (median)"');
+  line(`  x-axis [${ids.map((id) => `"${id}"`).join(', ')}]`);
+  line('  y-axis "µs"');
+  line(`  bar [${ids.map((id) => n(v[id]['home.cpuUsPerRequest'].median)).join(', ')}]`);
+  line('```');
+  line();
+
+  if (results.soak) {
+    const s = results.soak;
+    line(`## ${s.durationS}-second run of (${s.variant}) at saturation`);
+    line();
+    line(
+      `${s.responses} responses at ${n(s.rps)} req/s (p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, ${n(s.cpuUsPerRequest)} CPU µs/req, ` +
+        `peak RSS ${n(s.peakRssMB, 1)} MB); ${s.serverSpans} server spans received, ${s.serverSpansMissing} missing; ` +
+        `stopped in ${n(s.stop.stopMs)} ms${s.stop.killed ? ' (killed)' : ''}.`,
+    );
+    line();
+  }
+
+  if (results.profiles && Object.keys(results.profiles).length) {
+    line('## Where the CPU goes: `node --cpu-prof` under GET / load');
+    line();
+    line(
+      'Busy (non-idle) samples inside the load window only, divided by the responses served in it. "Self" charges a ' +
+        'sample to the package of the function that ran; "on behalf of" charges node internals and builtins to the ' +
+        'nearest package code up the stack that called them. Profiling slows the process; compare the columns, not ' +
+        'the totals with the table above.',
+    );
+    line();
+    for (const [id, p] of Object.entries(results.profiles)) {
+      line(`### (${id}): ${n(p.busyUsPerRequest)} busy µs per request over ${p.requests} requests`);
+      line();
+      line('| On behalf of | µs/req | share | | Self | µs/req | share |');
+      line('| --- | ---: | ---: | --- | --- | ---: | ---: |');
+      for (let i = 0; i < 12; i += 1) {
+        const a = p.onBehalf[i];
+        const b = p.self[i];
+        line(
+          `| ${a ? a.name : ''} | ${a ? n(a.usPerRequest, 1) : ''} | ${a ? n(a.share * 100, 1) + '%' : ''} | | ` +
+            `${b ? b.name : ''} | ${b ? n(b.usPerRequest, 1) : ''} | ${b ? n(b.share * 100, 1) + '%' : ''} |`,
+        );
+      }
+      line();
+      line('<details><summary>Top functions (self)</summary>');
+      line();
+      line('| Function | µs/req | share |');
+      line('| --- | ---: | ---: |');
+      for (const f of p.functions.slice(0, 20))
+        line(`| \`${f.name}\` | ${n(f.usPerRequest, 1)} | ${n(f.share * 100, 1)}% |`);
+      line();
+      line('</details>');
+      line();
+    }
+  }
+
+  line('## Machine and method');
+  line();
+  line(
+    `- Command: \`${results.command}\` (from the repository root; installs \`bench/\`'s own dependencies if missing).`,
+  );
+  line(`- Date: ${results.date}; commit \`${results.commit}\`.`);
+  line(
+    `- Machine: ${machine.cpuModel}, ${machine.cores} cores, ${n(machine.memoryGB, 1)} GB, ${machine.kernel}, Node ${machine.node}.`,
+  );
+  line(`- Pinning: ${machine.pinning}.`);
+  line(
+    `- Quiet? load average before ${results.quiet.loadBefore.join(' / ')}, after ${results.quiet.loadAfter.join(' / ')} ` +
+      `(1 / 5 / 15 min); other node-like processes at start: ${results.quiet.otherProcessesBefore.length || 'none'}.`,
+  );
+  for (const p of results.quiet.otherProcessesBefore.slice(0, 8)) line(`  - \`${p.replace(/`/g, "'")}\``);
+  line(
+    `- ${config.rounds} rounds; in each, every variant runs in a fresh process, in an order rotated by one per round; ` +
+      `${config.warmupS} s warm-up on GET / and 1 s on POST /orders before their ${config.durationS} s measurements, then the open loop.`,
+  );
+  line(
+    '- Spans: a `@grpc/grpc-js` OTLP trace receiver in its own process keeps the raw export bytes during load and decodes them ' +
+      "with `protobufjs` afterwards. After each run the server gets SIGTERM (the peers' app flushes the provider through the " +
+      'API, the service flushes its SDK), then every response (warm-ups included) must have a server span for its path.',
+  );
+  line(
+    '- Start-up: from `spawn()` to the first 200 from GET /, polled every 2 ms, ' +
+      `${config.starts} starts per variant, alternating.`,
+  );
+  line(
+    '- Image: build output plus `npm ci --omit=dev` (the service, from its lockfile) or `npm install --omit=dev` of the ' +
+      'peers at the versions pinned in `bench/package-lock.json`; sum of file sizes in MB of 10^6 bytes.',
+  );
+  line(
+    "- (c) and (d) run the same handlers (`bench/peer/app.cjs`, CommonJS so the agents' require hooks patch it) and make the " +
+      'same child spans through the OpenTelemetry API the agent registered. (d) needs the app on `@opentelemetry/api` 1.9.x ' +
+      '(an alias, `otel-api-1.9`), OTLP over gRPC for traces, metrics and logs exporters off, `parentbased_always_on`.',
+  );
+  line();
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,83 @@
+// The five variants and exactly how each is started. Every traced variant exports to the same OTLP gRPC sink,
+// samples every request, and has its metrics and logs exporters off (the service has none).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
+
+export function defineVariants({ repoRoot, benchDir, sinkPort }) {
+  const appDir = path.join(repoRoot, 'app');
+  const peerApp = path.join(benchDir, 'peer', 'app.cjs');
+  const sink = `http://127.0.0.1:${sinkPort}`;
+  const serviceBuilt =
+    existsSync(path.join(appDir, 'dist', 'instrumentation.js')) && existsSync(path.join(appDir, 'dist', 'app.js'));
+  const serviceMissing = serviceBuilt
+    ? undefined
+    : 'app/dist has no instrumentation.js and app.js: run `npm run build`';
+  const common = { LOG_LEVEL: 'info', NODE_ENV: 'production' };
+  return [
+    {
+      id: 'a0',
+      label: 'plain Express 5 + pino, no OpenTelemetry code loaded',
+      cwd: benchDir,
+      nodeArgs: [peerApp],
+      env: { ...common },
+      traced: false,
+    },
+    {
+      id: 'a',
+      label: 'this service, OTEL_SDK_DISABLED=true',
+      cwd: appDir,
+      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      env: { ...common, OTEL_SDK_DISABLED: 'true', OTEL_SERVICE_NAME: 'bench-a', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      traced: false,
+      missing: serviceMissing,
+    },
+    {
+      id: 'b',
+      label: 'this service, tracing every request',
+      cwd: appDir,
+      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      traced: true,
+      missing: serviceMissing,
+    },
+    {
+      id: 'c',
+      label: 'a0 under @opentelemetry/auto-instrumentations-node/register (defaults)',
+      cwd: benchDir,
+      nodeArgs: ['--require', '@opentelemetry/auto-instrumentations-node/register', peerApp],
+      env: {
+        ...common,
+        BENCH_OTEL_API: '@opentelemetry/api',
+        OTEL_SERVICE_NAME: 'bench-c',
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink,
+        OTEL_METRICS_EXPORTER: 'none',
+        OTEL_LOGS_EXPORTER: 'none',
+      },
+      traced: true,
+    },
+    {
+      id: 'd',
+      label: 'a0 under the ADOT Node distro (…-autoinstrumentation/register)',
+      cwd: benchDir,
+      nodeArgs: ['--require', '@aws/aws-distro-opentelemetry-node-autoinstrumentation/register', peerApp],
+      env: {
+        ...common,
+        // The distro registers the global API with its pinned @opentelemetry/api 1.9.1; the app must use 1.9.x.
+        BENCH_OTEL_API: 'otel-api-1.9',
+        OTEL_SERVICE_NAME: 'bench-d',
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink,
+        OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+        OTEL_METRICS_EXPORTER: 'none',
+        OTEL_LOGS_EXPORTER: 'none',
+        OTEL_AWS_APPLICATION_SIGNALS_ENABLED: 'false',
+      },
+      traced: true,
+    },
+  ];
+}

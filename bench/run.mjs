@@ -1,0 +1,335 @@
+// The benchmark: five variants on the same routes, alternating rounds, a real OTLP gRPC sink in its own process,
+// closed-loop (autocannon) and open-loop load, start-up times, image sizes, a 60-second run of (b), and a CPU
+// profile of (b). Writes bench/results/<mode>.json and renders BENCHMARKS.md (full) or results/quick.md (--quick).
+import { execFileSync, fork } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
+import { cpuMicros, peakRssMB } from './lib/procfs.mjs';
+import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
+import { defineVariants, VARIANT_IDS } from './lib/variants.mjs';
+import { imageSizes } from './lib/image.mjs';
+import { summarizeProfile } from './lib/profile.mjs';
+import { analyse } from './lib/analyse.mjs';
+import { render } from './lib/render.mjs';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.dirname(benchDir);
+const resultsDir = path.join(benchDir, 'results');
+
+const { values: options } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    variants: { type: 'string' },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    'no-soak': { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+    'no-image': { type: 'boolean', default: false },
+  },
+});
+
+const quick = options.quick;
+const config = {
+  mode: quick ? 'quick' : 'full',
+  rounds: Number(options.rounds ?? (quick ? 2 : 5)),
+  warmupS: quick ? 1 : 2,
+  durationS: Number(options.duration ?? (quick ? 3 : 6)),
+  openDurationS: quick ? 2 : 5,
+  openRate: Number(options.rate ?? 1000),
+  connections: 32,
+  starts: quick ? 3 : 9,
+  soakS: quick ? 10 : 60,
+  profileS: quick ? 3 : 6,
+};
+
+const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+// Two cores: the load generator, the sink and this harness on core 0, the server under test alone on core 1.
+const cores = os.availableParallelism();
+const pinned = cores >= 2;
+if (pinned) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+const serverCpu = pinned ? 1 : undefined;
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model,
+    cores,
+    memoryGB: os.totalmem() / 1e9,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    pinning: pinned ? 'server under test on core 1 (taskset -c 1); load generator, sink and harness on core 0' : 'none',
+  };
+}
+
+function loadAverage() {
+  return os.loadavg().map((v) => Math.round(v * 100) / 100);
+}
+
+function otherNodeProcesses() {
+  const ps = execFileSync('ps', ['-eo', 'pid,ppid,pcpu,args'], { encoding: 'utf8' }).split('\n').slice(1);
+  return ps
+    .filter((line) => /\b(node|jest|tsx|tsc|esbuild)\b/.test(line))
+    .filter((line) => !line.includes(String(process.pid)))
+    .map((line) => line.trim().slice(0, 160));
+}
+
+// --- the sink -------------------------------------------------------------------------------------------------
+const sink = fork(path.join(benchDir, 'lib', 'sink.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const sinkPort = await new Promise((resolve) => sink.once('message', (m) => resolve(m.port)));
+let takeId = 0;
+function takeSpans() {
+  const id = (takeId += 1);
+  return new Promise((resolve) => {
+    const onMessage = (m) => {
+      if (m.type === 'summary' && m.id === id) {
+        sink.off('message', onMessage);
+        resolve(m.summary);
+      }
+    };
+    sink.on('message', onMessage);
+    sink.send({ type: 'take', id });
+  });
+}
+
+const allVariants = defineVariants({ repoRoot, benchDir, sinkPort });
+const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
+const variants = allVariants.filter((v) => wanted.includes(v.id) && !v.missing);
+const skipped = allVariants
+  .filter((v) => wanted.includes(v.id) && v.missing)
+  .map((v) => ({ id: v.id, reason: v.missing }));
+for (const s of skipped) log(`skipping ${s.id}: ${s.reason}`);
+const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
+const stderrDir = path.join(benchDir, '.cache', 'stderr');
+rmSync(stderrDir, { recursive: true, force: true });
+mkdirSync(stderrDir, { recursive: true });
+
+const results = {
+  schema: 1,
+  mode: config.mode,
+  command: `npm run bench${quick ? ' -- --quick' : ''}${process.argv
+    .slice(2)
+    .filter((a) => a !== '--quick')
+    .map((a) => ` ${a}`)
+    .join('')}`,
+  date: new Date().toISOString(),
+  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
+  machine: machine(),
+  config,
+  quiet: { loadBefore: loadAverage(), otherProcessesBefore: otherNodeProcesses() },
+  variants: allVariants.map(({ id, label, nodeArgs, env, missing, traced }) => ({
+    id,
+    label,
+    nodeArgs,
+    env,
+    missing,
+    traced,
+  })),
+  skipped,
+};
+const started = performance.now();
+
+// --- image sizes (first: npm uses the network and the disk, not during timing) ---------------------------------
+if (!options['no-image']) {
+  results.image = imageSizes({ repoRoot, benchDir, serviceAvailable: Boolean(byId.b || byId.a), log });
+}
+
+// --- start-up: spawn to first 200 on GET / ----------------------------------------------------------------------
+results.startup = Object.fromEntries(variants.map((v) => [v.id, []]));
+for (let i = 0; i < config.starts; i += 1) {
+  const order = rotate(variants, i);
+  for (const variant of order) {
+    const port = await freePort();
+    const t0 = performance.now();
+    const child = startServer(variant, { port, cpu: serverCpu, stderrPath: path.join(stderrDir, `${variant.id}.log`) });
+    await waitFor200(child, port, '/');
+    results.startup[variant.id].push(performance.now() - t0);
+    await stopServer(child);
+  }
+  log(`start-up ${i + 1}/${config.starts}`);
+}
+await takeSpans();
+
+/** What the SDK itself admits to (BatchSpanProcessor's "Dropped N spans because maxQueueSize reached"). */
+function droppedInLog(file) {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const match of text.matchAll(/Dropped (\d+) spans because maxQueueSize reached/g)) total += Number(match[1]);
+  return total;
+}
+
+// --- rounds -----------------------------------------------------------------------------------------------------
+function rotate(list, by) {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+async function cell(variant, round) {
+  const port = await freePort();
+  const stderrPath = path.join(stderrDir, `${variant.id}-round${round + 1}.log`);
+  const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
+  await waitFor200(child, port, '/healthz');
+  const served = { '/': 0, '/orders': 0, '/healthz': 1 };
+  const phases = {};
+  const measure = async (name, workload, fn) => {
+    const cpu0 = cpuMicros(child.pid);
+    const result = await fn();
+    const cpu = cpuMicros(child.pid) - cpu0;
+    served[workload.path] += result.responses;
+    phases[name] = { ...result, cpuUsPerRequest: cpu / result.responses, serverCpuShare: cpu / 1e6 / result.elapsedS };
+  };
+  const closed = (workload, durationS) => closedLoop({ port, workload, durationS, connections: config.connections });
+
+  served['/'] += (await closed(WORKLOADS.home, config.warmupS)).responses;
+  await measure('home', WORKLOADS.home, () => closed(WORKLOADS.home, config.durationS));
+  served['/orders'] += (await closed(WORKLOADS.orders, 1)).responses;
+  await measure('orders', WORKLOADS.orders, () => closed(WORKLOADS.orders, config.durationS));
+  await measure('open', WORKLOADS.home, () =>
+    openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
+  );
+  const rssMB = peakRssMB(child.pid);
+  const stop = await stopServer(child);
+  const spans = await takeSpans();
+  const lost = {};
+  for (const p of ['/', '/orders']) lost[p] = variant.traced ? served[p] - (spans.serverByPath[p] ?? 0) : 0;
+  const sdkSaysDropped = droppedInLog(stderrPath);
+  return {
+    variant: variant.id,
+    round,
+    phases,
+    peakRssMB: rssMB,
+    stop,
+    served,
+    spans,
+    serverSpansMissing: lost,
+    sdkSaysDropped,
+  };
+}
+
+results.rounds = [];
+for (let round = 0; round < config.rounds; round += 1) {
+  const cells = {};
+  for (const variant of rotate(variants, round)) {
+    cells[variant.id] = await cell(variant, round);
+    const h = cells[variant.id].phases.home;
+    log(
+      `round ${round + 1}/${config.rounds} ${variant.id}: ${h.rps.toFixed(0)} rps, p99 ${h.p99Ms} ms, ${h.cpuUsPerRequest.toFixed(0)} µs/req`,
+    );
+  }
+  results.rounds.push(cells);
+}
+
+// --- 60-second run of (b) at saturation: does any span get lost? ---------------------------------------------
+const soakVariant = byId.b ?? byId.c;
+if (!options['no-soak'] && soakVariant) {
+  log(`soak: ${soakVariant.id} for ${config.soakS} s`);
+  const port = await freePort();
+  const child = startServer(soakVariant, { port, cpu: serverCpu, stderrPath: path.join(stderrDir, 'soak.log') });
+  await waitFor200(child, port, '/healthz');
+  const cpu0 = cpuMicros(child.pid);
+  const load = await closedLoop({
+    port,
+    workload: WORKLOADS.home,
+    durationS: config.soakS,
+    connections: config.connections,
+  });
+  const cpu = cpuMicros(child.pid) - cpu0;
+  const rssMB = peakRssMB(child.pid);
+  const stop = await stopServer(child);
+  const spans = await takeSpans();
+  const soakStderr = path.join(stderrDir, 'soak.log');
+  results.soak = {
+    sdkSaysDropped: droppedInLog(soakStderr),
+    variant: soakVariant.id,
+    durationS: config.soakS,
+    ...load,
+    cpuUsPerRequest: cpu / load.responses,
+    peakRssMB: rssMB,
+    stop,
+    serverSpans: spans.serverByPath['/'] ?? 0,
+    serverSpansMissing: load.responses - (spans.serverByPath['/'] ?? 0),
+    spans: spans.spans,
+  };
+}
+
+// --- CPU profile of (b) and of its disabled twin (a) ------------------------------------------------------------
+if (!options['no-profile']) {
+  const profileDir = path.join(benchDir, '.cache', 'profiles');
+  rmSync(profileDir, { recursive: true, force: true });
+  results.profiles = {};
+  for (const variant of [byId.b ?? byId.c, byId.a ?? byId.a0].filter(Boolean)) {
+    const dir = path.join(profileDir, variant.id);
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const child = startServer(variant, {
+      port,
+      cpu: serverCpu,
+      extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
+      stderrPath: path.join(stderrDir, `profile-${variant.id}.log`),
+    });
+    await waitFor200(child, port, '/healthz');
+    await closedLoop({ port, workload: WORKLOADS.home, durationS: config.warmupS, connections: config.connections });
+    const windowStartUs = Number(process.hrtime.bigint() / 1000n);
+    const load = await closedLoop({
+      port,
+      workload: WORKLOADS.home,
+      durationS: config.profileS,
+      connections: config.connections,
+    });
+    const windowEndUs = Number(process.hrtime.bigint() / 1000n);
+    await stopServer(child);
+    await takeSpans();
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) {
+      log(`no profile written by ${variant.id} (did it exit cleanly on SIGTERM?)`);
+      continue;
+    }
+    const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+    results.profiles[variant.id] = {
+      ...summarizeProfile(profile, { windowStartUs, windowEndUs, requests: load.responses }),
+      rps: load.rps,
+    };
+    log(`profile ${variant.id}: ${results.profiles[variant.id].busyUsPerRequest.toFixed(0)} busy µs/request`);
+  }
+}
+
+sink.send({ type: 'stop' });
+results.elapsedS = (performance.now() - started) / 1000;
+results.quiet.loadAfter = loadAverage();
+results.analysis = analyse(results);
+
+mkdirSync(resultsDir, { recursive: true });
+const jsonPath = path.join(resultsDir, `${config.mode}.json`);
+const markdownPath = quick ? path.join(resultsDir, 'quick.md') : path.join(repoRoot, 'BENCHMARKS.md');
+writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
+writeFileSync(markdownPath, render(results));
+await formatWithPrettier([jsonPath, markdownPath]);
+log(
+  `wrote ${path.relative(repoRoot, jsonPath)} and ${path.relative(repoRoot, markdownPath)} in ${results.elapsedS.toFixed(0)} s`,
+);
+for (const target of results.analysis.targets)
+  log(`${target.pass === null ? 'n/a ' : target.pass ? 'PASS' : 'FAIL'} ${target.name}: ${target.detail}`);
+
+/** The repo's own Prettier (root devDependency) formats what we wrote, so `prettier --check bench` stays green. */
+async function formatWithPrettier(files) {
+  try {
+    const prettier = await import(path.join(repoRoot, 'node_modules', 'prettier', 'index.mjs'));
+    for (const file of files) {
+      const options = await prettier.resolveConfig(file);
+      const source = readFileSync(file, 'utf8');
+      writeFileSync(file, await prettier.format(source, { ...options, filepath: file }));
+    }
+  } catch (error) {
+    log(`prettier unavailable (${error.message}); run \`npx prettier --write bench BENCHMARKS.md\``);
+  }
+}
