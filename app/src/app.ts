@@ -1,0 +1,217 @@
+// The routes, without listening. Every line logged while a request is handled is correlated by the logger's mixin;
+// each request ends with one access line. Errors answer JSON with the X-Ray trace ID, so a user can report it.
+import { SpanKind, trace } from '@opentelemetry/api';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { Logger } from 'pino';
+import { clip, toXrayTraceId } from './logger';
+import { priceFor, PricingError, type PricingClient } from './pricing';
+import { step, TRACER_NAME } from './step';
+import type { OrderStore, ProductCache } from './store';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly store: OrderStore;
+  readonly cache: ProductCache;
+  readonly pricing: PricingClient;
+}
+
+/** Span attribute holding the load balancer's `X-Amzn-Trace-Id` Root, to join ALB access logs with the trace. */
+export const ATTR_ALB_TRACE_ID = 'aws.alb.trace_id';
+
+const ALB_ROOT = /(?:^|;)\s*Root=(1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})\s*(?:;|$)/;
+
+/**
+ * The Root of a load balancer's `X-Amzn-Trace-Id` header (no `Parent`), if well formed; anything else is ignored,
+ * never copied. A header with a Parent is a traced caller's, which the X-Ray propagator already continued.
+ */
+export function parseAlbRoot(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.length > 512 || /(?:^|;)\s*Parent=/.test(value)) return undefined;
+  return ALB_ROOT.exec(value)?.[1]?.toLowerCase();
+}
+
+/** The X-Ray form of the active trace ID, for response bodies; absent when tracing is off. */
+function xrayTraceId(): { xrayTraceId?: string } {
+  const sc = trace.getActiveSpan()?.spanContext();
+  return sc && trace.isSpanContextValid(sc) ? { xrayTraceId: toXrayTraceId(sc.traceId) } : {};
+}
+
+function sendError(res: Response, status: number, error: string, message: string): void {
+  res.status(status).json({ error, message, ...xrayTraceId() });
+}
+
+const SKU = /^[!-~](?:[ -~]{0,62}[!-~])?$/;
+const MAX_QUANTITY = 1000;
+
+interface OrderRequest {
+  readonly sku: string;
+  readonly quantity: number;
+}
+
+function parseOrder(body: unknown): OrderRequest | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return 'the body must be a JSON object {"sku": string, "quantity": positive integer}';
+  }
+  const { sku, quantity } = body as Record<string, unknown>;
+  if (typeof sku !== 'string' || !SKU.test(sku)) return 'sku must be 1 to 64 printable ASCII characters';
+  if (typeof quantity !== 'number' || !Number.isSafeInteger(quantity) || quantity < 1 || quantity > MAX_QUANTITY) {
+    return `quantity must be an integer from 1 to ${MAX_QUANTITY}`;
+  }
+  return { sku, quantity };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { logger, store, cache, pricing } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  // Before the access log: health checks are neither traced (see tracing.ts) nor logged.
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+
+  app.use(accessLog(logger));
+
+  app.get('/', (_req, res) => {
+    // The original's child span, active while it logs so that the line carries its IDs.
+    trace.getTracer(TRACER_NAME).startActiveSpan('about', (span) => {
+      logger.info('about us page');
+      span.end();
+    });
+    res.type('text/plain').send('Welcome to the Home Page!');
+  });
+
+  app.get('/prices/:sku', (req, res) => {
+    const sku = req.params.sku;
+    if (!SKU.test(sku)) {
+      sendError(res, 400, 'bad_request', 'sku must be 1 to 64 printable ASCII characters');
+      return;
+    }
+    const price = priceFor(sku);
+    logger.info({ sku, unit_price_cents: price.unitPriceCents }, 'price quoted');
+    res.json(price);
+  });
+
+  const orders: RequestHandler = async (req, res) => {
+    const order = parseOrder(req.body);
+    if (typeof order === 'string') {
+      logger.info({ reason: order }, 'order rejected');
+      sendError(res, 400, 'bad_request', order);
+      return;
+    }
+    try {
+      const { product, hit } = await step(
+        'cache.read',
+        { attributes: { 'cache.name': 'products', 'cache.key': order.sku } },
+        logger,
+        async (span) => {
+          const result = await cache.read(order.sku);
+          span.setAttribute('cache.hit', result.hit);
+          logger.info({ sku: order.sku, cache_hit: result.hit }, 'product read from cache');
+          return result;
+        },
+      );
+      const price = await pricing.quote(product.sku);
+      const stored = await step(
+        'store.write',
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: { 'db.system.name': store.kind, 'db.collection.name': 'orders', 'db.operation.name': 'put' },
+        },
+        logger,
+        async (span) => {
+          const saved = await store.put({
+            sku: product.sku,
+            quantity: order.quantity,
+            unitPriceCents: price.unitPriceCents,
+            totalCents: price.unitPriceCents * order.quantity,
+            currency: price.currency,
+          });
+          span.setAttribute('order.id', saved.id);
+          logger.info({ order_id: saved.id, cache_hit: hit, total_cents: saved.totalCents }, 'order stored');
+          return saved;
+        },
+      );
+      res.status(201).json({ order: stored, ...xrayTraceId() });
+    } catch (error) {
+      if (error instanceof PricingError) {
+        sendError(res, error.status, error.code, 'the pricing service could not price this order; try again');
+        return;
+      }
+      throw error;
+    }
+  };
+  app.post('/orders', express.json({ limit: '16kb' }), orders);
+
+  app.use((_req, res) => {
+    sendError(res, 404, 'not_found', 'no such route');
+  });
+
+  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    // body-parser and the router mark client errors with a 4xx status (bad JSON, too large, bad encoding).
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const type = (error as { type?: unknown }).type;
+      logger.info({ reason: clip((error as Error).message ?? 'bad request') }, 'request rejected');
+      sendError(
+        res,
+        status,
+        status === 413 ? 'payload_too_large' : 'bad_request',
+        type === 'entity.parse.failed' ? 'the body is not valid JSON' : clip(String((error as Error).message)),
+      );
+      return;
+    }
+    trace.getActiveSpan()?.recordException(error instanceof Error ? error : new Error(String(error)));
+    logger.error({ err: error }, 'unhandled error');
+    sendError(res, 500, 'internal_error', 'something went wrong; report the trace ID');
+  };
+  app.use(onError);
+
+  return app;
+}
+
+/** One line per request, written when the response is sent; it also names the server span after the route. */
+function accessLog(logger: Logger): RequestHandler {
+  return (req: Request, res: Response, next) => {
+    const started = process.hrtime.bigint();
+    const span = trace.getActiveSpan();
+    const albTraceId = parseAlbRoot(req.headers['x-amzn-trace-id']);
+    if (albTraceId !== undefined) span?.setAttribute(ATTR_ALB_TRACE_ID, albTraceId);
+    let finished = false;
+    res.once('finish', () => {
+      finished = true;
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      const routeName = typeof route === 'string' ? route : undefined;
+      if (routeName !== undefined && span !== undefined) {
+        span.setAttribute('http.route', routeName);
+        span.updateName(`${req.method} ${routeName}`);
+      }
+      logger.info(
+        {
+          method: clip(req.method, 16),
+          route: routeName,
+          path: clip(req.path),
+          status: res.statusCode,
+          duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
+          alb_trace_id: albTraceId,
+        },
+        'request completed',
+      );
+    });
+    res.once('close', () => {
+      if (!finished) {
+        logger.warn(
+          { method: clip(req.method, 16), path: clip(req.path), alb_trace_id: albTraceId },
+          'client went away',
+        );
+      }
+    });
+    next();
+  };
+}

@@ -1,0 +1,183 @@
+// The service's environment, read and validated once at start. A bad value ends the process with one JSON line
+// that names the variable and what it accepts, so a misconfigured task fails fast and says why in its logs.
+import { readFileSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  /** Public listener port; 0 picks a free port (tests). */
+  readonly port: number;
+  readonly logLevel: LogLevel;
+  readonly sdkDisabled: boolean;
+  /** OTLP gRPC endpoint of the collector. */
+  readonly otlpEndpoint: string;
+  readonly serviceName: string;
+  readonly serviceVersion: string;
+  /** Attributes from OTEL_RESOURCE_ATTRIBUTES, with `aws.log.group.*` split into lists. */
+  readonly resourceAttributes: Readonly<Record<string, string | string[]>>;
+  readonly bsp: {
+    readonly maxQueueSize: number;
+    readonly maxExportBatchSize: number;
+    readonly scheduledDelayMillis: number;
+    readonly exportTimeoutMillis: number;
+  };
+  /** Base URL of the pricing service; undefined means this service's own internal loopback listener. */
+  readonly pricingUrl: string | undefined;
+  /** Time allowed from SIGTERM to exit, for draining requests and flushing spans. */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Thrown for a bad value; `fail` turns it into the JSON line and the exit code. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly accepts: string,
+  ) {
+    super(`invalid configuration: ${variable} must be ${accepts}`);
+  }
+}
+
+export const DEFAULT_LOG_GROUP = 'otel-test';
+const LOG_GROUP_KEYS = new Set(['aws.log.group.names', 'aws.log.group.arns']);
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(name, `an integer from ${min} to ${max}`);
+  }
+  return parsed;
+}
+
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'an absolute http:// or https:// URL');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new ConfigError(name, 'an absolute http:// or https:// URL');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** `key1=value1,key2=value2`, values percent-encoded, as the OpenTelemetry specification defines it. */
+export function parseResourceAttributes(raw: string | undefined): Record<string, string | string[]> {
+  const accepts = 'a comma-separated list of key=value pairs (values percent-encoded)';
+  const attributes: Record<string, string | string[]> = {};
+  if (raw === undefined) return attributes;
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+    if (key === '' || !/^[\x21-\x7e]+$/.test(key)) throw new ConfigError('OTEL_RESOURCE_ATTRIBUTES', accepts);
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError('OTEL_RESOURCE_ATTRIBUTES', accepts);
+    }
+    // The X-Ray exporter accepts a string split on '&' or a list; a list is what the semantic conventions define.
+    attributes[key] = LOG_GROUP_KEYS.has(key) ? decoded.split('&').filter((part) => part !== '') : decoded;
+  }
+  return attributes;
+}
+
+function packageInfo(): { name: string; version: string } {
+  try {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+      name?: string;
+      version?: string;
+    };
+    return { name: pkg.name ?? 'otel-fargate-service', version: pkg.version ?? '0.0.0' };
+  } catch {
+    return { name: 'otel-fargate-service', version: '0.0.0' };
+  }
+}
+
+/** Validates the environment; throws ConfigError for the first bad variable. */
+export function parseConfig(env: Env): Config {
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+
+  const logLevel = (value(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const disabledRaw = (value(env, 'OTEL_SDK_DISABLED') ?? 'false').toLowerCase();
+  if (disabledRaw !== 'true' && disabledRaw !== 'false') throw new ConfigError('OTEL_SDK_DISABLED', 'true or false');
+
+  const otlpEndpoint = httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4317';
+
+  const resourceAttributes = parseResourceAttributes(value(env, 'OTEL_RESOURCE_ATTRIBUTES'));
+  if (resourceAttributes['aws.log.group.names'] === undefined) {
+    resourceAttributes['aws.log.group.names'] = [DEFAULT_LOG_GROUP];
+  }
+
+  const pkg = packageInfo();
+  const fromAttributes = resourceAttributes['service.name'];
+  const serviceName =
+    value(env, 'OTEL_SERVICE_NAME') ?? (typeof fromAttributes === 'string' ? fromAttributes : pkg.name);
+
+  // Sized so that nothing is dropped at saturation: the queue absorbs several seconds of spans while one export
+  // is in flight, and bounds memory (about 1 KB a span) when the collector is away.
+  const maxQueueSize = integer(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 65536, 1, 1_048_576);
+  const maxExportBatchSize = integer(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 2048, 1, 1_048_576);
+  if (maxExportBatchSize > maxQueueSize) {
+    throw new ConfigError(
+      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+      `an integer from 1 to OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`,
+    );
+  }
+  const scheduledDelayMillis = integer(env, 'OTEL_BSP_SCHEDULE_DELAY', 200, 0, 60_000);
+  const exportTimeoutMillis = integer(env, 'OTEL_BSP_EXPORT_TIMEOUT', 10_000, 1, 60_000);
+
+  return {
+    port,
+    logLevel: logLevel as LogLevel,
+    sdkDisabled: disabledRaw === 'true',
+    otlpEndpoint,
+    serviceName,
+    serviceVersion: pkg.version,
+    resourceAttributes,
+    bsp: { maxQueueSize, maxExportBatchSize, scheduledDelayMillis, exportTimeoutMillis },
+    pricingUrl: httpUrl(env, 'PRICING_URL'),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 25_000),
+  };
+}
+
+let loaded: Config | undefined;
+
+/** The process's configuration; on a bad value writes one JSON line to stdout and exits 1. */
+export function loadConfig(): Config {
+  if (loaded) return loaded;
+  try {
+    loaded = parseConfig(process.env);
+    return loaded;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const line = {
+      level: 'fatal',
+      time: Date.now(),
+      msg: error.message,
+      variable: error.variable,
+      accepts: error.accepts,
+    };
+    writeSync(1, `${JSON.stringify(line)}\n`);
+    process.exit(1);
+  }
+}

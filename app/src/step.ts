@@ -1,0 +1,27 @@
+// One operation of a request as its own child span. A failure is recorded on that span (exception event, status
+// ERROR) and logged at error level while the span is active, so the error line carries the failing step's IDs.
+import { SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+
+export const TRACER_NAME = 'otel-fargate-service';
+
+export function step<T>(
+  name: string,
+  options: SpanOptions,
+  logger: Logger,
+  work: (span: Span) => Promise<T> | T,
+): Promise<T> {
+  return trace.getTracer(TRACER_NAME).startActiveSpan(name, options, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(String(error));
+      span.recordException(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      logger.error({ step: name, err }, `${name} failed`);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}

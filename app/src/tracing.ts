@@ -1,0 +1,205 @@
+// The OpenTelemetry SDK for traces only: OTLP over gRPC to the collector sidecar, X-Ray-valid trace IDs, W3C and
+// X-Ray propagation, the http instrumentation alone (Express routes are named by the app, which costs no extra
+// spans). Loaded by instrumentation.ts only when tracing is on, so a disabled service never loads or patches any
+// of it. The SDK's own diagnostics go into the JSON log stream at warn level, once per problem, not per batch.
+import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  CompositePropagator,
+  ExportResultCode,
+  setGlobalErrorHandler,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+  type ExportResult,
+} from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { AWSXRayIdGenerator } from '@opentelemetry/id-generator-aws-xray';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
+import { awsEcsDetector } from '@opentelemetry/resource-detector-aws';
+import { defaultResource, detectResources, resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { clip } from './logger';
+
+/** How long an identical SDK diagnostic stays silent after it was logged once. */
+const DIAG_REPEAT_WINDOW_MS = 60_000;
+
+/** Errors already logged by the exporter's outage report; the global error handler skips them. */
+const reported = new WeakSet<object>();
+
+function describe(args: unknown[]): string {
+  return args
+    .map((arg) => (arg instanceof Error ? arg.message : typeof arg === 'string' ? arg : JSON.stringify(arg)))
+    .join(' ');
+}
+
+/** SDK diagnostics as JSON lines; a message seen in the last minute is counted instead of logged again. */
+export function createDiagLogger(logger: Logger, now: () => number = Date.now): DiagLogger {
+  const lastSeen = new Map<string, { at: number; suppressed: number }>();
+  const write =
+    (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') =>
+    (message: string, ...args: unknown[]): void => {
+      // Digits vary between repeats of one problem ("Dropped 12 spans"), so they are not part of the key.
+      const key = `${level}:${message.replace(/\d+/g, '#').slice(0, 120)}`;
+      const at = now();
+      const seen = lastSeen.get(key);
+      if (seen !== undefined && at - seen.at < DIAG_REPEAT_WINDOW_MS) {
+        seen.suppressed += 1;
+        return;
+      }
+      if (lastSeen.size > 256) lastSeen.clear();
+      lastSeen.set(key, { at, suppressed: 0 });
+      const detail = describe(args);
+      logger[level](
+        { component: 'opentelemetry', ...(detail ? { detail: clip(detail, 1024) } : {}), ...suppressedField(seen) },
+        clip(message, 1024),
+      );
+    };
+  return {
+    error: write('error'),
+    warn: write('warn'),
+    info: write('info'),
+    debug: write('debug'),
+    verbose: write('trace'),
+  };
+}
+
+function suppressedField(seen: { suppressed: number } | undefined): Record<string, number> {
+  return seen && seen.suppressed > 0 ? { repeats_suppressed: seen.suppressed } : {};
+}
+
+/**
+ * Wraps the OTLP exporter to report a collector outage as two lines: when the first batch fails, and when export
+ * works again (with how many spans were lost meanwhile). gRPC exports are not retried by the exporter, so a failed
+ * batch is lost; the queue keeps accepting spans up to its bound.
+ */
+export class OutageReportingExporter implements SpanExporter {
+  private failedBatches = 0;
+  private lostSpans = 0;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly logger: Logger,
+    private readonly endpoint: string,
+  ) {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        if (this.failedBatches > 0) {
+          this.logger.warn(
+            {
+              component: 'opentelemetry',
+              endpoint: this.endpoint,
+              failed_batches: this.failedBatches,
+              lost_spans: this.lostSpans,
+            },
+            'span export resumed',
+          );
+          this.failedBatches = 0;
+          this.lostSpans = 0;
+        }
+        resultCallback(result);
+        return;
+      }
+      const error = result.error ?? new Error('span export failed');
+      if (this.failedBatches === 0) {
+        this.logger.warn(
+          { component: 'opentelemetry', endpoint: this.endpoint, detail: clip(error.message, 512) },
+          'span export failing: collector unreachable or not answering; reporting once until it recovers',
+        );
+      }
+      this.failedBatches += 1;
+      this.lostSpans += spans.length;
+      reported.add(error);
+      resultCallback({ code: result.code, error });
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+export interface Tracing {
+  readonly provider: TracerProvider;
+}
+
+export function startTracing(config: Config, logger: Logger): Tracing {
+  const diagLogger = createDiagLogger(logger);
+  diag.setLogger(diagLogger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  setGlobalErrorHandler((error) => {
+    if (typeof error === 'object' && error !== null && reported.has(error)) return;
+    diagLogger.error('OpenTelemetry SDK error', error);
+  });
+
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // Extraction runs in order and the last valid context wins, so a full X-Ray header beats traceparent. An ALB's
+  // Root-only header is ignored by the X-Ray propagator; the app records that Root itself.
+  propagation.setGlobalPropagator(
+    new CompositePropagator({
+      propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), new AWSXRayPropagator()],
+    }),
+  );
+
+  // The ECS detector answers at once off ECS (no metadata variable) and asynchronously on ECS; the attributes
+  // from the environment are merged last so that `aws.log.group.*` survives the detector's FireLens blank.
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [awsEcsDetector] }))
+    .merge(
+      resourceFromAttributes({
+        [ATTR_SERVICE_VERSION]: config.serviceVersion,
+        ...config.resourceAttributes,
+        [ATTR_SERVICE_NAME]: config.serviceName,
+      }),
+    );
+
+  const { exportTimeoutMillis } = config.bsp;
+  const exporter = new OutageReportingExporter(
+    new OTLPTraceExporter({ url: config.otlpEndpoint, timeoutMillis: exportTimeoutMillis }),
+    logger,
+    config.otlpEndpoint,
+  );
+  const provider = new TracerProvider({
+    resource,
+    idGenerator: new AWSXRayIdGenerator(),
+    // Values copied from requests (URL, user agent) are cut so one request cannot make a huge span.
+    spanLimits: { attributeValueLengthLimit: 1024 },
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter,
+        maxQueueSize: config.bsp.maxQueueSize,
+        maxExportBatchSize: config.bsp.maxExportBatchSize,
+        scheduledDelayMillis: config.bsp.scheduledDelayMillis,
+        // A little longer than the exporter's own deadline, so the exporter reports the failure first.
+        exportTimeoutMillis: exportTimeoutMillis + 1000,
+      }),
+    ],
+  });
+  trace.setGlobalTracerProvider(provider);
+
+  registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => isHealthCheck(request.url),
+        // Outgoing calls the app makes are traced by the app (pricing.call); the exporter uses HTTP/2.
+        disableOutgoingRequestInstrumentation: true,
+      }),
+    ],
+  });
+
+  return { provider };
+}
+
+export function isHealthCheck(url: string | undefined): boolean {
+  return url === '/healthz' || (url?.startsWith('/healthz?') ?? false);
+}
