@@ -1,0 +1,190 @@
+// Judges each trace and renders the table, then names the most likely cause once per kind of gap.
+import type { LogLinesFound, LogsResult } from './logs';
+import type { Target } from './stack';
+import type { SentRequest } from './traffic';
+import { linksTo, missingSpans, type XRayPollResult } from './xray';
+
+export type GapKind = 'request-failed' | 'trace-missing' | 'spans-missing' | 'link-missing' | 'lines-missing';
+
+export const VERDICT_LABELS: Record<GapKind, string> = {
+  'request-failed': 'REQUEST FAILED',
+  'trace-missing': 'NO TRACE',
+  'spans-missing': 'MISSING SPANS',
+  'link-missing': 'NO LOG LINK',
+  'lines-missing': 'NO LOG LINES',
+};
+
+export interface TraceRow {
+  readonly xrayTraceId: string;
+  readonly route: string;
+  readonly http: string;
+  readonly traceFound: boolean;
+  readonly spansFound: number;
+  readonly spansExpected: number;
+  readonly missingSpans: readonly string[];
+  /** Undefined when there is no trace to carry a link. */
+  readonly linked?: boolean;
+  /** Log groups the segments name instead of ours. */
+  readonly linkedElsewhere: readonly string[];
+  readonly logs: LogLinesFound;
+  readonly gaps: readonly GapKind[];
+  readonly consoleUrl: string;
+}
+
+export function consoleUrl(region: string, xrayTraceId: string): string {
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#xray:traces/${xrayTraceId}`;
+}
+
+export function assess(
+  sent: readonly SentRequest[],
+  xray: XRayPollResult,
+  logs: LogsResult,
+  target: Target,
+  region: string,
+): TraceRow[] {
+  return sent.map(({ context, route, status, error }) => {
+    const findings = xray.findings.get(context.xrayTraceId);
+    const missing = missingSpans(findings, route.expectedSpans);
+    const links = findings?.logGroupLinks ?? [];
+    const linked = findings ? linksTo(links, target.logGroupName) : undefined;
+    const found = logs.found.get(context.xrayTraceId) ?? { lines: 0, error: 'not queried' };
+    const gaps: GapKind[] = [];
+    if (error) gaps.push('request-failed');
+    if (status !== undefined) {
+      if (!findings) gaps.push('trace-missing');
+      else if (missing.length > 0) gaps.push('spans-missing');
+      if (findings && !linked) gaps.push('link-missing');
+      if (found.lines === 0) gaps.push('lines-missing');
+    }
+    return {
+      xrayTraceId: context.xrayTraceId,
+      route: route.name,
+      http: status === undefined ? 'none' : String(status),
+      traceFound: findings !== undefined,
+      spansFound: route.expectedSpans.length - missing.length,
+      spansExpected: route.expectedSpans.length,
+      missingSpans: missing,
+      ...(linked !== undefined ? { linked } : {}),
+      linkedElsewhere: [
+        ...new Set(
+          links
+            .map((l) => l.logGroup ?? l.arn ?? '')
+            .filter((g) => g && !linksTo([{ logGroup: g }], target.logGroupName)),
+        ),
+      ],
+      logs: found,
+      gaps,
+      consoleUrl: consoleUrl(region, context.xrayTraceId),
+    };
+  });
+}
+
+function causeOf(kind: GapKind, rows: readonly TraceRow[], target: Target): string {
+  const group = target.logGroupName;
+  const affected = rows.filter((r) => r.gaps.includes(kind));
+  switch (kind) {
+    case 'request-failed': {
+      const seen = [...new Set(affected.map((r) => `${r.route} -> ${r.http}`))].join(', ');
+      return `The service did not answer as its contract says (${seen}): see the ECS service's events and the service's lines in ${group}.`;
+    }
+    case 'trace-missing':
+      return (
+        'The collector or IAM: no segment reached X-Ray. Is the ADOT collector sidecar running and healthy, and does the ' +
+        'service export OTLP to it? Does the task role allow xray:PutTraceSegments and xray:PutTelemetryRecords? ' +
+        "The collector's own log stream says which."
+      );
+    case 'spans-missing': {
+      const names = [...new Set(affected.flatMap((r) => r.missingSpans))].join(', ');
+      return `The trace arrived without span(s) ${names}: the service does not create them, or their batch was not exported before the deadline (try a longer --timeout).`;
+    }
+    case 'link-missing': {
+      const elsewhere = [...new Set(affected.flatMap((r) => r.linkedElsewhere))];
+      const instead = elsewhere.length ? ` (they name ${elsewhere.join(', ')} instead)` : '';
+      return (
+        `The resource attributes: the segments carry no aws.cloudwatch_logs naming ${group}${instead}. Set ` +
+        "aws.log.group.arns (or aws.log.group.names) on the service's resource, e.g. in OTEL_RESOURCE_ATTRIBUTES: the " +
+        'ECS detector fills them only for the awslogs driver, not FireLens; and keep cloud.provider at aws.'
+      );
+    }
+    case 'lines-missing': {
+      const hexOnly = affected.filter((r) => (r.logs.hexOnlyLines ?? 0) > 0).length;
+      const errors = [...new Set(affected.map((r) => r.logs.error).filter((e): e is string => e !== undefined))];
+      const parts = [
+        `The log router or the ID format in the lines: Logs Insights finds no line holding the X-Ray trace ID in ${group}. ` +
+          "Is FireLens (Fluent Bit) delivering the service's lines there, and does each line carry the X-Ray form " +
+          '1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy (AWS-XRAY-TRACE-ID)?',
+      ];
+      if (hexOnly > 0) {
+        parts.push(
+          `${hexOnly} of these trace(s) do have lines, holding only the 32-hex trace_id: the ID format, not the router; ` +
+            'the console searches for the X-Ray form.',
+        );
+      }
+      if (errors.length) parts.push(`Queries failed: ${errors.join('; ')}.`);
+      return parts.join(' ');
+    }
+  }
+}
+
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function linesCell(logs: LogLinesFound): string {
+  if (logs.lines > 0) return String(logs.lines);
+  if (logs.error) return '0 (query failed)';
+  if ((logs.hexOnlyLines ?? 0) > 0) return `0 (${logs.hexOnlyLines} hex-only)`;
+  return '0';
+}
+
+export interface ReportContext {
+  readonly target: Target;
+  readonly region: string;
+  readonly xrayThrottled: number;
+  readonly logsThrottled: number;
+}
+
+const GAP_ORDER: readonly GapKind[] = [
+  'request-failed',
+  'trace-missing',
+  'spans-missing',
+  'link-missing',
+  'lines-missing',
+];
+
+export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): string {
+  const body = rows.map((r) => [
+    r.xrayTraceId,
+    r.route,
+    r.http,
+    r.traceFound ? `${r.spansFound}/${r.spansExpected}` : '-',
+    r.linked === undefined ? '-' : r.linked ? 'yes' : 'no',
+    linesCell(r.logs),
+    r.gaps.length ? r.gaps.map((g) => VERDICT_LABELS[g]).join(', ') : 'OK',
+    r.consoleUrl,
+  ]);
+  const out = [table(['TRACE ID', 'ROUTE', 'HTTP', 'SPANS', 'LOG LINK', 'LOG LINES', 'VERDICT', 'CONSOLE'], body), ''];
+  const failed = rows.filter((r) => r.gaps.length > 0).length;
+  if (failed === 0) {
+    out.push(
+      `All ${rows.length} traces verified: in X-Ray with their spans, linked to ${ctx.target.logGroupName}, with their log lines.`,
+    );
+  } else {
+    out.push(`${failed} of ${rows.length} traces have gaps. Most likely causes:`);
+    for (const kind of GAP_ORDER) {
+      const n = rows.filter((r) => r.gaps.includes(kind)).length;
+      if (n > 0) out.push(`- ${VERDICT_LABELS[kind]} (${n}): ${causeOf(kind, rows, ctx.target)}`);
+    }
+    const throttled = ctx.xrayThrottled + ctx.logsThrottled;
+    if (throttled > 0) {
+      out.push(`Note: ${throttled} AWS call(s) stayed throttled after retries; a longer --timeout may help.`);
+    }
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,64 @@
+// Where to look: the service URL and log group, from the stack's CloudFormation outputs or from the command line.
+import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import { VerifyError, describeAwsError } from './errors';
+
+export const DEFAULT_STACK_NAME = 'OtelFargateStack';
+export const DEFAULT_LOG_GROUP = 'otel-test';
+
+export interface Target {
+  /** Base URL of the service, without a trailing slash. */
+  readonly serviceUrl: string;
+  readonly logGroupName: string;
+  /** Known only when read from the stack. */
+  readonly logGroupArn?: string;
+  /** Where the target came from, for the report's header. */
+  readonly source: string;
+}
+
+export function normalizeUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new VerifyError(`Not a URL: ${raw}. Give one such as http://my-alb-123.us-east-1.elb.amazonaws.com`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new VerifyError(`Not an http(s) URL: ${raw}`);
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+export async function readStackTarget(cfn: CloudFormationClient, stackName: string): Promise<Target> {
+  let outputs: Output[];
+  let status: string | undefined;
+  try {
+    const res = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = res.Stacks?.[0];
+    outputs = stack?.Outputs ?? [];
+    status = stack?.StackStatus;
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'ValidationError' && /does not exist/i.test(e.message ?? '')) {
+      const region = await cfn.config.region().catch(() => 'this region');
+      throw new VerifyError(
+        `Stack ${stackName} not found in ${region}. Deploy it (npx cdk deploy), or pass --stack, --region, or --url.`,
+      );
+    }
+    throw describeAwsError(err, `reading the outputs of stack ${stackName}`, 'cloudformation:DescribeStacks');
+  }
+  const value = (key: string) => outputs.find((o) => o.OutputKey === key)?.OutputValue;
+  const serviceUrl = value('ServiceUrl');
+  if (!serviceUrl) {
+    throw new VerifyError(
+      `Stack ${stackName} (${status ?? 'unknown status'}) has no ServiceUrl output. ` +
+        'Wait for the deployment to finish, or pass --url and --log-group.',
+    );
+  }
+  const arn = value('LogGroupArn');
+  return {
+    serviceUrl: normalizeUrl(serviceUrl),
+    logGroupName: value('LogGroupName') ?? DEFAULT_LOG_GROUP,
+    ...(arn ? { logGroupArn: arn } : {}),
+    source: `stack ${stackName}`,
+  };
+}
