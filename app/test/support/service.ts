@@ -1,0 +1,149 @@
+// Runs the built service as a child process, the way the image runs it (node --import … dist/server.js), and
+// collects its stdout as parsed JSON lines. Anything on stdout that is not JSON, or anything on stderr, is kept
+// so tests can assert there is none.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+
+export const APP_DIR = path.join(__dirname, '..', '..');
+export const ENTRY = ['--import', './dist/instrumentation.js', 'dist/server.js'];
+
+export type LogLine = Record<string, unknown> & { level: string; msg: string };
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class Service {
+  readonly lines: LogLine[] = [];
+  readonly nonJson: string[] = [];
+  stderr = '';
+  port = 0;
+  readonly exited: Promise<Exit>;
+  private buffer = '';
+
+  constructor(readonly proc: ChildProcess) {
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.nonJson.push(line);
+        }
+      }
+    });
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  url(p: string): string {
+    return `http://127.0.0.1:${this.port}${p}`;
+  }
+
+  async waitForLine(predicate: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(predicate);
+      if (found) return found;
+      if (Date.now() > until) throw new Error(`log line not seen in ${timeoutMs} ms; stderr: ${this.stderr}`);
+      if (this.proc.exitCode !== null) throw new Error(`service exited ${this.proc.exitCode}; stderr: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Log lines of one trace (by its 32-hex ID). */
+  linesOf(traceId: string): LogLine[] {
+    return this.lines.filter((l) => l.trace_id === traceId);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Environment for the child: the parent's PATH and nothing OpenTelemetry from the parent. */
+export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' };
+  return { ...env, ...extra };
+}
+
+export function spawnService(extra: Record<string, string>, options: { cwd?: string; argv?: string[] } = {}): Service {
+  const proc = spawn(process.execPath, options.argv ?? ENTRY, {
+    cwd: options.cwd ?? APP_DIR,
+    env: baseEnv(extra),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Service(proc);
+}
+
+/** Starts the service and waits until it listens. */
+export async function startService(
+  extra: Record<string, string>,
+  options: { cwd?: string; argv?: string[] } = {},
+): Promise<Service> {
+  const service = spawnService(extra, options);
+  const listening = await service.waitForLine((l) => l.msg === 'listening', 30_000);
+  service.port = listening.port as number;
+  return service;
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: () => Record<string, unknown>;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+
+/** A plain HTTP request from the test process (not traced: the test process loads no SDK). */
+export function request(
+  url: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          json: () => JSON.parse(body) as Record<string, unknown>,
+        });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export function postOrder(service: Service, body: unknown, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+  return request(service.url('/orders'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** `1-xxxxxxxx-yyyy…` to the 32-hex form. */
+export function fromXray(xray: string): string {
+  return xray.slice(2, 10) + xray.slice(11);
+}
+
+export const XRAY_ID = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/;
+
+export function closeAgent(): void {
+  agent.destroy();
+}
