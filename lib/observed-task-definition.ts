@@ -146,9 +146,7 @@ export class ObservedTaskDefinition extends Construct {
 
     this.collectorContainer = this.taskDefinition.addContainer('Collector', {
       containerName: 'aws-otel-collector',
-      image: ecs.ContainerImage.fromRegistry(
-        `public.ecr.aws/aws-observability/aws-otel-collector:${collectorVersion}`,
-      ),
+      image: ecs.ContainerImage.fromRegistry(`public.ecr.aws/aws-observability/aws-otel-collector:${collectorVersion}`),
       essential: true,
       memoryReservationMiB: 64,
       environment: {
@@ -191,6 +189,14 @@ export class ObservedTaskDefinition extends Construct {
 
     this.grantTelemetryWrites(props.logGroup);
 
+    if (this.taskDefinition.executionRole) {
+      Validations.of(this.taskDefinition.executionRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecr:GetAuthorizationToken, which the execution role needs to pull a service image from a private ECR ' +
+          'repository, supports only "*"; the pull actions themselves are scoped to that repository.',
+      });
+    }
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
@@ -200,7 +206,7 @@ export class ObservedTaskDefinition extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'CloudFormation-Validate::E1029',
       reason:
-        'The collector configuration in AOT_CONFIG_CONTENT uses the collector\'s own ${env:AWS_REGION} ' +
+        "The collector configuration in AOT_CONFIG_CONTENT uses the collector's own ${env:AWS_REGION} " +
         'expansion, which the collector performs at start; CloudFormation must pass it through unchanged.',
     });
   }
@@ -242,7 +248,10 @@ function validateProps(
   collectorVersion: string,
   fluentBitVersion: string,
 ): void {
-  if (!Token.isUnresolved(containerPort) && (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)) {
+  if (
+    !Token.isUnresolved(containerPort) &&
+    (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)
+  ) {
     throw new Error(`containerPort must be an integer from 1 to 65535, got ${containerPort}`);
   }
   if (!healthCheckPath.startsWith('/')) {
@@ -255,7 +264,9 @@ function validateProps(
   }
   // Pinned release tags only: `latest` or `stable` would change the task under a running service.
   if (!/^v\d+\.\d+\.\d+$/.test(collectorVersion)) {
-    throw new Error(`collectorVersion must be an ADOT collector release tag such as 'v0.49.0', got '${collectorVersion}'`);
+    throw new Error(
+      `collectorVersion must be an ADOT collector release tag such as 'v0.49.0', got '${collectorVersion}'`,
+    );
   }
   if (!/^\d+\.\d+\.\d+(\.\d{8})?$/.test(fluentBitVersion)) {
     throw new Error(

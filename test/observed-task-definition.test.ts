@@ -151,7 +151,10 @@ describe('the FireLens log router', () => {
     expect(router.Essential).toBe(true);
     expect(router.LogConfiguration).toMatchObject({
       LogDriver: 'awslogs',
-      Options: { 'awslogs-stream-prefix': 'log-router', 'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) } },
+      Options: {
+        'awslogs-stream-prefix': 'log-router',
+        'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) },
+      },
     });
   });
 
@@ -195,10 +198,15 @@ describe('the task', () => {
   });
 
   test('takes its size and architecture from props', () => {
-    synthTemplate({ cpu: 1024, memoryLimitMiB: 2048, cpuArchitecture: ecs.CpuArchitecture.X86_64 }).hasResourceProperties(
-      'AWS::ECS::TaskDefinition',
-      { Cpu: '1024', Memory: '2048', RuntimePlatform: Match.objectLike({ CpuArchitecture: 'X86_64' }) },
-    );
+    synthTemplate({
+      cpu: 1024,
+      memoryLimitMiB: 2048,
+      cpuArchitecture: ecs.CpuArchitecture.X86_64,
+    }).hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '1024',
+      Memory: '2048',
+      RuntimePlatform: Match.objectLike({ CpuArchitecture: 'X86_64' }),
+    });
   });
 });
 
@@ -268,7 +276,8 @@ describe('invalid props', () => {
   function build(overrides: Partial<ObservedTaskDefinitionProps>): () => ObservedTaskDefinition {
     const stack = new Stack(new App(), 'Stack');
     const logGroup = new logs.LogGroup(stack, 'Logs');
-    return () => new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup, ...overrides });
+    return () =>
+      new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup, ...overrides });
   }
 
   test('a port outside 1-65535 is refused', () => {

@@ -1,0 +1,84 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { COLLECTOR_CONFIG_PATH } from '../lib/observed-task-definition';
+import { CONTEXT_KEYS } from '../bin/context';
+
+interface CollectorConfig {
+  extensions?: Record<string, Record<string, unknown> | null>;
+  receivers: Record<string, { protocols?: Record<string, { endpoint?: string } | null> } | null>;
+  processors: Record<string, Record<string, unknown> | null>;
+  exporters: Record<string, Record<string, unknown> | null>;
+  connectors?: Record<string, unknown>;
+  service: {
+    extensions?: string[];
+    telemetry?: { metrics?: { level?: string } };
+    pipelines: Record<string, { receivers: string[]; processors?: string[]; exporters: string[] }>;
+  };
+}
+
+const KINDS = ['receivers', 'processors', 'exporters', 'extensions', 'connectors'] as const;
+const config = parse(fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8')) as CollectorConfig;
+const release = JSON.parse(
+  fs.readFileSync(path.join(__dirname, 'fixtures', 'adot-collector-v0.49.0-components.json'), 'utf8'),
+) as Record<(typeof KINDS)[number], string[]> & { release: string };
+
+/** `batch/traces` is a component of type `batch`. */
+const typeOf = (name: string) => name.split('/')[0];
+
+describe('the collector configuration file', () => {
+  test('parses as YAML with a traces pipeline', () => {
+    expect(Object.keys(config.service.pipelines)).toEqual(['traces']);
+  });
+
+  test('defines every component that a pipeline or the service names', () => {
+    for (const pipeline of Object.values(config.service.pipelines)) {
+      for (const name of pipeline.receivers) expect(config.receivers).toHaveProperty([name]);
+      for (const name of pipeline.processors ?? []) expect(config.processors).toHaveProperty([name]);
+      for (const name of pipeline.exporters) expect(config.exporters).toHaveProperty([name]);
+    }
+    for (const name of config.service.extensions ?? []) expect(config.extensions).toHaveProperty([name]);
+  });
+
+  test('uses only component types that the pinned ADOT release ships', () => {
+    expect(CONTEXT_KEYS.collectorVersion.defaultValue).toBe(release.release);
+    for (const kind of KINDS) {
+      for (const name of Object.keys(config[kind] ?? {})) {
+        expect(`${kind}: ${typeOf(name)}`).toBe(
+          release[kind].includes(typeOf(name)) ? `${kind}: ${typeOf(name)}` : `${kind}: (not in ${release.release})`,
+        );
+      }
+    }
+  });
+
+  test('receives OTLP over gRPC and HTTP on localhost only', () => {
+    const protocols = config.receivers.otlp?.protocols ?? {};
+    expect(protocols.grpc?.endpoint).toBe('127.0.0.1:4317');
+    expect(protocols.http?.endpoint).toBe('127.0.0.1:4318');
+    for (const receiver of Object.values(config.receivers)) {
+      for (const protocol of Object.values(receiver?.protocols ?? {})) {
+        expect(protocol?.endpoint).toMatch(/^(127\.0\.0\.1|localhost):\d+$/);
+      }
+    }
+  });
+
+  test('limits memory first and batches before exporting', () => {
+    const processors = config.service.pipelines.traces.processors ?? [];
+    expect(processors.map(typeOf)).toEqual(['memory_limiter', 'batch']);
+    expect(config.processors.memory_limiter).toMatchObject({ check_interval: '1s', limit_percentage: 80 });
+  });
+
+  test('exports to X-Ray in the region the task passes in', () => {
+    expect(config.service.pipelines.traces.exporters).toEqual(['awsxray']);
+    expect(config.exporters.awsxray).toEqual({ region: '${env:AWS_REGION}' });
+  });
+
+  test('serves the health check the container’s /healthcheck calls, on localhost', () => {
+    expect(config.service.extensions).toContain('health_check');
+    expect(config.extensions?.health_check).toEqual({ endpoint: '127.0.0.1:13133' });
+  });
+
+  test('opens no internal metrics port', () => {
+    expect(config.service.telemetry?.metrics?.level).toBe('none');
+  });
+});

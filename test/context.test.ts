@@ -1,0 +1,102 @@
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { CONTEXT_KEYS, stackPropsFromContext } from '../bin/context';
+
+function fromContext(context: Record<string, unknown>) {
+  return stackPropsFromContext((key) => context[key]);
+}
+
+describe('reading the CDK context', () => {
+  test('with no context, every prop is left to its default', () => {
+    expect(fromContext({})).toEqual({});
+  });
+
+  test('turns good values, including the strings `-c key=value` passes, into typed props', () => {
+    expect(
+      fromContext({
+        region: 'ap-northeast-1',
+        serviceName: 'checkout',
+        logGroupName: '/demo/checkout',
+        logRetentionDays: '14',
+        desiredCount: 3,
+        minTasks: '2',
+        maxTasks: '12',
+        cpu: '1024',
+        memoryMiB: 3072,
+        cpuArchitecture: 'X86_64',
+        natGateways: '0',
+        certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
+        collectorVersion: 'v0.48.0',
+        fluentBitVersion: '2.34.3.20260209',
+      }),
+    ).toEqual({
+      region: 'ap-northeast-1',
+      serviceName: 'checkout',
+      logGroupName: '/demo/checkout',
+      logRetention: 14,
+      desiredCount: 3,
+      minTasks: 2,
+      maxTasks: 12,
+      cpu: 1024,
+      memoryLimitMiB: 3072,
+      cpuArchitecture: ecs.CpuArchitecture.X86_64,
+      natGateways: 0,
+      certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
+      collectorVersion: 'v0.48.0',
+      fluentBitVersion: '2.34.3.20260209',
+    });
+  });
+});
+
+describe('a bad context value fails naming the key and what it accepts', () => {
+  const badValues: [key: string, value: unknown, accepts: RegExp][] = [
+    ['region', 'Europe', /an AWS region name/],
+    ['serviceName', 'my service', /letters, digits/],
+    ['logGroupName', 'otel test!', /CloudWatch Logs group name/],
+    ['logRetentionDays', '10', /retention periods: 1, 3, 5, 7, 14, 30/],
+    ['desiredCount', '0', /a whole number from 1 to 100/],
+    ['minTasks', 'two', /a whole number from 1 to 100/],
+    ['maxTasks', 1.5, /a whole number from 1 to 100/],
+    ['cpu', '300', /a Fargate CPU size: 256, 512, 1024/],
+    ['memoryMiB', '100', /a whole number from 512 to 122880/],
+    ['cpuArchitecture', 'arm', /'ARM64' or 'X86_64'/],
+    ['natGateways', '3', /a whole number from 0 to 2/],
+    ['certificateArn', 'my-cert', /an ACM certificate ARN/],
+    ['collectorVersion', 'latest', /an ADOT collector release tag/],
+    ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+  ];
+
+  test('every key the app reads has a case here', () => {
+    expect(badValues.map(([key]) => key).sort()).toEqual(Object.keys(CONTEXT_KEYS).sort());
+  });
+
+  test.each(badValues)('%s = %p', (key, value, accepts) => {
+    const read = () => fromContext({ [key]: value });
+    expect(read).toThrow(new RegExp(`context key '${key}' is ${JSON.stringify(JSON.stringify(value)).slice(1, -1)}`));
+    expect(read).toThrow(accepts);
+  });
+
+  test('several bad keys are all reported at once', () => {
+    expect(() => fromContext({ cpu: 'x', natGateways: 'y' })).toThrow(/'cpu'[\s\S]*'natGateways'/);
+  });
+});
+
+describe('values that are good alone but not together', () => {
+  test('memory that Fargate does not offer with the CPU size names memoryMiB and the sizes it accepts', () => {
+    expect(() => fromContext({ cpu: 256, memoryMiB: 4096 })).toThrow(
+      /'memoryMiB' is 4096, which Fargate does not offer with cpu 256; it accepts 512, 1024, 2048/,
+    );
+  });
+
+  test('a default memory that does not fit a larger CPU is reported too', () => {
+    expect(() => fromContext({ cpu: 2048 })).toThrow(/'memoryMiB' is 1024, which Fargate does not offer with cpu 2048/);
+  });
+
+  test('scaling bounds that exclude the desired count name the bound', () => {
+    expect(() => fromContext({ desiredCount: 3, minTasks: 4 })).toThrow(
+      /'minTasks' is 4; it accepts at most desiredCount \(3\)/,
+    );
+    expect(() => fromContext({ desiredCount: 8, maxTasks: 4 })).toThrow(
+      /'maxTasks' is 4; it accepts at least desiredCount \(8\)/,
+    );
+  });
+});

@@ -1,0 +1,294 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { OtelFargateStack } from '../lib/otel-fargate-stack';
+import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
+import { TEST_REGION, container, synthTemplate } from './helpers';
+
+const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+
+describe('the otel-test log group', () => {
+  const template = synthTemplate();
+
+  test('is named otel-test and keeps lines for a month', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: 'otel-test', RetentionInDays: 30 });
+  });
+
+  test('keeps its logical ID, since a new one would replace the group and lose its lines', () => {
+    expect(template.toJSON().Resources.ServiceLogGroup).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { LogGroupName: 'otel-test' },
+    });
+  });
+
+  test('is retained when the stack is deleted', () => {
+    expect(template.toJSON().Resources.ServiceLogGroup).toMatchObject({
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  test('takes its name and retention from props', () => {
+    synthTemplate({ logGroupName: '/demo/service', logRetention: logs.RetentionDays.ONE_WEEK }).hasResourceProperties(
+      'AWS::Logs::LogGroup',
+      { LogGroupName: '/demo/service', RetentionInDays: 7 },
+    );
+  });
+});
+
+describe('the network', () => {
+  test('spans two AZs with public subnets and private subnets behind one NAT gateway', () => {
+    const template = synthTemplate();
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    const subnets = Object.values(template.findResources('AWS::EC2::Subnet'));
+    expect(subnets).toHaveLength(4);
+    const azIndexes = new Set(subnets.map((s) => JSON.stringify(s.Properties.AvailabilityZone)));
+    expect(azIndexes.size).toBe(2);
+  });
+
+  test('runs the tasks in the private subnets without public IPs', () => {
+    synthTemplate().hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+    });
+  });
+
+  test('with no NAT gateway, has public subnets only and gives the tasks public IPs', () => {
+    const template = synthTemplate({ natGateways: 0 });
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::Subnet', 2);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) },
+    });
+  });
+
+  test('records all traffic in VPC flow logs to a log group with a retention', () => {
+    const template = synthTemplate();
+    template.hasResourceProperties('AWS::EC2::FlowLog', {
+      ResourceType: 'VPC',
+      TrafficType: 'ALL',
+      LogDestinationType: 'cloud-watch-logs',
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  test('refuses more NAT gateways than AZs', () => {
+    expect(() => synthTemplate({ natGateways: 3 })).toThrow(/natGateways must be 0, 1 or 2/);
+  });
+});
+
+describe('the cluster', () => {
+  test('has Container Insights on', () => {
+    synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+});
+
+describe('the load balancer', () => {
+  const template = synthTemplate();
+
+  test('is public and drops invalid header fields', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internet-facing',
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+      ]),
+    });
+  });
+
+  test('writes access logs to the access log bucket', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { Ref: Match.stringLikeRegexp('AccessLogs') } },
+      ]),
+    });
+  });
+
+  test('the access log bucket is encrypted, private, and expires logs after 90 days', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 90, Status: 'Enabled' })] },
+    });
+  });
+
+  test('the access log bucket refuses requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('listens on HTTP 80 when no certificate is given', () => {
+    template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+  });
+
+  test('with a certificate, serves HTTPS on 443 and redirects HTTP to it', () => {
+    const withTls = synthTemplate({ certificateArn: CERTIFICATE_ARN });
+    withTls.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
+      SslPolicy: Match.stringLikeRegexp('ELBSecurityPolicy-TLS13'),
+    });
+    withTls.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS' }) })],
+    });
+    expect(withTls.toJSON().Outputs.ServiceUrl.Value['Fn::Join'][1][0]).toBe('https://');
+  });
+
+  test('checks target health on /healthz and drains deregistering tasks for 15 seconds', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckPath: '/healthz',
+      Matcher: { HttpCode: '200' },
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '15' }]),
+    });
+  });
+
+  test('is the only source the tasks accept traffic from', () => {
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0].Properties).toMatchObject({
+      FromPort: 8080,
+      ToPort: 8080,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
+    });
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    const serviceGroupIds = Object.keys(groups).filter((id) => /ServiceSecurityGroup/.test(id));
+    expect(serviceGroupIds).toHaveLength(1);
+    expect(groups[serviceGroupIds[0]].Properties.SecurityGroupIngress).toBeUndefined();
+    expect(ingress[0].Properties.GroupId).toEqual({ 'Fn::GetAtt': [serviceGroupIds[0], 'GroupId'] });
+  });
+});
+
+describe('the service', () => {
+  const template = synthTemplate();
+
+  test('runs two tasks by default on Fargate', () => {
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2, LaunchType: 'FARGATE' });
+  });
+
+  test('rolls back a failing deployment with the circuit breaker, keeping full capacity meanwhile', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DeploymentConfiguration: {
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+        MinimumHealthyPercent: 100,
+        MaximumPercent: 200,
+      },
+    });
+  });
+
+  test('scales between desiredCount and 6 tasks by default', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 6 });
+  });
+
+  test('scales on CPU and on requests per target', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+        TargetValue: 60,
+      }),
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }),
+        TargetValue: 1000,
+      }),
+    });
+  });
+
+  test('takes its count and scaling bounds from props', () => {
+    const scaled = synthTemplate({ desiredCount: 3, minTasks: 2, maxTasks: 10 });
+    scaled.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 3 });
+    scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 10 });
+  });
+
+  test('refuses scaling bounds that exclude the desired count', () => {
+    expect(() => synthTemplate({ desiredCount: 0 })).toThrow(/desiredCount must be a whole number of at least 1/);
+    expect(() => synthTemplate({ desiredCount: 2, minTasks: 3 })).toThrow(/minTasks must be/);
+    expect(() => synthTemplate({ desiredCount: 4, maxTasks: 3 })).toThrow(/maxTasks must be/);
+  });
+});
+
+describe('the service image', () => {
+  function assetImage(cpuArchitecture?: ecs.CpuArchitecture): { template: Template; manifest: string } {
+    const app = new App();
+    const stack = new OtelFargateStack(app, 'ImageStack', { env: { region: TEST_REGION }, cpuArchitecture });
+    const assembly = app.synth();
+    const manifest = fs.readFileSync(path.join(assembly.directory, 'ImageStack.assets.json'), 'utf8');
+    return { template: Template.fromStack(stack), manifest: JSON.stringify(JSON.parse(manifest)) };
+  }
+
+  test('is built from app/ for linux/arm64 by default', () => {
+    const { template, manifest } = assetImage();
+    expect(JSON.stringify(container(template, 'app').Image)).toMatch(/cdk-hnb659fds-container-assets/);
+    expect(manifest).toContain('"platform":"linux/arm64"');
+  });
+
+  test('is built for linux/amd64 when the task is X86_64', () => {
+    expect(assetImage(ecs.CpuArchitecture.X86_64).manifest).toContain('"platform":"linux/amd64"');
+  });
+});
+
+describe('the saved trace query', () => {
+  test('searches the service log group for one trace ID in either form, oldest line first', () => {
+    synthTemplate().hasResourceProperties('AWS::Logs::QueryDefinition', {
+      Name: 'otel-fargate-service/log-lines-of-one-trace',
+      LogGroupNames: [{ Ref: 'ServiceLogGroup' }],
+      QueryString: Match.stringLikeRegexp(`filter @message like "${TRACE_ID_PLACEHOLDER}"[\\s\\S]*sort @timestamp asc`),
+    });
+  });
+});
+
+describe('the outputs', () => {
+  const outputs = synthTemplate().toJSON().Outputs;
+
+  test('give the load balancer URL', () => {
+    expect(outputs.ServiceUrl.Value).toEqual({
+      'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancer/), 'DNSName'] }]],
+    });
+  });
+
+  test('give the log group’s name and ARN', () => {
+    expect(outputs.LogGroupName.Value).toEqual({ Ref: 'ServiceLogGroup' });
+    expect(outputs.LogGroupArn.Value).toEqual({ 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] });
+  });
+
+  test('link to the X-Ray traces and the log group in the console of the stack’s region', () => {
+    expect(outputs.XRayTracesConsoleUrl.Value).toBe(
+      `https://${TEST_REGION}.console.aws.amazon.com/cloudwatch/home?region=${TEST_REGION}#xray:traces/query`,
+    );
+    expect(outputs.LogGroupConsoleUrl.Value).toBe(
+      `https://${TEST_REGION}.console.aws.amazon.com/cloudwatch/home?region=${TEST_REGION}#logsV2:log-groups/log-group/otel-test`,
+    );
+  });
+
+  test('escape a log group name with slashes the way the console does', () => {
+    const named = synthTemplate({ logGroupName: '/demo/service' }).toJSON().Outputs;
+    expect(named.LogGroupConsoleUrl.Value).toMatch(/#logsV2:log-groups\/log-group\/\$252Fdemo\$252Fservice$/);
+  });
+
+  test('name the saved query', () => {
+    expect(outputs.TraceLogsQueryName.Value).toBe('otel-fargate-service/log-lines-of-one-trace');
+  });
+});

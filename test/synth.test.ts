@@ -1,0 +1,59 @@
+// The real `cdk synth`, run the way CI and users run it: from the repo root, with no AWS credentials.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..');
+const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
+
+function cdkSynth(...contextArgs: string[]): { status: number | null; output: string; outdir: string } {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
+  const environment = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('CDK_')),
+  );
+  const result = spawnSync(
+    CDK,
+    ['synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir, ...contextArgs],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        ...environment,
+        // No credentials anywhere the SDK looks, and no instance metadata to wait for.
+        AWS_CONFIG_FILE: path.join(outdir, 'no-config'),
+        AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'no-credentials'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    },
+  );
+  return { status: result.status, output: `${result.stdout}${result.stderr}`, outdir };
+}
+
+describe('cdk synth from the command line', () => {
+  afterAll(() => {
+    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('cdk-synth-'))) {
+      fs.rmSync(path.join(os.tmpdir(), dir), { recursive: true, force: true });
+    }
+  });
+
+  test('succeeds without credentials, with the cdk-nag checks passing', () => {
+    const { status, output, outdir } = cdkSynth();
+    expect(output).not.toMatch(/AwsSolutions-/);
+    expect(status).toBe(0);
+    const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtelFargateStack.template.json'), 'utf8'));
+    const resources = Object.values(template.Resources as Record<string, { Type: string; Properties: unknown }>);
+    const taskDefinition = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition')?.Properties as {
+      ContainerDefinitions: { Name: string }[];
+    };
+    expect(taskDefinition.ContainerDefinitions.map((c) => c.Name)).toEqual(['app', 'aws-otel-collector', 'log-router']);
+  });
+
+  test('fails on a bad context value, naming the key and what it accepts', () => {
+    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm');
+    expect(status).not.toBe(0);
+    expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
+    expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
+  });
+});
