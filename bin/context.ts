@@ -12,7 +12,7 @@ type ConfigProps = Omit<OtelFargateStackProps, keyof import('aws-cdk-lib').Stack
 interface ContextKey {
   /** What the README's configuration table says the key does. */
   readonly description: string;
-  /** The default, as the README shows it. */
+  /** The default, exactly as the README's configuration table shows it. */
   readonly defaultValue: string;
   /** Turns a raw context value into props, or returns what the key accepts. */
   readonly parse: (raw: unknown) => Partial<ConfigProps> | { accepts: string };
@@ -34,7 +34,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   region: {
     description:
       'The region to deploy to (access logging needs it at synth); else your CLI’s region (`CDK_DEFAULT_REGION`)',
-    defaultValue: 'the CLI’s region, else us-east-1',
+    defaultValue: "the CLI's region, else us-east-1",
     parse: (raw) =>
       matching(raw, /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/)
         ? { region: String(raw) }
@@ -111,7 +111,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   },
   certificateArn: {
     description: 'An ACM certificate ARN: HTTPS on 443, HTTP redirected to it',
-    defaultValue: '(none: HTTP on 80)',
+    defaultValue: 'none: HTTP on 80',
     parse: (raw) =>
       matching(raw, /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/)
         ? { certificateArn: String(raw) }
