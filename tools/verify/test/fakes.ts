@@ -146,7 +146,7 @@ export class FakeAws {
   readonly queries: string[] = [];
 
   constructor(
-    private readonly service: StandInService,
+    private readonly service: { readonly received: readonly ReceivedRequest[] },
     private readonly scenario: Scenario = {},
   ) {
     let batchCalls = 0;
