@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
-import { cpuMicros, peakRssMB } from './lib/procfs.mjs';
+import { cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
 import { defineVariants, VARIANT_IDS } from './lib/variants.mjs';
 import { imageSizes } from './lib/image.mjs';
@@ -30,6 +30,7 @@ const { values: options } = parseArgs({
     'no-soak': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-image': { type: 'boolean', default: false },
+    out: { type: 'string' },
   },
 });
 
@@ -97,7 +98,7 @@ function takeSpans() {
   });
 }
 
-const allVariants = defineVariants({ repoRoot, benchDir, sinkPort });
+const allVariants = defineVariants({ repoRoot, benchDir, sinkPort, cacheDir: path.join(benchDir, '.cache') });
 const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
 const variants = allVariants.filter((v) => wanted.includes(v.id) && !v.missing);
 const skipped = allVariants
@@ -107,16 +108,13 @@ for (const s of skipped) log(`skipping ${s.id}: ${s.reason}`);
 const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
 const stderrDir = path.join(benchDir, '.cache', 'stderr');
 rmSync(stderrDir, { recursive: true, force: true });
+rmSync(path.join(benchDir, '.cache', 'node-compile-cache'), { recursive: true, force: true });
 mkdirSync(stderrDir, { recursive: true });
 
 const results = {
   schema: 1,
   mode: config.mode,
-  command: `npm run bench${quick ? ' -- --quick' : ''}${process.argv
-    .slice(2)
-    .filter((a) => a !== '--quick')
-    .map((a) => ` ${a}`)
-    .join('')}`,
+  command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
   date: new Date().toISOString(),
   commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
   machine: machine(),
@@ -185,14 +183,14 @@ async function cell(variant, round) {
     const cpu0 = cpuMicros(child.pid);
     const result = await fn();
     const cpu = cpuMicros(child.pid) - cpu0;
-    served[workload.path] += result.responses;
+    served[workload.path] += result.sent;
     phases[name] = { ...result, cpuUsPerRequest: cpu / result.responses, serverCpuShare: cpu / 1e6 / result.elapsedS };
   };
   const closed = (workload, durationS) => closedLoop({ port, workload, durationS, connections: config.connections });
 
-  served['/'] += (await closed(WORKLOADS.home, config.warmupS)).responses;
+  served['/'] += (await closed(WORKLOADS.home, config.warmupS)).sent;
   await measure('home', WORKLOADS.home, () => closed(WORKLOADS.home, config.durationS));
-  served['/orders'] += (await closed(WORKLOADS.orders, 1)).responses;
+  served['/orders'] += (await closed(WORKLOADS.orders, 1)).sent;
   await measure('orders', WORKLOADS.orders, () => closed(WORKLOADS.orders, config.durationS));
   await measure('open', WORKLOADS.home, () =>
     openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
@@ -257,7 +255,8 @@ if (!options['no-soak'] && soakVariant) {
     peakRssMB: rssMB,
     stop,
     serverSpans: spans.serverByPath['/'] ?? 0,
-    serverSpansMissing: load.responses - (spans.serverByPath['/'] ?? 0),
+    sent: load.sent,
+    serverSpansMissing: load.sent - (spans.serverByPath['/'] ?? 0),
     spans: spans.spans,
   };
 }
@@ -267,7 +266,7 @@ if (!options['no-profile']) {
   const profileDir = path.join(benchDir, '.cache', 'profiles');
   rmSync(profileDir, { recursive: true, force: true });
   results.profiles = {};
-  for (const variant of [byId.b ?? byId.c, byId.a ?? byId.a0].filter(Boolean)) {
+  for (const variant of [byId.b ?? byId.c, byId.a, byId.a0].filter(Boolean)) {
     const dir = path.join(profileDir, variant.id);
     mkdirSync(dir, { recursive: true });
     const port = await freePort();
@@ -309,8 +308,11 @@ results.quiet.loadAfter = loadAverage();
 results.analysis = analyse(results);
 
 mkdirSync(resultsDir, { recursive: true });
-const jsonPath = path.join(resultsDir, `${config.mode}.json`);
-const markdownPath = quick ? path.join(resultsDir, 'quick.md') : path.join(repoRoot, 'BENCHMARKS.md');
+// Only a full run of the standard variants renders the committed BENCHMARKS.md; anything else goes beside its JSON.
+const name = options.out ?? (quick ? 'quick' : options.variants ? 'partial' : 'full');
+const jsonPath = path.join(resultsDir, `${name}.json`);
+results.name = name;
+const markdownPath = name === 'full' ? path.join(repoRoot, 'BENCHMARKS.md') : path.join(resultsDir, `${name}.md`);
 writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
 writeFileSync(markdownPath, render(results));
 await formatWithPrettier([jsonPath, markdownPath]);

@@ -25,6 +25,10 @@ export const PAIRS = [
   ['d', 'a0'],
   ['b', 'c'],
   ['b', 'd'],
+  ['b-semi', 'b'],
+  ['b-semi', 'a'],
+  ['b-cache', 'b'],
+  ['b-cache', 'a'],
 ];
 export const RATIO_METRICS = [
   'home.rps',
@@ -43,6 +47,10 @@ export function analyse(results) {
     const entry = {};
     for (const [name, pick] of Object.entries(METRICS)) entry[name] = spread(cells.map(pick));
     const served = cells.reduce((s, c) => s + c.served['/'] + c.served['/orders'], 0);
+    entry.serverSpansExtra = cells.reduce(
+      (s, c) => s + Math.max(0, -c.serverSpansMissing['/']) + Math.max(0, -c.serverSpansMissing['/orders']),
+      0,
+    );
     const missing = cells.reduce(
       (s, c) => s + Math.max(0, c.serverSpansMissing['/']) + Math.max(0, c.serverSpansMissing['/orders']),
       0,
@@ -91,7 +99,7 @@ function targets(results, v, ratios) {
     add(
       'every response of (b) has its server span',
       v.b.serverSpansMissing === 0,
-      `${v.b.served} responses, ${v.b.serverSpansMissing} without a server span`,
+      `${v.b.served} requests, ${v.b.serverSpansMissing} without a server span`,
     );
   } else add('(b) throughput ≥ 0.65 × (a)', null, 'service not built');
   if (have('a', 'a0')) {
@@ -109,7 +117,7 @@ function targets(results, v, ratios) {
     add(
       `zero spans lost over a ${results.soak.durationS}-second run`,
       results.soak.serverSpansMissing === 0,
-      `${results.soak.responses} responses, ${results.soak.serverSpansMissing} without a server span`,
+      `${results.soak.sent} requests, ${results.soak.serverSpansMissing} without a server span`,
     );
   } else
     add('zero spans lost over a 60-second run', null, results.soak ? `ran ${results.soak.variant}, not b` : 'not run');

@@ -28,6 +28,9 @@ export async function closedLoop({ port, workload, durationS, connections }) {
   const responses = result['2xx'] + result.non2xx;
   return {
     responses,
+    // Requests still in flight when the time is up were sent and handled but their answers not counted: the
+    // server saw `sent` requests, and that is how many server spans there must be.
+    sent: result.requests.sent,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     elapsedS: result.duration,
@@ -60,6 +63,7 @@ export function openLoop({ port, workload, rate, durationS, maxInFlight = 1000 }
       resolve({
         rate,
         responses,
+        sent: responses + errors,
         non2xx,
         errors,
         shed,

@@ -12,9 +12,14 @@ export function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
-/** Peak resident set size (VmHWM) in MB. */
-export function peakRssMB(pid) {
+function statusMB(pid, field) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return match ? (Number(match[1]) * 1024) / 1e6 : NaN;
 }
+
+/** Peak resident set size (VmHWM) in MB. */
+export const peakRssMB = (pid) => statusMB(pid, 'VmHWM');
+
+/** Resident set size now (VmRSS) in MB. */
+export const currentRssMB = (pid) => statusMB(pid, 'VmRSS');

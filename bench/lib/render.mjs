@@ -24,7 +24,7 @@ export function render(results) {
   line('# Benchmarks: what tracing costs');
   line();
   line(
-    `Rendered by \`bench/run.mjs\` from \`bench/results/${results.mode}.json\`, a real run on ${results.date.slice(0, 10)} ` +
+    `Rendered by \`bench/run.mjs\` from \`bench/results/${results.name}.json\`, a real run on ${results.date.slice(0, 10)} ` +
       `(commit \`${results.commit}\`, ${n(results.elapsedS / 60, 1)} minutes). Do not edit by hand: run \`npm run bench\`.`,
   );
   if (results.mode !== 'full') line('\n> This is a `--quick` smoke run: too short to trust.');
@@ -70,11 +70,19 @@ export function render(results) {
     line(
       `| (${id}) | ${n(x['home.rps'].median)} | ${n(x['home.p50Ms'].median, 1)} / ${n(x['home.p99Ms'].median, 1)} | ${n(x['home.cpuUsPerRequest'].median)} | ` +
         `${n(x['orders.rps'].median)} | ${n(x['orders.p50Ms'].median, 1)} / ${n(x['orders.p99Ms'].median, 1)} | ${n(x['orders.cpuUsPerRequest'].median)} | ` +
-        `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${x.traced ? `${x.serverSpansMissing} of ${x.served}` : '–'} | ` +
+        `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${x.traced ? `${x.serverSpansMissing} of ${x.served} (${n((100 * x.serverSpansMissing) / x.served, 1)}%)` : '–'} | ` +
         `${n(x.startupMs.median)} | ${x.imageMB === undefined ? '–' : n(x.imageMB, 1)} |`,
     );
   }
   line();
+  for (const id of ids) {
+    if (v[id].sdkSaysDropped) {
+      line(
+        `(${id})'s SDK itself logged "Dropped N spans because maxQueueSize reached" for ${v[id].sdkSaysDropped} spans in all.`,
+      );
+      line();
+    }
+  }
   line('Span names and counts in round 1 (all routes, warm-ups included):');
   line();
   for (const id of ids) {
@@ -124,6 +132,10 @@ export function render(results) {
         `peak RSS ${n(s.peakRssMB, 1)} MB); ${s.serverSpans} server spans received, ${s.serverSpansMissing} missing; ` +
         `stopped in ${n(s.stop.stopMs)} ms${s.stop.killed ? ' (killed)' : ''}.`,
     );
+    if (s.rssTimeline?.length) {
+      line();
+      line(`RSS once a second (MB): ${s.rssTimeline.join(', ')}.`);
+    }
     line();
   }
 

@@ -4,8 +4,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
+/** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
+export const EXPERIMENT_IDS = ['b-semi', 'b-cache'];
 
-export function defineVariants({ repoRoot, benchDir, sinkPort }) {
+export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
   const appDir = path.join(repoRoot, 'app');
   const peerApp = path.join(benchDir, 'peer', 'app.cjs');
   const sink = `http://127.0.0.1:${sinkPort}`;
@@ -41,6 +43,31 @@ export function defineVariants({ repoRoot, benchDir, sinkPort }) {
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
+    },
+    {
+      id: 'b-semi',
+      label: '(b) with a 64 MB young generation (--max-semi-space-size=64)',
+      cwd: appDir,
+      nodeArgs: ['--max-semi-space-size=64', '--import', './dist/instrumentation.js', 'dist/server.js'],
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      traced: true,
+      missing: serviceMissing,
+      experiment: true,
+    },
+    {
+      id: 'b-cache',
+      label: "(b) with Node's on-disk compile cache (NODE_COMPILE_CACHE, warmed by the first start)",
+      cwd: appDir,
+      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      env: {
+        ...common,
+        NODE_COMPILE_CACHE: path.join(cacheDir, 'node-compile-cache'),
+        OTEL_SERVICE_NAME: 'bench-b',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+      },
+      traced: true,
+      missing: serviceMissing,
+      experiment: true,
     },
     {
       id: 'c',

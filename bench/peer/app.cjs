@@ -30,7 +30,18 @@ async function step(name, options, work) {
   });
 }
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+// The service's logger settings (ISO time, level labels, no pid/hostname, synchronous stdout), minus its trace
+// mixin: under (c) and (d) the agents' pino instrumentation adds the trace fields instead.
+const logger = pino(
+  {
+    level: process.env.LOG_LEVEL ?? 'info',
+    base: undefined,
+    messageKey: 'msg',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  pino.destination({ dest: 1, sync: true }),
+);
 
 // The service's catalogue rule (FNV-1a of the SKU), its bounded LRU cache and bounded order store.
 function priceFor(sku) {
@@ -99,19 +110,25 @@ app.get('/healthz', (_req, res) => {
   res.status(200).json({ status: 'ok' });
 });
 
+const clip = (value, max = 256) => (value.length <= max ? value : `${value.slice(0, max)}…`);
 app.use((req, res, next) => {
   const started = process.hrtime.bigint();
+  let finished = false;
   res.once('finish', () => {
+    finished = true;
     logger.info(
       {
-        method: req.method,
+        method: clip(req.method, 16),
         route: req.route?.path,
-        path: req.path,
+        path: clip(req.path),
         status: res.statusCode,
         duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
       },
-      'request',
+      'request completed',
     );
+  });
+  res.once('close', () => {
+    if (!finished) logger.warn({ method: clip(req.method, 16), path: clip(req.path) }, 'client went away');
   });
   next();
 });
