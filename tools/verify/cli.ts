@@ -134,7 +134,7 @@ export async function main(
     }
     const outcome = await verify(opts, { ...makeDeps(opts.region), progress: progress.update });
     progress.end();
-    io.stdout(`${outcome.report}\n`);
+    io.stdout(`\n${outcome.report}\n`);
     return outcome.ok ? 0 : 1;
   } catch (err) {
     progress.end();

@@ -134,6 +134,28 @@ describe('while traces are still on their way', () => {
     expect(progress).toContainEqual(expect.stringMatching(/^X-Ray: 4\/4 traces complete/));
   });
 
+  it('on a terminal, rewrites one status line in place per phase', async () => {
+    const fake = deployed({ emptyPolls: 2 });
+    const io = { ...captureIo(), isTTY: true };
+    let err = '';
+    const code = await main([], { ...io, stderr: (t) => (err += t) }, () => ({
+      cfn: fake.cfn,
+      xray: fake.xray,
+      logs: fake.logs,
+      clock: new FakeClock(),
+    }));
+    expect(code).toBe(0);
+    const shown = err.split('\n').map((line) => line.split('\r\x1b[K').at(-1));
+    expect(shown).toEqual([
+      expect.stringMatching(/^Service /),
+      'Sent 4 traced requests, 4 answered',
+      expect.stringMatching(/^X-Ray: 4\/4 traces complete/),
+      expect.stringMatching(/^Logs: 4\/4 traces have lines/),
+      '',
+    ]);
+    expect(err.match(/X-Ray: /g)).toHaveLength(3);
+  });
+
   it('in a log, prints a progress line only when the counts change', async () => {
     const { io } = await runCli([], deployed({ emptyPolls: 5 }));
     expect(io.err.match(/X-Ray: 0\/4/g)).toHaveLength(1);
