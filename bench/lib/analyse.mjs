@@ -29,6 +29,8 @@ export const PAIRS = [
   ['b-semi', 'a'],
   ['b-cache', 'b'],
   ['b-cache', 'a'],
+  ['b-lite', 'b'],
+  ['b-lite', 'a'],
 ];
 export const RATIO_METRICS = [
   'home.rps',

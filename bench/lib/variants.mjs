@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
-export const EXPERIMENT_IDS = ['b-semi', 'b-cache'];
+export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-lite'];
 
 export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
   const appDir = path.join(repoRoot, 'app');
@@ -65,6 +65,16 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
         OTEL_SERVICE_NAME: 'bench-b',
         OTEL_EXPORTER_OTLP_ENDPOINT: sink,
       },
+      traced: true,
+      missing: serviceMissing,
+      experiment: true,
+    },
+    {
+      id: 'b-lite',
+      label: "(b)'s SDK without the http instrumentation: a server span from a request-listener wrapper",
+      cwd: appDir,
+      nodeArgs: ['--require', path.join(benchDir, 'experiments', 'lite-tracing.cjs'), 'dist/server.js'],
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
       experiment: true,
