@@ -3,6 +3,7 @@
 // so tests can assert there is none.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 export const APP_DIR = path.join(__dirname, '..', '..');
@@ -90,9 +91,45 @@ export async function startService(
   options: { cwd?: string; argv?: string[] } = {},
 ): Promise<Service> {
   const service = spawnService(extra, options);
-  const listening = await service.waitForLine((l) => l.msg === 'listening', 30_000);
-  service.port = listening.port as number;
-  return service;
+  try {
+    if (extra.PORT !== undefined && extra.PORT !== '0') {
+      // A quiet LOG_LEVEL hides the "listening" line: wait for the health check instead.
+      service.port = Number(extra.PORT);
+      await waitForHealth(service, 30_000);
+    } else {
+      const listening = await service.waitForLine((l) => l.msg === 'listening', 30_000);
+      service.port = listening.port as number;
+    }
+    return service;
+  } catch (error) {
+    await service.stop('SIGKILL');
+    throw error;
+  }
+}
+
+async function waitForHealth(service: Service, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await request(service.url('/healthz'))).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until || service.proc.exitCode !== null)
+      throw new Error(`no health check; stderr: ${service.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface Reply {
@@ -107,30 +144,40 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 /** A plain HTTP request from the test process (not traced: the test process loads no SDK). */
 export function request(
   url: string,
-  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {},
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; agent?: http.Agent } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          json: () => JSON.parse(body) as Record<string, unknown>,
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            json: () => JSON.parse(body) as Record<string, unknown>,
+          });
         });
-      });
-      res.on('error', reject);
-    });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
-export function postOrder(service: Service, body: unknown, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+export function postOrder(
+  service: Service,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+  agentOverride?: http.Agent,
+): Promise<Reply> {
   return request(service.url('/orders'), {
+    agent: agentOverride,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),

@@ -1,0 +1,126 @@
+// Shutdown and collector outages, with the service as a child process and a real OTLP/gRPC receiver.
+import { OtlpReceiver, SPAN_KIND } from './support/otlp-receiver';
+import http from 'node:http';
+import { closeAgent, freePort, postOrder, request, startService, type Reply } from './support/service';
+
+jest.setTimeout(60_000);
+
+afterAll(() => closeAgent());
+
+describe('SIGTERM', () => {
+  it('when SIGTERM arrives with requests in flight, then they finish, every span is delivered and the exit code is 0', async () => {
+    const receiver = await OtlpReceiver.start();
+    // A long schedule delay: without the flush at shutdown, most spans would still be queued.
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '30000',
+    });
+    try {
+      // One connection per request, so no request waits client-side for a socket the server is closing.
+      const noKeepAlive = new http.Agent({ keepAlive: false });
+      let killedAt = 0;
+      const arrivals: number[] = [];
+      const inFlight = Array.from({ length: 100 }, (_, i) => {
+        const reply: Promise<Reply> =
+          i % 2 === 0
+            ? request(service.url('/'), { agent: noKeepAlive })
+            : postOrder(service, { sku: `SKU-${i}`, quantity: 1 }, {}, noKeepAlive);
+        return reply.then(
+          (r) => (arrivals.push(Date.now()), r),
+          (error: NodeJS.ErrnoException) => error.code ?? 'error',
+        );
+      });
+      await service.waitForLine((l) => l.msg === 'request completed');
+      killedAt = Date.now();
+      service.proc.kill('SIGTERM');
+      const outcomes = await Promise.all(inFlight);
+      const exit = await service.exited;
+
+      expect(exit.code).toBe(0);
+      const replies = outcomes.filter((o): o is Reply => typeof o !== 'string');
+      // Requests the server had accepted all finish, some of them after SIGTERM; the rest were refused at the door.
+      expect(replies.map((r) => r.status).filter((s) => s !== 200 && s !== 201)).toEqual([]);
+      expect(arrivals.filter((t) => t >= killedAt).length).toBeGreaterThan(0);
+      expect(outcomes.filter((o) => typeof o === 'string' && !['ECONNREFUSED', 'ECONNRESET'].includes(o))).toEqual([]);
+      const stopped = service.lines.find((l) => l.msg === 'stopped')!;
+      expect(stopped).toMatchObject({ drained: true, spans_flushed: true });
+      // Zero spans lost: one public server span per reply, and every span of every order.
+      const publicServerSpans = receiver.spans.filter((s) => s.kind === SPAN_KIND.SERVER && s.parentSpanId === '');
+      expect(publicServerSpans).toHaveLength(replies.length);
+      const homes = replies.filter((r) => r.body === 'Welcome to the Home Page!').length;
+      const orders = replies.length - homes;
+      expect(receiver.spans.filter((s) => s.name === 'about')).toHaveLength(homes);
+      for (const name of ['cache.read', 'pricing.call', 'store.write', 'GET /prices/:sku']) {
+        expect(receiver.spans.filter((s) => s.name === name)).toHaveLength(orders);
+      }
+      expect(service.stderr).toBe('');
+    } finally {
+      await service.stop();
+      await receiver.stop();
+    }
+  });
+
+  it('when the collector accepts connections but never answers, then SIGTERM still exits 0 within the deadline', async () => {
+    const stuck = await OtlpReceiver.start(0, 'hang');
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: stuck.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '30000',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+    });
+    try {
+      expect((await request(service.url('/'))).status).toBe(200);
+      service.proc.kill('SIGTERM');
+      const exit = await service.exited;
+      expect(exit.code).toBe(0);
+      expect(service.lines.find((l) => l.msg === 'stopped')).toMatchObject({ spans_flushed: false });
+      expect(service.lines.some((l) => l.level === 'warn' && /flush did not finish/.test(l.msg))).toBe(true);
+    } finally {
+      await service.stop();
+      await stuck.stop();
+    }
+  });
+
+  it('when SIGINT arrives, then the service stops the same way', async () => {
+    const service = await startService({ OTEL_SDK_DISABLED: 'true' });
+    service.proc.kill('SIGINT');
+    expect((await service.exited).code).toBe(0);
+    expect(service.lines.find((l) => l.msg === 'shutting down')).toMatchObject({ signal: 'SIGINT' });
+  });
+});
+
+describe('collector outage', () => {
+  it('when the collector is down at start and comes back, then requests are served, the outage is one line, and export resumes by itself', async () => {
+    const port = await freePort();
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_BSP_SCHEDULE_DELAY: '20',
+    });
+    let receiver: OtlpReceiver | undefined;
+    try {
+      // Several failed batches while the collector is away.
+      for (let i = 0; i < 5; i++) {
+        expect((await request(service.url('/'))).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await service.waitForLine((l) => /span export failing/.test(l.msg));
+      expect(service.lines.filter((l) => l.component === 'opentelemetry')).toHaveLength(1);
+
+      receiver = await OtlpReceiver.start(port);
+      // The gRPC channel reconnects with backoff; keep sending until a span gets through.
+      const until = Date.now() + 30_000;
+      while (receiver.spans.length === 0 && Date.now() < until) {
+        expect((await request(service.url('/'))).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(receiver.spans.length).toBeGreaterThan(0);
+      const resumed = await service.waitForLine((l) => l.msg === 'span export resumed');
+      expect(resumed.failed_batches).toBeGreaterThanOrEqual(1);
+      expect(resumed).not.toHaveProperty('trace_id');
+      expect(service.stderr).toBe('');
+      expect(service.nonJson).toEqual([]);
+    } finally {
+      await service.stop();
+      await receiver?.stop();
+    }
+  });
+});
