@@ -1,0 +1,105 @@
+// Property-based: generated bad headers, paths and bodies never cause a 5xx or a crash, and every stdout line
+// stays one JSON object.
+import fc from 'fast-check';
+import { OtlpReceiver } from './support/otlp-receiver';
+import { closeAgent, request, startService, type Service } from './support/service';
+
+jest.setTimeout(120_000);
+
+let receiver: OtlpReceiver;
+let service: Service;
+
+beforeAll(async () => {
+  receiver = await OtlpReceiver.start();
+  service = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+});
+
+afterAll(async () => {
+  await service?.stop();
+  await receiver?.stop();
+  closeAgent();
+});
+
+// Header values Node's client will send: visible ASCII, space and tab.
+const hex = (maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'.split('')), maxLength });
+
+const headerValue = fc.oneof(
+  fc.string({ unit: 'grapheme-ascii', maxLength: 300 }),
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF-;=,: \t'.split('')), maxLength: 120 }),
+  fc.tuple(hex(40), hex(20), hex(3)).map(([t, s, f]) => `00-${t}-${s}-${f}`),
+  fc
+    .tuple(hex(10), hex(30), fc.string({ maxLength: 20 }))
+    .map(([a, b, rest]) => `Root=1-${a}-${b};Parent=${rest};Sampled=${rest}`),
+);
+const validHeader = (value: string) => /^[\t\x20-\x7e]*$/.test(value);
+
+const headers = fc.record(
+  {
+    traceparent: headerValue,
+    tracestate: headerValue,
+    baggage: headerValue,
+    'x-amzn-trace-id': headerValue,
+    'content-type': headerValue,
+    'user-agent': headerValue,
+  },
+  { requiredKeys: [] },
+);
+
+const path = fc.oneof(
+  fc.constantFrom('/', '/orders', '/prices/A', '/healthz', '/prices/%E0%A4%A', '/prices/%00', '/..%2f'),
+  fc.webPath(),
+  fc.string({ unit: 'grapheme-ascii', maxLength: 200 }).map((s) => `/${encodeURIComponent(s)}`),
+);
+
+const body = fc.oneof(
+  fc.json(),
+  fc.string({ maxLength: 500 }),
+  fc.record({ sku: fc.anything(), quantity: fc.anything() }).map((o) => {
+    try {
+      return JSON.stringify(o);
+    } catch {
+      return '{}';
+    }
+  }),
+  fc
+    .record({ sku: fc.string({ maxLength: 80 }), quantity: fc.oneof(fc.integer(), fc.double()) })
+    .map((o) => JSON.stringify(o)),
+);
+
+function clean(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).filter(([, v]) => validHeader(v)));
+}
+
+describe('bad input', () => {
+  it('when headers are generated at random, then no request gets a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(headers, path, async (h, p) => {
+        const reply = await request(service.url(p), { headers: clean(h) });
+        expect(reply.status).toBeLessThan(500);
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('when order bodies are generated at random, then no request gets a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, headers, async (b, h) => {
+        const reply = await request(service.url('/orders'), {
+          method: 'POST',
+          headers: { ...clean(h), 'content-type': 'application/json' },
+          body: b,
+        });
+        expect(reply.status).toBeLessThan(500);
+        if (reply.status !== 201) expect(reply.json()).toHaveProperty('error');
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('when the storm is over, then the service is alive, healthy and wrote only JSON lines', async () => {
+    expect((await request(service.url('/healthz'))).status).toBe(200);
+    expect(service.proc.exitCode).toBeNull();
+    expect(service.nonJson).toEqual([]);
+    expect(service.stderr).toBe('');
+  });
+});
