@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
-import { cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
+import { cpuBusyMicros, cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
 import { defineVariants, VARIANT_IDS } from './lib/variants.mjs';
 import { imageSizes } from './lib/image.mjs';
@@ -153,6 +153,21 @@ for (let i = 0; i < config.starts; i += 1) {
 }
 await takeSpans();
 
+/** CPU used by this harness (with the load generator in it) and by the sink. */
+function ourCpuMicros() {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system + cpuMicros(sink.pid);
+}
+
+/**
+ * How disturbed the GET / measurement was: the share of a core that something else took (the worse of the two
+ * cores), or how far the server fell short of a fully busy core although the load should saturate it.
+ */
+function interference(cell) {
+  const { foreignShare, serverCpuShare } = cell.phases.home;
+  return Math.max(foreignShare ? Math.max(foreignShare.server, foreignShare.load) : 0, 1 - serverCpuShare);
+}
+
 /** What the SDK itself admits to (BatchSpanProcessor's "Dropped N spans because maxQueueSize reached"). */
 function droppedInLog(file) {
   let text = '';
@@ -180,11 +195,24 @@ async function cell(variant, round) {
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
   const measure = async (name, workload, fn) => {
-    const cpu0 = cpuMicros(child.pid);
+    const before = { server: cpuMicros(child.pid), ours: ourCpuMicros(), cores: cpuBusyMicros() };
     const result = await fn();
-    const cpu = cpuMicros(child.pid) - cpu0;
+    const cpu = cpuMicros(child.pid) - before.server;
+    const ours = ourCpuMicros() - before.ours;
+    const cores = cpuBusyMicros().map((busy, i) => busy - before.cores[i]);
     served[workload.path] += result.sent;
-    phases[name] = { ...result, cpuUsPerRequest: cpu / result.responses, serverCpuShare: cpu / 1e6 / result.elapsedS };
+    phases[name] = {
+      ...result,
+      cpuUsPerRequest: cpu / result.responses,
+      serverCpuShare: cpu / 1e6 / result.elapsedS,
+      // CPU that other processes (or the hypervisor) took from the server's core and from the load generator's.
+      foreignShare: pinned
+        ? {
+            server: Math.max(0, cores[serverCpu] - cpu) / 1e6 / result.elapsedS,
+            load: Math.max(0, cores[0] - ours) / 1e6 / result.elapsedS,
+          }
+        : undefined,
+    };
   };
   const closed = (workload, durationS) => closedLoop({ port, workload, durationS, connections: config.connections });
 
@@ -214,11 +242,26 @@ async function cell(variant, round) {
   };
 }
 
+const MAX_INTERFERENCE = 0.1;
+let retriesLeft = quick ? 2 : 8;
 results.rounds = [];
 for (let round = 0; round < config.rounds; round += 1) {
   const cells = {};
   for (const variant of rotate(variants, round)) {
-    cells[variant.id] = await cell(variant, round);
+    // A cell disturbed by other work on the machine (> 10% of a core taken from the server's core or the load
+    // generator's) is run again, twice at most, and the least disturbed attempt is kept.
+    let best;
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const result = await cell(variant, round);
+      result.attempt = attempt;
+      if (!best || interference(result) < interference(best)) best = result;
+      if (interference(result) <= MAX_INTERFERENCE || retriesLeft <= 0) break;
+      retriesLeft -= 1;
+      log(
+        `round ${round + 1} ${variant.id}: ${(interference(result) * 100).toFixed(0)}% of a core taken by others, again`,
+      );
+    }
+    cells[variant.id] = best;
     const h = cells[variant.id].phases.home;
     log(
       `round ${round + 1}/${config.rounds} ${variant.id}: ${h.rps.toFixed(0)} rps, p99 ${h.p99Ms} ms, ${h.cpuUsPerRequest.toFixed(0)} µs/req`,
@@ -235,12 +278,16 @@ if (!options['no-soak'] && soakVariant) {
   const child = startServer(soakVariant, { port, cpu: serverCpu, stderrPath: path.join(stderrDir, 'soak.log') });
   await waitFor200(child, port, '/healthz');
   const cpu0 = cpuMicros(child.pid);
+  // RSS once a second: a growing span queue shows up here long before it overflows.
+  const rssTimeline = [];
+  const sampler = setInterval(() => rssTimeline.push(Math.round(currentRssMB(child.pid))), 1000);
   const load = await closedLoop({
     port,
     workload: WORKLOADS.home,
     durationS: config.soakS,
     connections: config.connections,
   });
+  clearInterval(sampler);
   const cpu = cpuMicros(child.pid) - cpu0;
   const rssMB = peakRssMB(child.pid);
   const stop = await stopServer(child);
@@ -253,6 +300,7 @@ if (!options['no-soak'] && soakVariant) {
     ...load,
     cpuUsPerRequest: cpu / load.responses,
     peakRssMB: rssMB,
+    rssTimeline,
     stop,
     serverSpans: spans.serverByPath['/'] ?? 0,
     sent: load.sent,

@@ -23,3 +23,19 @@ export const peakRssMB = (pid) => statusMB(pid, 'VmHWM');
 
 /** Resident set size now (VmRSS) in MB. */
 export const currentRssMB = (pid) => statusMB(pid, 'VmRSS');
+
+/**
+ * Busy time of each CPU so far, in µs: user, nice, system and the time the hypervisor stole. Interrupt time is
+ * left out: loopback networking lands there whichever process caused it.
+ */
+export function cpuBusyMicros() {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const busy = [];
+  for (const line of lines) {
+    const match = /^cpu(\d+) (.*)$/.exec(line);
+    if (!match) continue;
+    const [user, nice, system, , , , , steal] = match[2].split(' ').map(Number);
+    busy[Number(match[1])] = ((user + nice + system + steal) * 1e6) / CLOCK_TICKS;
+  }
+  return busy;
+}

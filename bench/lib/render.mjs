@@ -7,6 +7,7 @@ const range = (s, digits = 2) =>
 const verdict = (pass) => (pass === null ? 'n/a' : pass ? '**pass**' : '**FAIL**');
 const METRIC_LABELS = {
   'home.rps': 'GET / req/s',
+  'home.capacity': 'GET / req per CPU-second',
   'orders.rps': 'POST /orders req/s',
   'home.cpuUsPerRequest': 'GET / CPU µs/req',
   'home.p99Ms': 'GET / p99 (closed)',
@@ -61,14 +62,14 @@ export function render(results) {
   );
   line();
   line(
-    '| Variant | GET / req/s | p50 / p99 ms | CPU µs/req | POST /orders req/s | p50 / p99 ms | CPU µs/req | open loop p50 / p99 ms | peak RSS MB | spans received / responses | server spans missing | first 200 ms (median of ' +
+    '| Variant | GET / req/s | server core busy | p50 / p99 ms | CPU µs/req | POST /orders req/s | p50 / p99 ms | CPU µs/req | open loop p50 / p99 ms | peak RSS MB | spans received / responses | server spans missing | first 200 ms (median of ' +
       `${config.starts}) | image adds MB |`,
   );
-  line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const id of ids) {
     const x = v[id];
     line(
-      `| (${id}) | ${n(x['home.rps'].median)} | ${n(x['home.p50Ms'].median, 1)} / ${n(x['home.p99Ms'].median, 1)} | ${n(x['home.cpuUsPerRequest'].median)} | ` +
+      `| (${id}) | ${n(x['home.rps'].median)} | ${n(x['home.serverBusy'].median * 100)}% | ${n(x['home.p50Ms'].median, 1)} / ${n(x['home.p99Ms'].median, 1)} | ${n(x['home.cpuUsPerRequest'].median)} | ` +
         `${n(x['orders.rps'].median)} | ${n(x['orders.p50Ms'].median, 1)} / ${n(x['orders.p99Ms'].median, 1)} | ${n(x['orders.cpuUsPerRequest'].median)} | ` +
         `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${x.traced ? `${x.serverSpansMissing} of ${x.served} (${n((100 * x.serverSpansMissing) / x.served, 1)}%)` : '–'} | ` +
         `${n(x.startupMs.median)} | ${x.imageMB === undefined ? '–' : n(x.imageMB, 1)} |`,
@@ -190,6 +191,18 @@ export function render(results) {
       `(1 / 5 / 15 min); other node-like processes at start: ${results.quiet.otherProcessesBefore.length || 'none'}.`,
   );
   for (const p of results.quiet.otherProcessesBefore.slice(0, 8)) line(`  - \`${p.replace(/`/g, "'")}\``);
+  const interference = ids
+    .map(
+      (id) =>
+        `(${id}) ${n(v[id].foreignServerCore.median * 100)}% / ${n(v[id].foreignLoadCore.median * 100)}% ` +
+        `(worst ${n(v[id].foreignServerCore.max * 100)}% / ${n(v[id].foreignLoadCore.max * 100)}%), ${v[id].attempts - config.rounds} re-run`,
+    )
+    .join('; ');
+  line(
+    "- Interference: the share of the server's core / the load generator's core that other processes or the hypervisor " +
+      'took during the GET / measurement (median over rounds), and how many cells were run again because it passed 10% ' +
+      `(the least disturbed attempt is kept): ${interference}.`,
+  );
   line(
     `- ${config.rounds} rounds; in each, every variant runs in a fresh process, in an order rotated by one per round; ` +
       `${config.warmupS} s warm-up on GET / and 1 s on POST /orders before their ${config.durationS} s measurements, then the open loop.`,
