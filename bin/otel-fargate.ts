@@ -5,13 +5,20 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import { stackPropsFromContext } from './context';
 
-const app = new App();
-const { region, ...props } = stackPropsFromContext((key) => app.node.tryGetContext(key));
-new OtelFargateStack(app, 'OtelFargateStack', {
-  description: 'An OpenTelemetry-instrumented service on Fargate: traces to X-Ray, logs to CloudWatch Logs',
-  // A region but no account: synth needs no credentials, and the load balancer's access logging (whose
-  // bucket policy differs by region) has the region it needs.
-  env: { region: region ?? process.env.CDK_DEFAULT_REGION ?? 'us-east-1' },
-  ...props,
-});
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+/** Adds the stack, configured from the app's context, and the cdk-nag checks that fail synth on a finding. */
+export function addOtelFargateStack(app: App, environment: NodeJS.ProcessEnv = process.env): OtelFargateStack {
+  const { region, ...props } = stackPropsFromContext((key) => app.node.tryGetContext(key));
+  const stack = new OtelFargateStack(app, 'OtelFargateStack', {
+    description: 'An OpenTelemetry-instrumented service on Fargate: traces to X-Ray, logs to CloudWatch Logs',
+    // A region but no account: synth needs no credentials, and the load balancer's access logging (whose
+    // bucket policy differs by region) has the region it needs.
+    env: { region: region ?? environment.CDK_DEFAULT_REGION ?? 'us-east-1' },
+    ...props,
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return stack;
+}
+
+if (require.main === module) {
+  addOtelFargateStack(new App());
+}

@@ -4,6 +4,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULTS } from './settings';
 
 export interface NetworkProps {
   /** NAT gateways for the private subnets; 0 puts the tasks in public subnets with public IPs. @default 1 */
@@ -22,7 +23,7 @@ export class Network extends Construct {
 
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
-    const natGateways = props.natGateways ?? 1;
+    const natGateways = props.natGateways ?? DEFAULTS.natGateways;
     if (!Number.isInteger(natGateways) || natGateways < 0 || natGateways > 2) {
       throw new Error(`natGateways must be 0, 1 or 2 (one per AZ at most), got ${natGateways}`);
     }

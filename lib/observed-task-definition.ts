@@ -8,6 +8,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULTS, checkSetting, fargateSizeProblem } from './settings';
 
 /** The collector configuration delivered to the sidecar, read from the repo at synth time. */
 export const COLLECTOR_CONFIG_PATH = path.join(__dirname, 'config', 'collector.yaml');
@@ -15,8 +16,11 @@ export const COLLECTOR_CONFIG_PATH = path.join(__dirname, 'config', 'collector.y
 /** The AWS for Fluent Bit built-in configuration that parses each JSON line into fields. */
 export const LOG_ROUTER_CONFIG_FILE = '/fluent-bit/configs/parse-json.conf';
 
-/** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE}: how long Fluent Bit keeps flushing after SIGTERM. */
+/** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE} (aws/aws-for-fluent-bit configs/parse-json.conf: `Grace 30`). */
 export const LOG_ROUTER_FLUSH_GRACE = Duration.seconds(30);
+
+/** The collector's hard memory limit: its memory_limiter refuses data at a percentage of this. */
+export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 
 /** Where the service sends OTLP: the collector, over the task's shared localhost. */
 export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
@@ -46,10 +50,10 @@ export interface ObservedTaskDefinitionProps {
   /** The CPU architecture of the task; the image must be built for it. @default ecs.CpuArchitecture.ARM64 */
   readonly cpuArchitecture?: ecs.CpuArchitecture;
 
-  /** The release tag of public.ecr.aws/aws-observability/aws-otel-collector. @default 'v0.49.0' */
+  /** The release tag of public.ecr.aws/aws-observability/aws-otel-collector. @default DEFAULTS.collectorVersion */
   readonly collectorVersion?: string;
 
-  /** The immutable tag of public.ecr.aws/aws-observability/aws-for-fluent-bit. @default '3.2.2' */
+  /** The immutable tag of public.ecr.aws/aws-observability/aws-for-fluent-bit. @default DEFAULTS.fluentBitVersion */
   readonly fluentBitVersion?: string;
 
   /** Further environment for the service (`LOG_LEVEL`, …). @default - none */
@@ -76,21 +80,36 @@ export class ObservedTaskDefinition extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservedTaskDefinitionProps) {
     super(scope, id);
-    const containerPort = props.containerPort ?? 8080;
-    const healthCheckPath = props.healthCheckPath ?? '/healthz';
-    const collectorVersion = props.collectorVersion ?? 'v0.49.0';
-    const fluentBitVersion = props.fluentBitVersion ?? '3.2.2';
-    validateProps(props, containerPort, healthCheckPath, collectorVersion, fluentBitVersion);
+    const containerPort = props.containerPort ?? DEFAULTS.containerPort;
+    const healthCheckPath = props.healthCheckPath ?? DEFAULTS.healthCheckPath;
+    const collectorVersion = props.collectorVersion ?? DEFAULTS.collectorVersion;
+    const fluentBitVersion = props.fluentBitVersion ?? DEFAULTS.fluentBitVersion;
+    const cpu = props.cpu ?? DEFAULTS.cpu;
+    const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
+    validateProps({
+      ...props,
+      containerPort,
+      healthCheckPath,
+      collectorVersion,
+      fluentBitVersion,
+      cpu,
+      memoryLimitMiB,
+    });
 
     const region = Stack.of(this).region;
-    const sidecarLogs = new logs.LogGroup(this, 'SidecarLogs', {
-      retention: props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH,
+    const sidecarLogRetention = props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH;
+    const collectorLogs = new logs.LogGroup(this, 'CollectorLogs', {
+      retention: sidecarLogRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const logRouterLogs = new logs.LogGroup(this, 'LogRouterLogs', {
+      retention: sidecarLogRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: props.cpu ?? 512,
-      memoryLimitMiB: props.memoryLimitMiB ?? 1024,
+      cpu,
+      memoryLimitMiB,
       runtimePlatform: {
         cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
@@ -149,6 +168,7 @@ export class ObservedTaskDefinition extends Construct {
       image: ecs.ContainerImage.fromRegistry(`public.ecr.aws/aws-observability/aws-otel-collector:${collectorVersion}`),
       essential: true,
       memoryReservationMiB: 64,
+      memoryLimitMiB: COLLECTOR_MEMORY_LIMIT_MIB,
       environment: {
         AOT_CONFIG_CONTENT: fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8'),
         AWS_REGION: region,
@@ -161,7 +181,7 @@ export class ObservedTaskDefinition extends Construct {
         retries: 3,
         startPeriod: Duration.seconds(10),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: sidecarLogs, streamPrefix: 'collector' }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'collector' }),
     });
     // Spans from the first requests would be lost if the service started before the collector listens.
     this.appContainer.addContainerDependencies({
@@ -184,7 +204,7 @@ export class ObservedTaskDefinition extends Construct {
           configFileValue: LOG_ROUTER_CONFIG_FILE,
         },
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: sidecarLogs, streamPrefix: 'log-router' }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: logRouterLogs, streamPrefix: 'log-router' }),
     });
 
     this.grantTelemetryWrites(props.logGroup);
@@ -225,7 +245,6 @@ export class ObservedTaskDefinition extends Construct {
             'xray:PutTelemetryRecords',
             'xray:GetSamplingRules',
             'xray:GetSamplingTargets',
-            'xray:GetSamplingStatisticSummaries',
           ],
           resources: ['*'],
         }),
@@ -242,12 +261,15 @@ export class ObservedTaskDefinition extends Construct {
 }
 
 function validateProps(
-  props: ObservedTaskDefinitionProps,
-  containerPort: number,
-  healthCheckPath: string,
-  collectorVersion: string,
-  fluentBitVersion: string,
+  props: ObservedTaskDefinitionProps &
+    Required<
+      Pick<
+        ObservedTaskDefinitionProps,
+        'containerPort' | 'healthCheckPath' | 'collectorVersion' | 'fluentBitVersion' | 'cpu' | 'memoryLimitMiB'
+      >
+    >,
 ): void {
+  const { containerPort, healthCheckPath, cpu, memoryLimitMiB } = props;
   if (
     !Token.isUnresolved(containerPort) &&
     (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)
@@ -257,21 +279,12 @@ function validateProps(
   if (!healthCheckPath.startsWith('/')) {
     throw new Error(`healthCheckPath must start with '/', got '${healthCheckPath}'`);
   }
-  if (!Token.isUnresolved(props.serviceName) && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(props.serviceName)) {
-    throw new Error(
-      `serviceName must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got '${props.serviceName}'`,
-    );
-  }
-  // Pinned release tags only: `latest` or `stable` would change the task under a running service.
-  if (!/^v\d+\.\d+\.\d+$/.test(collectorVersion)) {
-    throw new Error(
-      `collectorVersion must be an ADOT collector release tag such as 'v0.49.0', got '${collectorVersion}'`,
-    );
-  }
-  if (!/^\d+\.\d+\.\d+(\.\d{8})?$/.test(fluentBitVersion)) {
-    throw new Error(
-      `fluentBitVersion must be an immutable AWS for Fluent Bit tag such as '3.2.2' or '2.34.3.20260209', got '${fluentBitVersion}'`,
-    );
+  if (!Token.isUnresolved(props.serviceName)) checkSetting('serviceName', props.serviceName);
+  checkSetting('collectorVersion', props.collectorVersion);
+  checkSetting('fluentBitVersion', props.fluentBitVersion);
+  if (!Token.isUnresolved(cpu) && !Token.isUnresolved(memoryLimitMiB)) {
+    const problem = fargateSizeProblem(cpu, memoryLimitMiB);
+    if (problem) throw new Error(`cpu and memoryLimitMiB: ${problem}`);
   }
   if (props.environment) {
     const reserved = ['PORT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_RESOURCE_ATTRIBUTES'];

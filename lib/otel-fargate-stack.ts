@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
+import { DEFAULTS, checkSetting } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
 
 /** The service in this repo, built by `cdk deploy` from app/Dockerfile. */
@@ -33,7 +34,7 @@ export interface OtelFargateStackProps extends StackProps {
   /** The fewest tasks autoscaling keeps. @default desiredCount */
   readonly minTasks?: number;
 
-  /** The most tasks autoscaling starts. @default 6 */
+  /** The most tasks autoscaling starts. @default - 6, or desiredCount if larger */
   readonly maxTasks?: number;
 
   /** CPU units per task. @default 512 */
@@ -54,15 +55,16 @@ export interface OtelFargateStackProps extends StackProps {
   /** The ADOT collector release tag. @default 'v0.49.0' */
   readonly collectorVersion?: string;
 
-  /** The AWS for Fluent Bit image tag. @default '3.2.2' */
+  /** The AWS for Fluent Bit image tag. @default '3.4.16' */
   readonly fluentBitVersion?: string;
 }
 
 export class OtelFargateStack extends Stack {
   constructor(scope: Construct, id: string, props: OtelFargateStackProps = {}) {
     super(scope, id, props);
-    const serviceName = props.serviceName ?? 'otel-fargate-service';
-    const logGroupName = props.logGroupName ?? 'otel-test';
+    const serviceName = props.serviceName ?? DEFAULTS.serviceName;
+    const logGroupName = props.logGroupName ?? DEFAULTS.logGroupName;
+    checkSetting('logGroupName', logGroupName);
     const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64;
 
     const network = new Network(this, 'Network', { natGateways: props.natGateways });

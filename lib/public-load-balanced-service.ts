@@ -2,7 +2,7 @@
 // certificate is given; invalid header fields dropped; access logs to an encrypted, TLS-only bucket that
 // expires them; health checks on the service's path; circuit breaker with rollback; scaling on CPU and on
 // requests per target.
-import { Duration, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,8 +10,10 @@ import * as ecsPatterns from 'aws-cdk-lib/aws-ecs-patterns';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DEFAULTS, checkSetting, defaultMaxTasks } from './settings';
 
 export interface PublicLoadBalancedServiceProps {
+  /** The cluster the service runs in; the load balancer goes in its VPC's public subnets. */
   readonly cluster: ecs.ICluster;
 
   /** The task to run; its first essential container receives the traffic. */
@@ -26,7 +28,7 @@ export interface PublicLoadBalancedServiceProps {
   /** The path the target group checks. @default '/healthz' */
   readonly healthCheckPath?: string;
 
-  /** An ACM certificate for HTTPS on 443 with HTTP redirected to it. @default - HTTP only, on port 80 */
+  /** An ACM certificate in the stack's region, for HTTPS on 443 with HTTP redirected to it. @default - HTTP only, on port 80 */
   readonly certificateArn?: string;
 
   /** Tasks to run while no scaling is needed. @default 2 */
@@ -35,7 +37,7 @@ export interface PublicLoadBalancedServiceProps {
   /** The fewest tasks autoscaling keeps. @default desiredCount */
   readonly minTasks?: number;
 
-  /** The most tasks autoscaling starts. @default 6 */
+  /** The most tasks autoscaling starts. @default - 6, or desiredCount if larger */
   readonly maxTasks?: number;
 
   /** Average CPU that scaling aims for, in percent. @default 60 */
@@ -60,10 +62,11 @@ export class PublicLoadBalancedService extends Construct {
 
   constructor(scope: Construct, id: string, props: PublicLoadBalancedServiceProps) {
     super(scope, id);
-    const desiredCount = props.desiredCount ?? 2;
+    const desiredCount = props.desiredCount ?? DEFAULTS.desiredCount;
     const minTasks = props.minTasks ?? desiredCount;
-    const maxTasks = props.maxTasks ?? Math.max(6, desiredCount);
+    const maxTasks = props.maxTasks ?? defaultMaxTasks(desiredCount);
     validateScaling(desiredCount, minTasks, maxTasks);
+    if (props.certificateArn) validateCertificate(props.certificateArn, Stack.of(this).region);
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       // Load balancer access logs support SSE-S3 only.
@@ -95,6 +98,8 @@ export class PublicLoadBalancedService extends Construct {
       taskDefinition: props.taskDefinition,
       loadBalancer: this.loadBalancer,
       publicLoadBalancer: true,
+      // With a load balancer passed in, the pattern leaves the listener closed unless told otherwise.
+      openListener: true,
       desiredCount,
       taskSubnets: props.taskSubnets,
       assignPublicIp: props.assignPublicIp ?? false,
@@ -114,7 +119,7 @@ export class PublicLoadBalancedService extends Construct {
     this.url = `${certificate ? 'https' : 'http'}://${this.loadBalancer.loadBalancerDnsName}`;
 
     this.service.targetGroup.configureHealthCheck({
-      path: props.healthCheckPath ?? '/healthz',
+      path: props.healthCheckPath ?? DEFAULTS.healthCheckPath,
       healthyHttpCodes: '200',
       interval: Duration.seconds(15),
       timeout: Duration.seconds(5),
@@ -160,5 +165,17 @@ function validateScaling(desiredCount: number, minTasks: number, maxTasks: numbe
   }
   if (!Number.isInteger(maxTasks) || maxTasks < desiredCount) {
     throw new Error(`maxTasks must be a whole number of at least desiredCount (${desiredCount}), got ${maxTasks}`);
+  }
+}
+
+function validateCertificate(certificateArn: string, stackRegion: string): void {
+  if (Token.isUnresolved(certificateArn)) return;
+  checkSetting('certificateArn', certificateArn);
+  const certificateRegion = certificateArn.split(':')[3];
+  if (!Token.isUnresolved(stackRegion) && certificateRegion !== stackRegion) {
+    throw new Error(
+      `certificateArn must be a certificate in the stack's region (${stackRegion}), since a load balancer ` +
+        `uses certificates from its own region only; got one in ${certificateRegion}`,
+    );
   }
 }

@@ -1,4 +1,6 @@
-// Builds the stack the way bin/ does, for assertions on its template.
+// Builds the stack the way `cdk synth` does, for assertions on its template.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -9,8 +11,18 @@ export const TEST_REGION = 'eu-west-1';
 /** A registry image, so that tests that are not about the image skip staging app/ as an asset. */
 export const TEST_IMAGE = ecs.ContainerImage.fromRegistry('example.com/service:1.0.0');
 
+/** The feature flags from cdk.json: without them a test would check a template nobody deploys. */
+const CDK_JSON_CONTEXT = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
+).context;
+
+/** An app with cdk.json's context, as the CLI gives it, plus any `-c` style values. */
+export function newApp(context: Record<string, unknown> = {}): App {
+  return new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+}
+
 export function buildStack(props: OtelFargateStackProps = {}): { app: App; stack: OtelFargateStack } {
-  const app = new App();
+  const app = newApp();
   const stack = new OtelFargateStack(app, 'TestStack', { env: { region: TEST_REGION }, image: TEST_IMAGE, ...props });
   return { app, stack };
 }

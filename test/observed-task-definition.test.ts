@@ -1,16 +1,23 @@
 import * as fs from 'node:fs';
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   COLLECTOR_CONFIG_PATH,
+  COLLECTOR_MEMORY_LIMIT_MIB,
   LOG_ROUTER_CONFIG_FILE,
   LOG_ROUTER_FLUSH_GRACE,
   ObservedTaskDefinition,
   ObservedTaskDefinitionProps,
 } from '../lib/observed-task-definition';
-import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, synthTemplate } from './helpers';
+import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, newApp, synthTemplate } from './helpers';
+
+/** The logical ID of the group a container's awslogs driver writes to. */
+function awslogsGroupOf(definition: Record<string, unknown>): string {
+  return (definition.LogConfiguration as { Options: { 'awslogs-group': { Ref: string } } }).Options['awslogs-group']
+    .Ref;
+}
 
 describe('the service container', () => {
   const template = synthTemplate();
@@ -115,11 +122,22 @@ describe('the collector sidecar', () => {
     expect(collector.Essential).toBe(true);
   });
 
-  test('logs to a group of its own, not to the service’s group', () => {
+  test('logs to a group of its own, not the service’s and not the log router’s', () => {
     expect(collector.LogConfiguration).toMatchObject({
       LogDriver: 'awslogs',
-      Options: { 'awslogs-stream-prefix': 'collector', 'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) } },
+      Options: {
+        'awslogs-stream-prefix': 'collector',
+        'awslogs-group': { Ref: expect.stringMatching(/CollectorLogs/) },
+      },
     });
+    const routerGroup = awslogsGroupOf(container(template, 'log-router'));
+    expect(awslogsGroupOf(collector)).not.toEqual(routerGroup);
+    expect(awslogsGroupOf(collector)).not.toEqual('ServiceLogGroup');
+  });
+
+  test('has a hard memory limit, which its memory_limiter takes its percentage of', () => {
+    expect(collector.Memory).toBe(COLLECTOR_MEMORY_LIMIT_MIB);
+    expect(collector.MemoryReservation).toBeLessThan(COLLECTOR_MEMORY_LIMIT_MIB);
   });
 });
 
@@ -128,7 +146,7 @@ describe('the FireLens log router', () => {
   const router = container(template, 'log-router');
 
   test('runs AWS for Fluent Bit pinned to an immutable tag', () => {
-    expect(router.Image).toBe('public.ecr.aws/aws-observability/aws-for-fluent-bit:3.2.2');
+    expect(router.Image).toBe('public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.16');
   });
 
   test('parses each JSON line into fields with the image’s built-in configuration', () => {
@@ -142,18 +160,20 @@ describe('the FireLens log router', () => {
     });
   });
 
-  test('has a stop timeout longer than its flush grace, so the last lines are shipped', () => {
-    expect(router.StopTimeout).toBeGreaterThan(LOG_ROUTER_FLUSH_GRACE.toSeconds());
+  test('has a stop timeout longer than the 30 s flush Grace of parse-json.conf, so the last lines are shipped', () => {
+    // aws/aws-for-fluent-bit configs/parse-json.conf: `Flush 1`, `Grace 30`.
+    expect(LOG_ROUTER_FLUSH_GRACE.toSeconds()).toBe(30);
+    expect(router.StopTimeout).toBeGreaterThan(30);
     expect(router.StopTimeout).toBeLessThanOrEqual(120);
   });
 
-  test('is essential and logs to the sidecars’ own group', () => {
+  test('is essential and logs to a group of its own', () => {
     expect(router.Essential).toBe(true);
     expect(router.LogConfiguration).toMatchObject({
       LogDriver: 'awslogs',
       Options: {
         'awslogs-stream-prefix': 'log-router',
-        'awslogs-group': { Ref: expect.stringMatching(/SidecarLogs/) },
+        'awslogs-group': { Ref: expect.stringMatching(/LogRouterLogs/) },
       },
     });
   });
@@ -177,13 +197,18 @@ describe('start and stop order', () => {
     expect(container(template, 'app').StopTimeout).toBe(30);
   });
 
-  test('the sidecars’ diagnostic logs are kept for a month and removed with the stack', () => {
-    template.hasResource('AWS::Logs::LogGroup', {
-      Properties: { RetentionInDays: 30 },
-      DeletionPolicy: 'Delete',
-      UpdateReplacePolicy: 'Delete',
-    });
-  });
+  test.each(['aws-otel-collector', 'log-router'])(
+    'the %s’s logs are kept for a month and removed with the stack',
+    (name) => {
+      const group = template.toJSON().Resources[awslogsGroupOf(container(template, name))];
+      expect(group).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: 30 },
+        DeletionPolicy: 'Delete',
+        UpdateReplacePolicy: 'Delete',
+      });
+    },
+  );
 });
 
 describe('the task', () => {
@@ -228,15 +253,15 @@ describe('least-privilege IAM', () => {
       expect.objectContaining({
         Effect: 'Allow',
         Resource: '*',
-        Action: [
+        Action: expect.arrayContaining([
           'xray:PutTraceSegments',
           'xray:PutTelemetryRecords',
           'xray:GetSamplingRules',
           'xray:GetSamplingTargets',
-          'xray:GetSamplingStatisticSummaries',
-        ],
+        ]),
       }),
     ]);
+    expect([xray[0].Action].flat()).toHaveLength(4);
   });
 
   test('the task role may write log events to the service log group only, and not create groups', () => {
@@ -255,18 +280,30 @@ describe('least-privilege IAM', () => {
   });
 
   test('the execution role may only write the sidecars’ diagnostic logs (public images need no pull rights)', () => {
-    expect(statementsOf(executionRoleId)).toEqual([
-      expect.objectContaining({
-        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        Resource: { 'Fn::GetAtt': [expect.stringMatching(/SidecarLogs/), 'Arn'] },
-      }),
-    ]);
+    const statements = statementsOf(executionRoleId);
+    expect(new Set(statements.flatMap((s) => [s.Action].flat()))).toEqual(
+      new Set(['logs:CreateLogStream', 'logs:PutLogEvents']),
+    );
+    const resources = statements.flatMap((s) => [s.Resource].flat());
+    expect(resources).toHaveLength(2);
+    expect(resources).toEqual(
+      expect.arrayContaining([
+        { 'Fn::GetAtt': [expect.stringMatching(/CollectorLogs/), 'Arn'] },
+        { 'Fn::GetAtt': [expect.stringMatching(/LogRouterLogs/), 'Arn'] },
+      ]),
+    );
   });
 
-  test('no role carries a managed policy and no access key exists', () => {
-    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
-      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-    }
+  test('no role of the service carries a managed policy, and no access key exists', () => {
+    const roles = template.findResources('AWS::IAM::Role');
+    const withManagedPolicies = Object.keys(roles).filter((id) => roles[id].Properties.ManagedPolicyArns);
+    // The one exception: CDK's own handler that strips the VPC default security group's rules.
+    expect(withManagedPolicies).toEqual([
+      expect.stringMatching(/^CustomVpcRestrictDefaultSGCustomResourceProviderRole/),
+    ]);
+    expect(roles[withManagedPolicies[0]].Properties.ManagedPolicyArns).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole' },
+    ]);
     expect(template.findResources('AWS::IAM::AccessKey')).toEqual({});
     expect(template.findResources('AWS::IAM::User')).toEqual({});
   });
@@ -274,7 +311,7 @@ describe('least-privilege IAM', () => {
 
 describe('invalid props', () => {
   function build(overrides: Partial<ObservedTaskDefinitionProps>): () => ObservedTaskDefinition {
-    const stack = new Stack(new App(), 'Stack');
+    const stack = new Stack(newApp(), 'Stack');
     const logGroup = new logs.LogGroup(stack, 'Logs');
     return () =>
       new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup, ...overrides });
@@ -293,6 +330,11 @@ describe('invalid props', () => {
     expect(build({ serviceName: 'my service' })).toThrow(/serviceName must be/);
   });
 
+  test('a task size Fargate does not offer is refused', () => {
+    expect(build({ cpu: 256, memoryLimitMiB: 4096 })).toThrow(/memory 4096 MiB is not offered with cpu 256/);
+    expect(build({ cpu: 300 })).toThrow(/cpu 300 is not a Fargate CPU size/);
+  });
+
   test('moving image tags are refused', () => {
     expect(build({ collectorVersion: 'latest' })).toThrow(/collectorVersion must be an ADOT collector release tag/);
     expect(build({ fluentBitVersion: 'stable' })).toThrow(/fluentBitVersion must be an immutable/);
@@ -305,7 +347,7 @@ describe('invalid props', () => {
   });
 
   test('extra environment reaches the service', () => {
-    const stack = new Stack(new App(), 'Stack');
+    const stack = new Stack(newApp(), 'Stack');
     new ObservedTaskDefinition(stack, 'Task', {
       image: TEST_IMAGE,
       serviceName: 'svc',

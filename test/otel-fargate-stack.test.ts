@@ -1,14 +1,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
-import { TEST_REGION, container, synthTemplate } from './helpers';
+import { TEST_REGION, container, newApp, synthTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+
+/** The inline ingress rules of the load balancer's security group. */
+function loadBalancerIngress(template: Template): Record<string, unknown>[] {
+  const groups = template.findResources('AWS::EC2::SecurityGroup');
+  const ids = Object.keys(groups).filter((id) => /LoadBalancerSecurityGroup/.test(id));
+  expect(ids).toHaveLength(1);
+  return groups[ids[0]].Properties.SecurityGroupIngress as Record<string, unknown>[];
+}
 
 describe('the otel-test log group', () => {
   const template = synthTemplate();
@@ -29,6 +36,12 @@ describe('the otel-test log group', () => {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  test('refuses a name CloudWatch Logs would refuse', () => {
+    expect(() => synthTemplate({ logGroupName: 'otel test' })).toThrow(
+      /logGroupName must be a CloudWatch Logs group name/,
+    );
   });
 
   test('takes its name and retention from props', () => {
@@ -66,12 +79,18 @@ describe('the network', () => {
 
   test('records all traffic in VPC flow logs to a log group with a retention', () => {
     const template = synthTemplate();
-    template.hasResourceProperties('AWS::EC2::FlowLog', {
+    const flowLogs = Object.values(template.findResources('AWS::EC2::FlowLog'));
+    expect(flowLogs).toHaveLength(1);
+    expect(flowLogs[0].Properties).toMatchObject({
       ResourceType: 'VPC',
       TrafficType: 'ALL',
       LogDestinationType: 'cloud-watch-logs',
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    const groupId = (flowLogs[0].Properties.LogGroupName as { Ref: string }).Ref;
+    expect(template.toJSON().Resources[groupId]).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 30 },
+    });
   });
 
   test('refuses more NAT gateways than AZs', () => {
@@ -140,6 +159,30 @@ describe('the load balancer', () => {
   test('listens on HTTP 80 when no certificate is given', () => {
     template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+  });
+
+  test('admits anyone on the internet to its listener', () => {
+    expect(loadBalancerIngress(template)).toEqual([
+      expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80, ToPort: 80, IpProtocol: 'tcp' }),
+    ]);
+  });
+
+  test('with a certificate, admits anyone to 443 and to the redirect on 80', () => {
+    const withTls = synthTemplate({ certificateArn: CERTIFICATE_ARN });
+    expect(loadBalancerIngress(withTls)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 }),
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80, ToPort: 80 }),
+      ]),
+    );
+  });
+
+  test('refuses a certificate from another region than the stack’s', () => {
+    expect(() =>
+      synthTemplate({
+        certificateArn: 'arn:aws:acm:us-west-2:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+      }),
+    ).toThrow(/certificateArn must be a certificate in the stack's region \(eu-west-1\).*got one in us-west-2/);
   });
 
   test('with a certificate, serves HTTPS on 443 and redirects HTTP to it', () => {
@@ -232,7 +275,7 @@ describe('the service', () => {
 
 describe('the service image', () => {
   function assetImage(cpuArchitecture?: ecs.CpuArchitecture): { template: Template; manifest: string } {
-    const app = new App();
+    const app = newApp();
     const stack = new OtelFargateStack(app, 'ImageStack', { env: { region: TEST_REGION }, cpuArchitecture });
     const assembly = app.synth();
     const manifest = fs.readFileSync(path.join(assembly.directory, 'ImageStack.assets.json'), 'utf8');

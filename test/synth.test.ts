@@ -48,6 +48,13 @@ describe('cdk synth from the command line', () => {
       ContainerDefinitions: { Name: string }[];
     };
     expect(taskDefinition.ContainerDefinitions.map((c) => c.Name)).toEqual(['app', 'aws-otel-collector', 'log-router']);
+    // The cdk.json feature flags apply here: the public listener must still be open to the internet.
+    const loadBalancerGroup = Object.entries(
+      template.Resources as Record<string, { Properties: { SecurityGroupIngress?: unknown[] } }>,
+    ).find(([id]) => /LoadBalancerSecurityGroup/.test(id))?.[1];
+    expect(loadBalancerGroup?.Properties.SecurityGroupIngress).toEqual([
+      expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80 }),
+    ]);
   });
 
   test('fails on a bad context value, naming the key and what it accepts', () => {

@@ -1,0 +1,86 @@
+// The defaults the stack applies and the rules its settings follow, in one place: the constructs validate
+// their props with these, bin/context.ts validates the CDK context with them, and the README's table shows
+// these defaults (test/readme.test.ts checks it).
+
+export const DEFAULTS = {
+  serviceName: 'otel-fargate-service',
+  logGroupName: 'otel-test',
+  logRetentionDays: 30,
+  desiredCount: 2,
+  /** The most tasks autoscaling starts, unless desiredCount is larger. */
+  maxTasks: 6,
+  cpu: 512,
+  memoryLimitMiB: 1024,
+  cpuArchitecture: 'ARM64',
+  natGateways: 1,
+  containerPort: 8080,
+  healthCheckPath: '/healthz',
+  collectorVersion: 'v0.49.0',
+  fluentBitVersion: '3.4.16',
+} as const;
+
+/** The scaling ceiling when none is given: DEFAULTS.maxTasks, or desiredCount if that is larger. */
+export function defaultMaxTasks(desiredCount: number): number {
+  return Math.max(DEFAULTS.maxTasks, desiredCount);
+}
+
+/** Each setting's pattern and, for error messages, what it accepts. */
+export const RULES = {
+  serviceName: {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    accepts: "1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  },
+  logGroupName: {
+    pattern: /^[A-Za-z0-9._\-/#]{1,512}$/,
+    accepts: "a CloudWatch Logs group name: 1 to 512 of letters, digits, '.', '_', '-', '/', '#'",
+  },
+  region: {
+    pattern: /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/,
+    accepts: "an AWS region name such as 'eu-west-1'",
+  },
+  certificateArn: {
+    pattern: /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/,
+    accepts: 'an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>',
+  },
+  // Pinned release tags only: `latest` or `stable` would change the task under a running service.
+  collectorVersion: {
+    pattern: /^v\d+\.\d+\.\d+$/,
+    accepts: "an ADOT collector release tag such as 'v0.49.0'",
+  },
+  fluentBitVersion: {
+    pattern: /^\d+\.\d+\.\d+(\.\d{8})?$/,
+    accepts: "an immutable AWS for Fluent Bit tag such as '3.4.16' or '2.34.3.20260209'",
+  },
+} as const;
+
+/** The task sizes Fargate offers: CPU units to the memory sizes (MiB) allowed with them. */
+export const FARGATE_MEMORY_BY_CPU: Readonly<Record<number, readonly number[]>> = {
+  256: [512, 1024, 2048],
+  512: range(1024, 4096, 1024),
+  1024: range(2048, 8192, 1024),
+  2048: range(4096, 16384, 1024),
+  4096: range(8192, 30720, 1024),
+  8192: range(16384, 61440, 4096),
+  16384: range(32768, 122880, 8192),
+};
+
+/** Throws `<name> must be <accepts>, got '<value>'` unless the value follows its rule. */
+export function checkSetting(name: keyof typeof RULES, value: string): void {
+  if (!RULES[name].pattern.test(value)) {
+    throw new Error(`${name} must be ${RULES[name].accepts}, got '${value}'`);
+  }
+}
+
+/** What is wrong with a CPU and memory pair, or undefined when Fargate offers it. */
+export function fargateSizeProblem(cpu: number, memoryLimitMiB: number): string | undefined {
+  const sizes = FARGATE_MEMORY_BY_CPU[cpu];
+  if (!sizes) return `cpu ${cpu} is not a Fargate CPU size: ${Object.keys(FARGATE_MEMORY_BY_CPU).join(', ')}`;
+  if (!sizes.includes(memoryLimitMiB)) {
+    return `memory ${memoryLimitMiB} MiB is not offered with cpu ${cpu}; Fargate offers ${sizes.join(', ')}`;
+  }
+  return undefined;
+}
+
+function range(from: number, to: number, step: number): number[] {
+  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+}
