@@ -16,11 +16,12 @@ Sends traced requests to the deployed service, then checks that X-Ray has each t
 that the trace links to the log group, and that Logs Insights finds the trace's log lines there.
 
 Options:
-  --stack <name>       read ServiceUrl and LogGroupName from this stack's outputs (default ${DEFAULT_STACK_NAME})
+  --stack <name>       read ServiceUrl, LogGroupName and LogGroupArn from this stack's outputs
+                       (default ${DEFAULT_STACK_NAME})
   --url <url>          the service's URL instead of a stack (no CloudFormation call)
   --log-group <name>   the log group to check (default: the stack's output, or ${DEFAULT_LOG_GROUP} with --url)
   --requests <n>       requests per route, GET / and POST /orders (default 2)
-  --timeout <seconds>  how long to wait for traces and log lines (default 180)
+  --timeout <seconds>  how long to wait for traces and log lines, from the first request (default 180)
   --region <region>    AWS region (default: AWS_REGION or your profile's)
   -h, --help           show this help
 

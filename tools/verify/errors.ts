@@ -53,6 +53,11 @@ export function describeAwsError(err: unknown, action: string, permission?: stri
     const need = permission ? ` Your identity needs ${permission}.` : '';
     return new VerifyError(`Access denied while ${action}: ${message}.${need}`);
   }
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new VerifyError(
+      `AWS did not answer in time while ${action} (${name}). Check the network, a VPN or proxy, and the region.`,
+    );
+  }
   if (e.code && NETWORK_CODES.has(e.code)) {
     return new VerifyError(`Cannot reach AWS while ${action} (${e.code}). Check the network and the region.`);
   }

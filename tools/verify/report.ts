@@ -2,7 +2,7 @@
 import type { LogLinesFound, LogsResult } from './logs';
 import type { Target } from './stack';
 import type { SentRequest } from './traffic';
-import { linksTo, missingSpans, type XRayPollResult } from './xray';
+import { linkStatus, missingSpans, normalizeLogGroupArn, type LogGroupLink, type XRayPollResult } from './xray';
 
 export type GapKind = 'request-failed' | 'trace-missing' | 'spans-missing' | 'link-missing' | 'lines-missing';
 
@@ -24,6 +24,8 @@ export interface TraceRow {
   readonly missingSpans: readonly string[];
   /** Undefined when there is no trace to carry a link. */
   readonly linked?: boolean;
+  /** See LinkStatus: named without the stack's ARN (a gap), or, with no ARN known, without any ARN (a warning). */
+  readonly linkedByNameOnly: boolean;
   /** Log groups the segments name instead of ours. */
   readonly linkedElsewhere: readonly string[];
   readonly logs: LogLinesFound;
@@ -31,8 +33,31 @@ export interface TraceRow {
   readonly consoleUrl: string;
 }
 
-export function consoleUrl(region: string, xrayTraceId: string): string {
-  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#xray:traces/${xrayTraceId}`;
+/**
+ * The trace's page in the CloudWatch console: from the stack's XRayTracesConsoleUrl output when known (it is in the
+ * stack's partition), else built for the region's partition.
+ */
+export function consoleUrl(region: string, xrayTraceId: string, tracesConsoleUrl?: string): string {
+  if (tracesConsoleUrl?.includes('#xray:traces/query')) {
+    return tracesConsoleUrl.replace('#xray:traces/query', `#xray:traces/${xrayTraceId}`);
+  }
+  const host = region.startsWith('cn-')
+    ? 'console.amazonaws.cn'
+    : region.startsWith('us-gov-')
+      ? 'console.amazonaws-us-gov.com'
+      : `${region}.console.aws.amazon.com`;
+  return `https://${host}/cloudwatch/home?region=${region}#xray:traces/${xrayTraceId}`;
+}
+
+/** The links that name another log group: by another ARN when ours is known, else by another name. */
+function elsewhere(links: readonly LogGroupLink[], target: Target): string[] {
+  const other = links.flatMap((l) => {
+    if (target.logGroupArn !== undefined && l.arn !== undefined) {
+      return normalizeLogGroupArn(l.arn) === normalizeLogGroupArn(target.logGroupArn) ? [] : [l.arn];
+    }
+    return linkStatus([l], target.logGroupName).linked ? [] : [l.logGroup ?? l.arn ?? ''];
+  });
+  return [...new Set(other.filter((g) => g !== ''))];
 }
 
 export function assess(
@@ -46,7 +71,8 @@ export function assess(
     const findings = xray.findings.get(context.xrayTraceId);
     const missing = missingSpans(findings, route.expectedSpans);
     const links = findings?.logGroupLinks ?? [];
-    const linked = findings ? linksTo(links, target.logGroupName) : undefined;
+    const link = findings ? linkStatus(links, target.logGroupName, target.logGroupArn) : undefined;
+    const linked = link?.linked;
     const found = logs.found.get(context.xrayTraceId) ?? { lines: 0, error: 'not queried' };
     const gaps: GapKind[] = [];
     if (error) gaps.push('request-failed');
@@ -65,21 +91,17 @@ export function assess(
       spansExpected: route.expectedSpans.length,
       missingSpans: missing,
       ...(linked !== undefined ? { linked } : {}),
-      linkedElsewhere: [
-        ...new Set(
-          links
-            .map((l) => l.logGroup ?? l.arn ?? '')
-            .filter((g) => g && !linksTo([{ logGroup: g }], target.logGroupName)),
-        ),
-      ],
+      linkedByNameOnly: link?.byNameOnly ?? false,
+      linkedElsewhere: elsewhere(links, target),
       logs: found,
       gaps,
-      consoleUrl: consoleUrl(region, context.xrayTraceId),
+      consoleUrl: consoleUrl(region, context.xrayTraceId, target.tracesConsoleUrl),
     };
   });
 }
 
-function causeOf(kind: GapKind, rows: readonly TraceRow[], target: Target): string {
+function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): string {
+  const { target } = ctx;
   const group = target.logGroupName;
   const affected = rows.filter((r) => r.gaps.includes(kind));
   switch (kind) {
@@ -87,12 +109,21 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], target: Target): stri
       const seen = [...new Set(affected.map((r) => `${r.route} -> ${r.http}`))].join(', ');
       return `The service did not answer as its contract says (${seen}): see the ECS service's events and the service's lines in ${group}.`;
     }
-    case 'trace-missing':
-      return (
+    case 'trace-missing': {
+      const parts = [
         'The collector or IAM: no segment reached X-Ray. Is the ADOT collector sidecar running and healthy, and does the ' +
-        'service export OTLP to it? Does the task role allow xray:PutTraceSegments and xray:PutTelemetryRecords? ' +
-        "The collector's own log stream says which."
-      );
+          'service export OTLP to it? Does the task role allow xray:PutTraceSegments and xray:PutTelemetryRecords? ' +
+          "The collector's own log stream says which.",
+      ];
+      if (ctx.segmentDestinationUnknown) {
+        parts.push(
+          `Could not check whether CloudWatch Transaction Search is on (${ctx.segmentDestinationUnknown}): ` +
+            'with it on, BatchGetTraces finds no trace at all.',
+        );
+      }
+      if (ctx.xrayError) parts.push(`Reading X-Ray: ${ctx.xrayError}.`);
+      return parts.join(' ');
+    }
     case 'spans-missing': {
       const names = [...new Set(affected.flatMap((r) => r.missingSpans))].join(', ');
       return `The trace arrived without span(s) ${names}: the service does not create them, or their batch was not exported before the deadline (try a longer --timeout).`;
@@ -100,6 +131,19 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], target: Target): stri
     case 'link-missing': {
       const elsewhere = [...new Set(affected.flatMap((r) => r.linkedElsewhere))];
       const instead = elsewhere.length ? ` (they name ${elsewhere.join(', ')} instead)` : '';
+      if (target.logGroupArn !== undefined) {
+        const byName = affected.filter((r) => r.linkedByNameOnly).length;
+        const nameOnly =
+          byName > 0
+            ? ` ${byName} of these name ${group} only by name or by another ARN: the console looks the group up by its ARN.`
+            : '';
+        return (
+          `The resource attributes: the segments carry no aws.cloudwatch_logs entry with the ARN ${target.logGroupArn}` +
+          `${instead}.${nameOnly} Set aws.log.group.arns to that ARN (and aws.log.group.names to ${group}) on the ` +
+          "service's resource, e.g. in OTEL_RESOURCE_ATTRIBUTES: the ECS detector fills them only for the awslogs " +
+          'driver, not FireLens; and keep cloud.provider at aws.'
+        );
+      }
       return (
         `The resource attributes: the segments carry no aws.cloudwatch_logs naming ${group}${instead}. Set ` +
         "aws.log.group.arns (or aws.log.group.names) on the service's resource, e.g. in OTEL_RESOURCE_ATTRIBUTES: the " +
@@ -121,6 +165,7 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], target: Target): stri
         );
       }
       if (errors.length) parts.push(`Queries failed: ${errors.join('; ')}.`);
+      else if (ctx.logsError) parts.push(`A query round failed: ${ctx.logsError}.`);
       return parts.join(' ');
     }
   }
@@ -148,6 +193,12 @@ export interface ReportContext {
   readonly region: string;
   readonly xrayThrottled: number;
   readonly logsThrottled: number;
+  /** Why X-Ray polling stopped early or kept failing. */
+  readonly xrayError?: string;
+  /** The last failed Logs Insights round. */
+  readonly logsError?: string;
+  /** Why GetTraceSegmentDestination could not say whether Transaction Search is on. */
+  readonly segmentDestinationUnknown?: string;
 }
 
 const GAP_ORDER: readonly GapKind[] = [
@@ -172,19 +223,27 @@ export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): str
   const out = [table(['TRACE ID', 'ROUTE', 'HTTP', 'SPANS', 'LOG LINK', 'LOG LINES', 'VERDICT', 'CONSOLE'], body), ''];
   const failed = rows.filter((r) => r.gaps.length > 0).length;
   if (failed === 0) {
+    const how = ctx.target.logGroupArn !== undefined ? `by its ARN ${ctx.target.logGroupArn}` : 'by name';
     out.push(
-      `All ${rows.length} traces verified: in X-Ray with their spans, linked to ${ctx.target.logGroupName}, with their log lines.`,
+      `All ${rows.length} traces verified: in X-Ray with their spans, linked to ${ctx.target.logGroupName} ${how}, with their log lines.`,
     );
   } else {
     out.push(`${failed} of ${rows.length} traces have gaps. Most likely causes:`);
     for (const kind of GAP_ORDER) {
       const n = rows.filter((r) => r.gaps.includes(kind)).length;
-      if (n > 0) out.push(`- ${VERDICT_LABELS[kind]} (${n}): ${causeOf(kind, rows, ctx.target)}`);
+      if (n > 0) out.push(`- ${VERDICT_LABELS[kind]} (${n}): ${causeOf(kind, rows, ctx)}`);
     }
     const throttled = ctx.xrayThrottled + ctx.logsThrottled;
     if (throttled > 0) {
       out.push(`Note: ${throttled} AWS call(s) stayed throttled after retries; a longer --timeout may help.`);
     }
+  }
+  const nameOnly = rows.filter((r) => r.linked === true && r.linkedByNameOnly).length;
+  if (nameOnly > 0) {
+    out.push(
+      `Warning: ${nameOnly} trace(s) link ${ctx.target.logGroupName} by name only, with no ARN: the console may show ` +
+        "no logs for them. Set aws.log.group.arns on the service's resource too.",
+    );
   }
   return out.join('\n');
 }

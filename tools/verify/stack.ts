@@ -9,8 +9,10 @@ export interface Target {
   /** Base URL of the service, without a trailing slash. */
   readonly serviceUrl: string;
   readonly logGroupName: string;
-  /** Known only when read from the stack. */
+  /** Known only when read from the stack: then the traces must link to the group by this ARN. */
   readonly logGroupArn?: string;
+  /** The stack's `XRayTracesConsoleUrl` output (`…#xray:traces/query`), in the stack's partition. */
+  readonly tracesConsoleUrl?: string;
   /** Where the target came from, for the report's header. */
   readonly source: string;
 }
@@ -55,10 +57,12 @@ export async function readStackTarget(cfn: CloudFormationClient, stackName: stri
     );
   }
   const arn = value('LogGroupArn');
+  const consoleUrl = value('XRayTracesConsoleUrl');
   return {
     serviceUrl: normalizeUrl(serviceUrl),
     logGroupName: value('LogGroupName') ?? DEFAULT_LOG_GROUP,
     ...(arn ? { logGroupArn: arn } : {}),
+    ...(consoleUrl ? { tracesConsoleUrl: consoleUrl } : {}),
     source: `stack ${stackName}`,
   };
 }

@@ -1,8 +1,14 @@
 // Polls X-Ray until each trace has arrived with its expected spans, or the deadline passes.
-import { BatchGetTracesCommand, type Trace, type XRayClient } from '@aws-sdk/client-xray';
+import {
+  GetTraceSegmentDestinationCommand,
+  paginateBatchGetTraces,
+  type Trace,
+  type XRayClient,
+} from '@aws-sdk/client-xray';
 import type { Clock } from './clock';
 import { describeAwsError } from './errors';
-import { backoffMs, isThrottling } from './retry';
+import { backoffMs, isNoAnswer, isThrottling } from './retry';
+import type { ExpectedSpan } from './traffic';
 
 /** One entry of a segment's `aws.cloudwatch_logs`, as the ADOT awsxray exporter writes it. */
 export interface LogGroupLink {
@@ -12,14 +18,14 @@ export interface LogGroupLink {
 
 export interface TraceFindings {
   readonly segmentCount: number;
-  /** Names of every segment and subsegment: span names become subsegment names. */
+  /** Names of every segment and subsegment (X-Ray's names, see ExpectedSpan). */
   readonly spanNames: ReadonlySet<string>;
   readonly logGroupLinks: readonly LogGroupLink[];
 }
 
 export interface WantedTrace {
   readonly xrayTraceId: string;
-  readonly expectedSpans: readonly string[];
+  readonly expectedSpans: readonly ExpectedSpan[];
 }
 
 export interface XRayProgress {
@@ -34,6 +40,8 @@ export interface XRayPollOptions {
   readonly clock: Clock;
   /** Epoch milliseconds after which no new poll starts. */
   readonly deadline: number;
+  /** Aborts a call in flight when the run's hard stop passes. */
+  readonly signal?: AbortSignal;
   /** @default 5000 */
   readonly intervalMs?: number;
   readonly onProgress?: (progress: XRayProgress) => void;
@@ -44,6 +52,8 @@ export interface XRayPollResult {
   readonly findings: ReadonlyMap<string, TraceFindings>;
   /** Calls still throttled after the SDK's own retries. */
   readonly throttled: number;
+  /** Why polling stopped early or kept failing (access denied, no answer in time), for the report. */
+  readonly error?: string;
 }
 
 /** BatchGetTraces takes at most 5 IDs per call. */
@@ -94,24 +104,69 @@ export function logGroupNameFromArn(arn: string): string | undefined {
   return /:log-group:([^:]+)/.exec(arn)?.[1];
 }
 
-export function linksTo(links: readonly LogGroupLink[], logGroupName: string): boolean {
-  return links.some((l) => l.logGroup === logGroupName || (l.arn && logGroupNameFromArn(l.arn) === logGroupName));
+/** A log group ARN without the `:*` that CloudFormation's `Arn` attribute (and so the stack output) carries. */
+export function normalizeLogGroupArn(arn: string): string {
+  return arn.replace(/:\*$/, '');
 }
 
-export function missingSpans(findings: TraceFindings | undefined, expected: readonly string[]): string[] {
-  return expected.filter((name) => !findings?.spanNames.has(name));
+export interface LinkStatus {
+  readonly linked: boolean;
+  /**
+   * With a known ARN: the group is named, but no entry carries that ARN. Without one: the group is named only by
+   * `log_group`, with no ARN at all (the console may then show no logs).
+   */
+  readonly byNameOnly: boolean;
 }
 
-async function fetchTraces(xray: XRayClient, ids: string[]): Promise<Trace[]> {
+/** Whether the segments' links name the log group: by its ARN when the ARN is known, else by its name. */
+export function linkStatus(links: readonly LogGroupLink[], logGroupName: string, logGroupArn?: string): LinkStatus {
+  const named = links.some(
+    (l) => l.logGroup === logGroupName || (l.arn !== undefined && logGroupNameFromArn(l.arn) === logGroupName),
+  );
+  if (logGroupArn !== undefined) {
+    const wanted = normalizeLogGroupArn(logGroupArn);
+    const exact = links.some((l) => l.arn !== undefined && normalizeLogGroupArn(l.arn) === wanted);
+    return { linked: exact, byNameOnly: !exact && named };
+  }
+  const withArn = links.some((l) => l.arn !== undefined && logGroupNameFromArn(l.arn) === logGroupName);
+  return { linked: named, byNameOnly: named && !withArn };
+}
+
+/** The span names (as the service names them) X-Ray does not show for this trace. */
+export function missingSpans(findings: TraceFindings | undefined, expected: readonly ExpectedSpan[]): string[] {
+  return expected.filter((e) => !findings?.spanNames.has(e.xrayName)).map((e) => e.span);
+}
+
+/**
+ * Where the account sends trace segments. With CloudWatch Transaction Search on (`CloudWatchLogs`), BatchGetTraces
+ * finds nothing: "You cannot find traces through this API if Transaction Search is enabled since trace is not
+ * indexed in X-Ray" (API reference). `undefined` with a reason when the identity may not ask.
+ */
+export async function traceSegmentDestination(
+  xray: XRayClient,
+  signal?: AbortSignal,
+): Promise<{ destination?: string; unknown?: string }> {
+  try {
+    const res = await xray.send(new GetTraceSegmentDestinationCommand({}), signal ? { abortSignal: signal } : {});
+    return { destination: res.Destination ?? 'XRay' };
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? '';
+    if (name === 'AccessDenied' || name === 'AccessDeniedException' || isThrottling(err)) {
+      return { unknown: `${name}; allow xray:GetTraceSegmentDestination to have it checked` };
+    }
+    throw describeAwsError(err, 'checking where X-Ray stores traces', 'xray:GetTraceSegmentDestination');
+  }
+}
+
+async function fetchTraces(xray: XRayClient, ids: string[], signal?: AbortSignal): Promise<Trace[]> {
   const traces: Trace[] = [];
-  let nextToken: string | undefined;
-  do {
-    const res = await xray.send(
-      new BatchGetTracesCommand({ TraceIds: ids, ...(nextToken ? { NextToken: nextToken } : {}) }),
-    );
-    traces.push(...(res.Traces ?? []));
-    nextToken = res.NextToken;
-  } while (nextToken);
+  for await (const page of paginateBatchGetTraces(
+    { client: xray },
+    { TraceIds: ids },
+    ...(signal ? [{ abortSignal: signal }] : []),
+  )) {
+    traces.push(...(page.Traces ?? []));
+  }
   return traces;
 }
 
@@ -126,22 +181,33 @@ export async function pollTraces(
   const pending = new Set(expected.keys());
   let throttled = 0;
   let consecutiveThrottles = 0;
+  let error: string | undefined;
+  let stop = false;
 
-  for (;;) {
+  while (!stop) {
     let throttledThisRound = false;
     const ids = [...pending];
-    for (let i = 0; i < ids.length; i += BATCH_SIZE) {
+    for (let i = 0; i < ids.length && !stop; i += BATCH_SIZE) {
       try {
-        for (const trace of await fetchTraces(xray, ids.slice(i, i + BATCH_SIZE))) {
+        for (const trace of await fetchTraces(xray, ids.slice(i, i + BATCH_SIZE), opts.signal)) {
           if (!trace.Id || !expected.has(trace.Id)) continue;
           const found = analyseTrace(trace);
           findings.set(trace.Id, found);
           if (missingSpans(found, expected.get(trace.Id) ?? []).length === 0) pending.delete(trace.Id);
         }
       } catch (err) {
-        if (!isThrottling(err)) throw describeAwsError(err, 'reading traces from X-Ray', 'xray:BatchGetTraces');
-        throttled++;
-        throttledThisRound = true;
+        if (isThrottling(err)) {
+          throttled++;
+          throttledThisRound = true;
+        } else if (isNoAnswer(err)) {
+          // A request timeout after the SDK's attempts: try again next round. The run's abort: stop.
+          error = 'X-Ray did not answer in time';
+          if (opts.signal?.aborted) stop = true;
+        } else {
+          // Access denied or anything else mid-run: keep what was found, say why in the report.
+          error = describeAwsError(err, 'reading traces from X-Ray', 'xray:BatchGetTraces').message;
+          stop = true;
+        }
       }
     }
     consecutiveThrottles = throttledThisRound ? consecutiveThrottles + 1 : 0;
@@ -149,9 +215,8 @@ export async function pollTraces(
     const complete = expected.size - pending.size;
     const partial = [...pending].filter((id) => findings.has(id)).length;
     opts.onProgress?.({ complete, partial, total: expected.size, remainingMs, throttled });
-    if (pending.size === 0) break;
-    if (remainingMs <= 0) break;
-    await opts.clock.sleep(Math.min(remainingMs, backoffMs(intervalMs, consecutiveThrottles)));
+    if (pending.size === 0 || remainingMs <= 0 || opts.signal?.aborted) break;
+    if (!stop) await opts.clock.sleep(Math.min(remainingMs, backoffMs(intervalMs, consecutiveThrottles)));
   }
-  return { findings, throttled };
+  return { findings, throttled, ...(error ? { error } : {}) };
 }

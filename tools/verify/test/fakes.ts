@@ -6,8 +6,16 @@ import {
   GetQueryResultsCommand,
   LimitExceededException,
   StartQueryCommand,
+  StopQueryCommand,
+  type ResultField,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { BatchGetTracesCommand, ThrottledException, XRayClient, type Trace } from '@aws-sdk/client-xray';
+import {
+  BatchGetTracesCommand,
+  GetTraceSegmentDestinationCommand,
+  ThrottledException,
+  XRayClient,
+  type Trace,
+} from '@aws-sdk/client-xray';
 import { mockClient } from 'aws-sdk-client-mock';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -18,21 +26,46 @@ import type { Io } from '../cli';
 
 export const REGION = 'us-east-1';
 export const LOG_GROUP = 'otel-test';
-export const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:123456789012:log-group:${LOG_GROUP}`;
+/** As CloudFormation's `Arn` attribute (the stack's LogGroupArn output) gives it, with the trailing `:*`. */
+export const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:123456789012:log-group:${LOG_GROUP}:*`;
+/** The stack's XRayTracesConsoleUrl output. */
+export const TRACES_CONSOLE_URL = `https://${REGION}.console.aws.amazon.com/cloudwatch/home?region=${REGION}#xray:traces/query`;
 
 export const START_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
 
-/** Time that passes only when the code under test sleeps: minutes of polling run instantly. */
+/**
+ * Time that passes only when the code under test sleeps: minutes of polling run instantly. Loops that sleep side by
+ * side (X-Ray and Logs) share one timeline: once every caller is asleep, time jumps to the earliest wake-up.
+ */
 export class FakeClock implements Clock {
   readonly sleeps: number[] = [];
+  private timers: { at: number; wake: () => void }[] = [];
+  private scheduled = false;
   constructor(private t = START_MS) {}
   now(): number {
     return this.t;
   }
-  async sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<void> {
     this.sleeps.push(ms);
-    this.t += ms;
-    await Promise.resolve();
+    return new Promise((wake) => {
+      this.timers.push({ at: this.t + Math.max(0, ms), wake });
+      this.advanceSoon();
+    });
+  }
+  private advanceSoon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // After every pending promise continuation has run, i.e. once the other loops are asleep (or awaiting I/O).
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.timers.length === 0) return;
+      const at = Math.min(...this.timers.map((t) => t.at));
+      this.t = Math.max(this.t, at);
+      const due = this.timers.filter((t) => t.at <= this.t);
+      this.timers = this.timers.filter((t) => t.at > this.t);
+      for (const t of due) t.wake();
+      if (this.timers.length > 0) this.advanceSoon();
+    });
   }
 }
 
@@ -83,52 +116,154 @@ export class StandInService {
   }
 }
 
-export const ROUTE_SPANS: Record<string, string[]> = {
-  'GET /': ['about'],
-  'POST /orders': ['cache.read', 'store.write', 'pricing.call'],
+/** OTEL_SERVICE_NAME in the stack (lib/settings.ts): the name X-Ray gives the service's own segments. */
+export const SERVICE_NAME = 'otel-fargate-service';
+
+export type SpanKindName = 'SERVER' | 'INTERNAL' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
+
+/** A span as the service creates it: what the awsxray exporter turns into a segment or subsegment. */
+export interface ServiceSpan {
+  readonly name: string;
+  readonly kind: SpanKindName;
+  readonly attributes?: Readonly<Record<string, unknown>>;
+}
+
+/** The child spans of each route, with the kind and attributes app/src gives them. */
+export const SERVICE_SPANS: Record<string, readonly ServiceSpan[]> = {
+  'GET /': [{ name: 'about', kind: 'INTERNAL' }],
+  'POST /orders': [
+    { name: 'cache.read', kind: 'INTERNAL', attributes: { 'cache.name': 'products', 'cache.key': 'verify-1' } },
+    {
+      name: 'pricing.call',
+      kind: 'CLIENT',
+      attributes: {
+        'http.request.method': 'GET',
+        'url.full': 'http://127.0.0.1:8080/prices/verify-1',
+        'server.address': '127.0.0.1',
+        'server.port': 8080,
+        'peer.service': 'pricing',
+      },
+    },
+    {
+      name: 'store.write',
+      kind: 'INTERNAL',
+      attributes: { 'db.system.name': 'memory', 'db.collection.name': 'orders', 'db.operation.name': 'put' },
+    },
+  ],
 };
+
+/** Characters X-Ray allows in a segment name (segment.go, reInvalidSpanCharacters). */
+const INVALID_NAME_CHARS = /[^ 0-9\p{L}N_.:/%&#=+\-@]/gu;
+
+/**
+ * The segment or subsegment name the ADOT awsxray exporter gives a span: the order of opentelemetry-collector-contrib
+ * exporter/awsxrayexporter/internal/translator/segment.go, MakeSegment (aws.local.service for a server span,
+ * aws.remote.service for a client span, then peer.service, aws.service, db.name, the service name for a server span,
+ * rpc.service, http.host, net.peer.name, and only then the span name, cleaned).
+ */
+export function xrayName(span: ServiceSpan, serviceName = SERVICE_NAME): string {
+  const attr = (key: string) => {
+    const v = span.attributes?.[key];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  let name: string | undefined;
+  if (span.kind === 'SERVER') name = attr('aws.local.service');
+  if (span.kind === 'CLIENT' || span.kind === 'PRODUCER' || span.kind === 'CONSUMER') name = attr('aws.remote.service');
+  name ??= attr('peer.service') ?? attr('aws.service') ?? attr('db.name');
+  if (name === undefined && span.kind === 'SERVER') name = serviceName;
+  name ??= attr('rpc.service') ?? attr('http.host') ?? attr('net.peer.name');
+  if (name !== undefined) return name;
+  const cleaned = span.name.replace(INVALID_NAME_CHARS, '').slice(0, 200);
+  return cleaned === '' ? 'span' : cleaned;
+}
+
+/** What `aws.log.group.arns` gives each document (aws.go, getLogGroupMetadata): the name parsed from the ARN. */
+export const STACK_LINKS = [{ log_group: LOG_GROUP, arn: LOG_GROUP_ARN }];
 
 export interface Scenario {
   /** Whether the collector exported this request's trace. @default always */
   exported?: (req: ReceivedRequest) => boolean;
-  /** Child span names exported. @default the route's contract */
+  /** The names of the service's child spans that were exported. @default the route's SERVICE_SPANS */
   spans?: (req: ReceivedRequest) => string[];
-  /** The segments' `aws.cloudwatch_logs`; null leaves the field out. @default otel-test by name and ARN */
+  /** The documents' `aws.cloudwatch_logs`; null leaves the field out. @default STACK_LINKS */
   links?: { log_group?: string; arn?: string }[] | null;
-  /** BatchGetTraces calls that find nothing before traces appear. @default 0 */
+  /** BatchGetTraces calls (after the preflight probe) that find nothing before traces appear. @default 0 */
   emptyPolls?: number;
-  /** BatchGetTraces calls rejected with ThrottledException first. @default 0 */
+  /** BatchGetTraces calls (after the probe) that list every asked ID in UnprocessedTraceIds. @default 0 */
+  unprocessedPolls?: number;
+  /** BatchGetTraces calls (after the probe) rejected with ThrottledException first. @default 0 */
   xrayThrottles?: number;
-  /** StartQuery calls rejected with LimitExceededException first. @default 0 */
+  /** BatchGetTraces is denied: in the preflight probe, or from its n-th call after it. */
+  xrayDenied?: 'probe' | number;
+  /** GetTraceSegmentDestination's answer. @default XRay */
+  segmentDestination?: 'XRay' | 'CloudWatchLogs' | 'denied';
+  /** Round queries (not the probe) rejected with LimitExceededException first. @default 0 */
   logsThrottles?: number;
-  /** Lines that Logs Insights finds for the X-Ray form and for the 32-hex form. @default 3 and 3 */
-  lines?: (req: ReceivedRequest) => { xray: number; hex: number };
+  /** Lines Logs Insights holds per request: with the X-Ray form, and with only the 32-hex form. @default 3 and 0 */
+  lines?: (req: ReceivedRequest) => { xray: number; hexOnly: number };
   /** StartQuery fails: the log group does not exist. */
   logGroupMissing?: boolean;
+  /** StartQuery is denied: from the probe on, or from the n-th round query. */
+  logsDenied?: 'probe' | number;
+  /** The spans exported for a request, instead of SERVICE_SPANS (e.g. those a real service emitted). */
+  serviceSpans?: (req: ReceivedRequest) => readonly ServiceSpan[] | undefined;
+  /** What GetQueryResults says after the first poll. @default Complete */
+  queryStatus?: 'Complete' | 'Running' | 'Failed' | 'Timeout';
 }
 
-export function segmentDocuments(req: ReceivedRequest, spans: string[], links: Scenario['links']) {
+interface SegmentDoc {
+  id: string;
+  trace_id: string;
+  name: string;
+  type?: 'subsegment';
+  parent_id?: string;
+  namespace?: 'remote';
+  aws?: { cloudwatch_logs: NonNullable<Scenario['links']> };
+  subsegments?: SegmentDoc[];
+}
+
+/**
+ * The documents BatchGetTraces returns for one request, named by the exporter's rules: the server span as a segment
+ * named after the service; the first child nested in it, the others as independent subsegments (as X-Ray may
+ * return them); a CLIENT child in namespace "remote"; for pricing.call, the /prices request it makes to the service
+ * itself as a second segment. Every document carries the resource's log link.
+ */
+export function segmentDocuments(req: ReceivedRequest, spans: readonly ServiceSpan[], links: Scenario['links']) {
   const xrayId = toXRayTraceId(req.traceId ?? '');
-  const aws = links === null ? {} : { aws: { cloudwatch_logs: links } };
-  // Server span as the segment; the first child nested, the rest as independent subsegments, as X-Ray may return.
-  const [first, ...rest] = spans;
-  const segment = {
+  const aws = links === null || links === undefined ? {} : { aws: { cloudwatch_logs: links } };
+  const segment: SegmentDoc = {
     id: 'a1b2c3d4e5f60718',
     trace_id: xrayId,
-    name: 'otel-fargate-service',
+    name: xrayName({ name: `${req.method} ${req.path}`, kind: 'SERVER' }),
     ...aws,
-    subsegments: first ? [{ id: '1111111111111111', name: first }] : [],
   };
-  const independent = rest.map((name, i) => ({
-    type: 'subsegment',
-    id: `22222222222222${String(i).padStart(2, '0')}`,
-    parent_id: segment.id,
-    trace_id: xrayId,
-    name,
-    ...aws,
-  }));
-  return [segment, ...independent];
+  const docs: SegmentDoc[] = [segment];
+  spans.forEach((span, i) => {
+    const id = `22222222222222${String(i).padStart(2, '0')}`;
+    const sub: SegmentDoc = {
+      id,
+      trace_id: xrayId,
+      name: xrayName(span),
+      ...(span.kind === 'CLIENT' ? { namespace: 'remote' as const } : {}),
+      ...aws,
+    };
+    if (i === 0) segment.subsegments = [sub];
+    else docs.push({ ...sub, type: 'subsegment', parent_id: segment.id });
+    if (span.name === 'pricing.call') {
+      docs.push({
+        id: `33333333333333${String(i).padStart(2, '0')}`,
+        trace_id: xrayId,
+        parent_id: id,
+        name: xrayName({ name: 'GET /prices/:sku', kind: 'SERVER' }),
+        ...aws,
+      });
+    }
+  });
+  return docs;
 }
+
+const named = (name: string, message: string, extra: object = {}) =>
+  Object.assign(new Error(message), { name, $metadata: {}, ...extra });
 
 export class FakeAws {
   readonly cfn = new CloudFormationClient({
@@ -143,40 +278,65 @@ export class FakeAws {
   readonly cfnMock = mockClient(this.cfn);
   readonly xrayMock = mockClient(this.xray);
   readonly logsMock = mockClient(this.logs);
+  /** The round queries' strings (the preflight probe's aside). */
   readonly queries: string[] = [];
+  /** The query IDs StopQuery was sent for. */
+  readonly stopped: string[] = [];
+  /** The trace IDs BatchGetTraces was asked for, the preflight probe's aside. */
+  readonly askedTraceIds: string[] = [];
 
   constructor(
     private readonly service: { readonly received: readonly ReceivedRequest[] },
     private readonly scenario: Scenario = {},
   ) {
+    this.xrayMock.on(GetTraceSegmentDestinationCommand).callsFake(() => {
+      if (scenario.segmentDestination === 'denied') throw named('AccessDeniedException', 'not authorized');
+      return { Destination: scenario.segmentDestination ?? 'XRay', Status: 'ACTIVE' };
+    });
+
     let batchCalls = 0;
     this.xrayMock.on(BatchGetTracesCommand).callsFake((input: { TraceIds: string[] }) => {
+      const probe = input.TraceIds.length === 1 && input.TraceIds[0].endsWith('0'.repeat(24));
+      if (probe) {
+        if (scenario.xrayDenied === 'probe') throw named('AccessDeniedException', 'not authorized to BatchGetTraces');
+        return { Traces: [] };
+      }
       batchCalls++;
-      if (batchCalls <= (scenario.xrayThrottles ?? 0)) {
+      this.askedTraceIds.push(...input.TraceIds);
+      if (typeof scenario.xrayDenied === 'number' && batchCalls >= scenario.xrayDenied) {
+        throw named('AccessDeniedException', 'not authorized to BatchGetTraces');
+      }
+      const throttles = scenario.xrayThrottles ?? 0;
+      if (batchCalls <= throttles) {
         throw new ThrottledException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 429 } });
       }
-      if (batchCalls <= (scenario.xrayThrottles ?? 0) + (scenario.emptyPolls ?? 0)) return { Traces: [] };
+      if (batchCalls <= throttles + (scenario.emptyPolls ?? 0)) return { Traces: [] };
+      if (batchCalls <= throttles + (scenario.emptyPolls ?? 0) + (scenario.unprocessedPolls ?? 0)) {
+        return { Traces: [], UnprocessedTraceIds: input.TraceIds };
+      }
       return { Traces: input.TraceIds.map((id) => this.trace(id)).filter((t): t is Trace => t !== undefined) };
     });
 
-    let startCalls = 0;
-    const results = new Map<string, number>();
+    let roundQueries = 0;
+    const results = new Map<string, ResultField[][]>();
     this.logsMock.on(StartQueryCommand).callsFake((input: { queryString: string }) => {
-      startCalls++;
-      if (scenario.logGroupMissing) {
-        throw Object.assign(new Error('The specified log group does not exist.'), {
-          name: 'ResourceNotFoundException',
-        });
+      const probe = input.queryString === 'fields @timestamp';
+      if (scenario.logGroupMissing) throw named('ResourceNotFoundException', 'The specified log group does not exist.');
+      if (scenario.logsDenied === 'probe') throw named('AccessDeniedException', 'not authorized to StartQuery');
+      if (probe) return { queryId: 'q-probe' };
+      roundQueries++;
+      if (typeof scenario.logsDenied === 'number' && roundQueries >= scenario.logsDenied) {
+        throw named('AccessDeniedException', 'not authorized to StartQuery');
       }
-      if (startCalls <= (scenario.logsThrottles ?? 0)) {
+      if (roundQueries <= (scenario.logsThrottles ?? 0)) {
         throw new LimitExceededException({
           message: 'Account maximum query concurrency limit of [30] reached.',
           $metadata: {},
         });
       }
       this.queries.push(input.queryString);
-      const queryId = `q-${startCalls}`;
-      results.set(queryId, this.linesFor(input.queryString));
+      const queryId = `q-${roundQueries}`;
+      results.set(queryId, this.rowsFor(input.queryString));
       return { queryId };
     });
     const polled = new Set<string>();
@@ -185,11 +345,12 @@ export class FakeAws {
         polled.add(input.queryId);
         return { status: 'Running', results: [] };
       }
-      const n = results.get(input.queryId) ?? 0;
-      return {
-        status: 'Complete',
-        results: Array.from({ length: n }, (_, i) => [{ field: '@message', value: `line ${i}` }]),
-      };
+      const status = scenario.queryStatus ?? 'Complete';
+      return { status, results: status === 'Complete' ? (results.get(input.queryId) ?? []) : [] };
+    });
+    this.logsMock.on(StopQueryCommand).callsFake((input: { queryId: string }) => {
+      this.stopped.push(input.queryId);
+      return { success: true };
     });
   }
 
@@ -214,9 +375,12 @@ export class FakeAws {
   private trace(xrayId: string): Trace | undefined {
     const req = this.requestFor(xrayId);
     if (!req || !(this.scenario.exported?.(req) ?? true)) return undefined;
-    const spans = this.scenario.spans?.(req) ?? ROUTE_SPANS[`${req.method} ${req.path}`] ?? [];
-    const links =
-      this.scenario.links === undefined ? [{ log_group: LOG_GROUP, arn: LOG_GROUP_ARN }] : this.scenario.links;
+    const contract = SERVICE_SPANS[`${req.method} ${req.path}`] ?? [];
+    const names = this.scenario.spans?.(req) ?? contract.map((s) => s.name);
+    const spans =
+      this.scenario.serviceSpans?.(req) ??
+      names.map((n) => contract.find((s) => s.name === n) ?? { name: n, kind: 'INTERNAL' as const });
+    const links = this.scenario.links === undefined ? STACK_LINKS : this.scenario.links;
     return {
       Id: xrayId,
       Duration: 0.01,
@@ -224,13 +388,24 @@ export class FakeAws {
     };
   }
 
-  private linesFor(queryString: string): number {
-    const xray = /like "(1-[0-9a-f]{8}-[0-9a-f]{24})"/.exec(queryString)?.[1];
-    const hex = /like "([0-9a-f]{32})"/.exec(queryString)?.[1];
-    const req = xray ? this.requestFor(xray) : this.service.received.find((r) => r.traceId === hex);
-    if (!req) return 0;
-    const lines = this.scenario.lines?.(req) ?? { xray: 3, hex: 3 };
-    return xray ? lines.xray : lines.hex;
+  /** The rows Logs Insights returns for a round query: one per line holding an asked ID, with xid and/or hex. */
+  private rowsFor(queryString: string): ResultField[][] {
+    const asked = (group: string) => new RegExp(`\\(\\?<${group}>([^)]*)\\)`).exec(queryString)?.[1].split('|') ?? [];
+    const xids = new Set(asked('xid'));
+    const rows: ResultField[][] = [];
+    for (const req of this.service.received) {
+      if (!req.traceId) continue;
+      const xid = toXRayTraceId(req.traceId);
+      if (!xids.has(xid)) continue;
+      const { xray, hexOnly } = this.scenario.lines?.(req) ?? { xray: 3, hexOnly: 0 };
+      for (let i = 0; i < xray; i++)
+        rows.push([
+          { field: 'xid', value: xid },
+          { field: 'hex', value: req.traceId },
+        ]);
+      for (let i = 0; i < hexOnly; i++) rows.push([{ field: 'hex', value: req.traceId }]);
+    }
+    return rows;
   }
 }
 

@@ -6,7 +6,8 @@ import { BatchGetTracesCommand, ThrottledException, XRayClient } from '@aws-sdk/
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SDK_MAX_ATTEMPTS, awsClientConfig, backoffMs, isThrottling } from '../retry';
+import { describeAwsError } from '../errors';
+import { SDK_MAX_ATTEMPTS, awsClientConfig, backoffMs, isNoAnswer, isThrottling } from '../retry';
 
 const credentials = { accessKeyId: 'AKID', secretAccessKey: 'secret' };
 
@@ -71,11 +72,60 @@ describe("the SDK's retry strategy, as the verifier configures it", () => {
   });
 });
 
+describe('request timeouts and the abort signal, as the verifier configures them', () => {
+  it('sets connection and request timeouts that throw, not only warn', () => {
+    expect(awsClientConfig('us-east-1').requestHandler).toEqual({
+      connectionTimeout: 3_000,
+      requestTimeout: 15_000,
+      throwOnRequestTimeout: true,
+    });
+  });
+
+  it('fails a stalled call with a TimeoutError after its attempts, mapped to one line', async () => {
+    const stalled: ServerResponse[] = [];
+    handler = (_req, res) => stalled.push(res);
+    const xray = new XRayClient({
+      ...awsClientConfig('us-east-1', { requestTimeoutMs: 100 }),
+      maxAttempts: 2,
+      endpoint,
+      credentials,
+    });
+    const err = await xray.send(new BatchGetTracesCommand({ TraceIds: ['1-6b06cdc0-000000000000000000000001'] })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    server.closeAllConnections();
+    expect(isNoAnswer(err)).toBe(true);
+    expect(requests).toBe(2);
+    expect(describeAwsError(err, 'reading traces from X-Ray').message).toMatch(
+      /^AWS did not answer in time while reading traces from X-Ray \(TimeoutError\)\./,
+    );
+  });
+
+  it('stops a call at once when its abort signal fires, whatever the retries left', async () => {
+    handler = () => undefined; // never answers
+    const logs = new CloudWatchLogsClient({ ...awsClientConfig('us-east-1'), endpoint, credentials });
+    const err = await logs
+      .send(new StartQueryCommand({ logGroupNames: ['g'], startTime: 0, endTime: 1, queryString: 'x' }), {
+        abortSignal: AbortSignal.timeout(200),
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    server.closeAllConnections();
+    expect(isNoAnswer(err)).toBe(true);
+    expect(requests).toBe(1);
+  });
+});
+
 describe('after the SDK gives up, the polling loops', () => {
-  it('recognise the throttling errors of X-Ray, CloudWatch Logs and CloudFormation', () => {
+  it("recognise throttling as the SDK classifies it: X-Ray's, CloudWatch Logs', CloudFormation's codes, 429, the trait", () => {
     expect(isThrottling(new ThrottledException({ message: 'Rate exceeded', $metadata: {} }))).toBe(true);
     expect(isThrottling(new LimitExceededException({ message: 'too many queries', $metadata: {} }))).toBe(true);
     expect(isThrottling(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }))).toBe(true);
+    expect(isThrottling(Object.assign(new Error('slow'), { $metadata: { httpStatusCode: 429 } }))).toBe(true);
+    expect(isThrottling(Object.assign(new Error('x'), { $retryable: { throttling: true } }))).toBe(true);
     expect(isThrottling(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }))).toBe(false);
   });
 

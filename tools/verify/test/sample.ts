@@ -2,7 +2,16 @@
 // aws-sdk-client-mock'd AWS. Run: npx tsx tools/verify/test/sample.ts
 // The stand-in's local URL is shown as a load balancer's, so the sample reads as it would after a deploy.
 import { main } from '../cli';
-import { FakeAws, FakeClock, LOG_GROUP, LOG_GROUP_ARN, StandInService, captureIo, type Scenario } from './fakes';
+import {
+  FakeAws,
+  FakeClock,
+  LOG_GROUP,
+  LOG_GROUP_ARN,
+  StandInService,
+  TRACES_CONSOLE_URL,
+  captureIo,
+  type Scenario,
+} from './fakes';
 
 const SHOWN_URL = 'http://OtelFa-WebLo-EXAMPLE-123456789.us-east-1.elb.amazonaws.com';
 
@@ -13,6 +22,7 @@ async function sample(title: string, scenario: Scenario): Promise<void> {
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
+    XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
   });
   const io = captureIo();
   const code = await main([], io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock: new FakeClock() }));

@@ -1,19 +1,17 @@
-// The HTTP part against the real service: the built app (`npm run build`) started as a child process on port 0,
-// tracing on, exporting to a closed port (spans are dropped; its log lines still carry the trace IDs).
+// The HTTP part against the real service, started from its sources (node --import tsx, so no build is needed and
+// the test runs in a fresh checkout) on port 0, tracing on, exporting to a real OTLP/gRPC receiver (the app's own
+// test receiver): the spans it emits, named by the awsxray exporter's rules, must be the ones the verifier expects.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { main } from '../cli';
 import { toXRayTraceId } from '../ids';
-import { checkReachable, sendTraffic, type SentRequest } from '../traffic';
-import { FakeAws, FakeClock, captureIo, type ReceivedRequest } from './fakes';
+import { ROUTES, checkReachable, sendTraffic, type SentRequest } from '../traffic';
+import { FakeAws, FakeClock, captureIo, xrayName, type ReceivedRequest, type ServiceSpan } from './fakes';
 
 const APP_DIR = join(__dirname, '..', '..', '..', 'app');
-const BUILT = existsSync(join(APP_DIR, 'dist', 'server.js')) && existsSync(join(APP_DIR, 'dist', 'instrumentation.js'));
 
 interface LogLine {
   msg?: string;
@@ -25,9 +23,9 @@ interface LogLine {
   'AWS-XRAY-TRACE-ID'?: string;
 }
 
-jest.setTimeout(20_000);
+jest.setTimeout(30_000);
 
-/** Virtual time, but each pause also yields a few real milliseconds so the service's log lines can arrive. */
+/** Virtual time, but each pause also yields a few real milliseconds so the service's lines and spans can arrive. */
 class RealPauseClock extends FakeClock {
   override async sleep(ms: number): Promise<void> {
     await super.sleep(ms);
@@ -35,25 +33,39 @@ class RealPauseClock extends FakeClock {
   }
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Waits (bounded) until `check` holds for the lines logged so far. */
-async function until(check: () => boolean, tries = 100): Promise<void> {
+/** Waits (bounded) until `check` holds. */
+async function until(check: () => boolean, tries = 200): Promise<void> {
   for (let i = 0; i < tries && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-(BUILT ? describe : describe.skip)('against the real service (app/dist, built by npm run build)', () => {
+const KIND_NAMES: Record<number, ServiceSpan['kind']> = {
+  [SPAN_KIND.INTERNAL]: 'INTERNAL',
+  [SPAN_KIND.SERVER]: 'SERVER',
+  [SPAN_KIND.CLIENT]: 'CLIENT',
+  4: 'PRODUCER',
+  5: 'CONSUMER',
+};
+
+describe('against the real service (app/src, started with tsx)', () => {
   let child: ChildProcess;
+  let receiver: OtlpReceiver;
   let url: string;
   const lines: LogLine[] = [];
   let stderr = '';
+
+  /** The server span the service made for a trace (its parent is the verifier's span), and that span's children. */
+  const spansOf = (traceId: string) => {
+    const spans = receiver.trace(traceId);
+    const root = spans.find((s) => s.kind === SPAN_KIND.SERVER && !spans.some((p) => p.spanId === s.parentSpanId));
+    const children = root ? spans.filter((s) => s.parentSpanId === root.spanId) : [];
+    return { root, children };
+  };
+  const asServiceSpan = (s: ReceivedSpan): ServiceSpan => ({
+    name: s.name,
+    kind: KIND_NAMES[s.kind] ?? 'INTERNAL',
+    attributes: s.attributes,
+  });
+  const serviceName = (s: ReceivedSpan) => String(s.resource['service.name']);
 
   /** The requests the service logged as completed, in the shape the mocked AWS answers from. */
   const completed = {
@@ -65,15 +77,16 @@ async function until(check: () => boolean, tries = 100): Promise<void> {
   };
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ['--import', './dist/instrumentation.js', 'dist/server.js'], {
+    receiver = await OtlpReceiver.start();
+    child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/instrumentation.ts', 'src/server.ts'], {
       cwd: APP_DIR,
       env: {
         PATH: process.env.PATH,
         PORT: '0',
         LOG_LEVEL: 'info',
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: '50',
       },
-      // stderr is kept, not shown: with no collector the service's exit on SIGTERM is noisy, and not what is tested.
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -94,10 +107,11 @@ async function until(check: () => boolean, tries = 100): Promise<void> {
   });
 
   afterAll(async () => {
-    if (child.exitCode === null) {
+    if (child && child.exitCode === null) {
       child.kill('SIGTERM');
       await once(child, 'exit');
     }
+    await receiver?.stop();
   });
 
   describe('when the verifier sends its traffic', () => {
@@ -129,11 +143,34 @@ async function until(check: () => boolean, tries = 100): Promise<void> {
         }
       }
     });
+
+    it('emits, per route, the child spans the verifier expects, under the names X-Ray gives them', async () => {
+      await until(() => sent.every((s) => spansOf(s.context.traceId).children.length >= s.route.expectedSpans.length));
+      for (const s of sent) {
+        const { root, children } = spansOf(s.context.traceId);
+        expect(root?.parentSpanId).toBe(s.context.parentSpanId);
+        expect(xrayName(asServiceSpan(root!), serviceName(root!))).toBe('otel-fargate-service');
+        const emitted = children.map((c) => [c.name, xrayName(asServiceSpan(c), serviceName(c))]).sort();
+        const expected = ROUTES.find((r) => r.name === s.route.name)!.expectedSpans.map((e) => [e.span, e.xrayName]);
+        expect(emitted).toEqual(expected.sort());
+      }
+    });
   });
 
-  describe('when the whole command runs against it, AWS mocked', () => {
+  describe('when the whole command runs against it, X-Ray documents made from its real spans, AWS mocked', () => {
     it('judges every trace OK and exits 0', async () => {
-      const fake = new FakeAws(completed);
+      const spansFor = (req: ReceivedRequest) => spansOf(req.traceId ?? '');
+      const fake = new FakeAws(completed, {
+        exported: (req) => spansFor(req).root !== undefined,
+        serviceSpans: (req) => spansFor(req).children.map(asServiceSpan),
+        lines: (req) => {
+          const xid = toXRayTraceId(req.traceId ?? '');
+          return {
+            xray: lines.filter((l) => l.trace_id === req.traceId && l.xray_trace_id === xid).length,
+            hexOnly: 0,
+          };
+        },
+      });
       const io = captureIo();
       const code = await main(['--url', url, '--requests', '1'], io, () => ({
         cfn: fake.cfn,
@@ -142,13 +179,10 @@ async function until(check: () => boolean, tries = 100): Promise<void> {
         clock: new RealPauseClock(),
       }));
       expect(io.err).not.toMatch(/^verify:/m);
+      expect(io.out).toMatch(/All 2 traces verified/);
       expect(code).toBe(0);
       const mine = completed.received.slice(-2).map((r) => toXRayTraceId(r.traceId ?? ''));
       for (const id of mine) expect(io.out).toMatch(new RegExp(`^${id} .* OK `, 'm'));
     });
   });
 });
-
-if (!BUILT) {
-  it.todo('against the real service: run `npm run build` first, app/dist is missing');
-}

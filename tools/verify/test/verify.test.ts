@@ -1,21 +1,32 @@
-// The verifier's outcomes, each against a stand-in service on port 0 and aws-sdk-client-mock'd AWS clients.
+// The verifier's outcomes, each against a stand-in service on port 0 and aws-sdk-client-mock'd AWS clients whose
+// documents follow the awsxray exporter's naming rules (see fakes.ts).
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { StartQueryCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { BatchGetTracesCommand } from '@aws-sdk/client-xray';
+import { CloudWatchLogsClient, StartQueryCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { BatchGetTracesCommand, XRayClient } from '@aws-sdk/client-xray';
 import 'aws-sdk-client-mock-jest';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { main } from '../cli';
+import { systemClock } from '../clock';
+import { insightsQuery } from '../logs';
+import { consoleUrl } from '../report';
+import { awsClientConfig } from '../retry';
+import { ROUTES } from '../traffic';
 import { verify, type VerifyOptions } from '../verify';
 import {
   FakeAws,
   FakeClock,
   LOG_GROUP,
   LOG_GROUP_ARN,
+  SERVICE_NAME,
+  SERVICE_SPANS,
   START_MS,
   StandInService,
+  TRACES_CONSOLE_URL,
   captureIo,
+  segmentDocuments,
+  xrayName,
   type ReceivedRequest,
   type Scenario,
 } from './fakes';
@@ -39,6 +50,7 @@ function deployed(scenario: Scenario = {}) {
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
+    XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
   });
 }
 
@@ -57,10 +69,11 @@ async function runCli(argv: string[], fake: FakeAws) {
   const io = captureIo();
   const clock = new FakeClock();
   const code = await main(argv, io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }));
-  return { code, io };
+  return { code, io, clock };
 }
 
 const isOrder = (r: ReceivedRequest) => r.path === '/orders';
+const xrayIdOf = (r: ReceivedRequest) => `1-${r.traceId?.slice(0, 8)}-${r.traceId?.slice(8)}`;
 
 async function closedPortUrl(): Promise<string> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -75,7 +88,7 @@ describe('when every trace arrives with its spans, its log link and its log line
   it('judges every trace OK and exits 0', async () => {
     const { code, io } = await runCli([], deployed());
     expect(code).toBe(0);
-    expect(io.out).toMatch(/All 4 traces verified/);
+    expect(io.out).toMatch(/All 4 traces verified: .* linked to otel-test by its ARN arn:aws:logs:/);
     expect(io.out.split('\n').filter((l) => /^1-[0-9a-f]{8}-[0-9a-f]{24} /.test(l))).toHaveLength(4);
   });
 
@@ -90,8 +103,9 @@ describe('when every trace arrives with its spans, its log link and its log line
     const epochHex = Math.floor(START_MS / 1000).toString(16);
     for (const req of service.received) {
       expect(req.traceId?.slice(0, 8)).toBe(epochHex);
-      const xrayId = `1-${req.traceId?.slice(0, 8)}-${req.traceId?.slice(8)}`;
-      expect(req.headers['x-amzn-trace-id']).toMatch(new RegExp(`^Root=${xrayId};Parent=[0-9a-f]{16};Sampled=1$`));
+      expect(req.headers['x-amzn-trace-id']).toMatch(
+        new RegExp(`^Root=${xrayIdOf(req)};Parent=[0-9a-f]{16};Sampled=1$`),
+      );
       expect(req.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     }
     expect(new Set(service.received.map((r) => r.traceId)).size).toBe(4);
@@ -100,28 +114,69 @@ describe('when every trace arrives with its spans, its log link and its log line
 
   it('asks X-Ray for exactly the trace IDs it generated', async () => {
     const { fake } = await runVerify();
-    const asked = fake.xrayMock.commandCalls(BatchGetTracesCommand).flatMap((c) => c.args[0].input.TraceIds ?? []);
-    const sent = service.received.map((r) => `1-${r.traceId?.slice(0, 8)}-${r.traceId?.slice(8)}`);
-    expect(asked.sort()).toEqual([...sent].sort());
+    expect([...fake.askedTraceIds].sort()).toEqual(service.received.map(xrayIdOf).sort());
   });
 
-  it("queries Logs Insights on the stack's log group for each trace's X-Ray ID, as the console does", async () => {
+  it("runs one Logs Insights query per round on the stack's log group, matching every trace's IDs", async () => {
     const { fake, outcome } = await runVerify();
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: [LOG_GROUP] });
-    for (const row of outcome.rows) {
-      expect(fake.queries).toContainEqual(expect.stringContaining(`filter @message like "${row.xrayTraceId}"`));
+    expect(fake.queries).toHaveLength(1);
+    for (const req of service.received) {
+      expect(fake.queries[0]).toContain(xrayIdOf(req));
+      expect(fake.queries[0]).toContain(req.traceId);
     }
+    expect(outcome.rows.every((r) => r.logs.lines === 3)).toBe(true);
   });
 
-  it('reports spans found, link, line count and a console link per trace', async () => {
+  it("reports spans found, link, line count and a console link derived from the stack's output", async () => {
     const { outcome } = await runVerify();
     expect(outcome.ok).toBe(true);
     const order = outcome.rows.find((r) => r.route === 'POST /orders');
     expect(order).toMatchObject({ spansFound: 3, spansExpected: 3, linked: true, logs: { lines: 3 }, gaps: [] });
-    expect(order?.consoleUrl).toBe(
-      `https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#xray:traces/${order?.xrayTraceId}`,
-    );
+    expect(order?.consoleUrl).toBe(TRACES_CONSOLE_URL.replace('traces/query', `traces/${order?.xrayTraceId}`));
     expect(outcome.report).toMatch(/TRACE ID\s+ROUTE\s+HTTP\s+SPANS\s+LOG LINK\s+LOG LINES\s+VERDICT\s+CONSOLE/);
+  });
+});
+
+describe("the span names X-Ray shows, by the awsxray exporter's rules", () => {
+  it('names a CLIENT span by peer.service, the server span by the service, an INTERNAL span by its name', () => {
+    const [cache, pricing] = SERVICE_SPANS['POST /orders'];
+    expect(xrayName(pricing)).toBe('pricing');
+    expect(xrayName({ ...pricing, attributes: { ...pricing.attributes, 'aws.remote.service': 'Prices' } })).toBe(
+      'Prices',
+    );
+    expect(xrayName(cache)).toBe('cache.read');
+    expect(xrayName({ name: 'POST /orders', kind: 'SERVER' })).toBe(SERVICE_NAME);
+    expect(xrayName({ name: 'a (b)!', kind: 'INTERNAL' })).toBe('a b');
+  });
+
+  it("expects each route's spans under those names", () => {
+    for (const route of ROUTES) {
+      const spans = SERVICE_SPANS[`${route.method} ${route.path}`];
+      expect(route.expectedSpans.map((e) => [e.span, e.xrayName])).toEqual(
+        expect.arrayContaining(spans.map((s) => [s.name, xrayName(s)])),
+      );
+      expect(route.expectedSpans).toHaveLength(spans.length);
+    }
+  });
+
+  it('finds pricing.call as the remote subsegment "pricing", and not under its span name', async () => {
+    const { outcome, fake } = await runVerify();
+    const order = service.received.find(isOrder)!;
+    const docs = segmentDocuments(order, SERVICE_SPANS['POST /orders'], null);
+    expect(docs.map((d) => d.name)).not.toContain('pricing.call');
+    expect(docs).toContainEqual(expect.objectContaining({ name: 'pricing', namespace: 'remote' }));
+    expect(outcome.ok).toBe(true);
+    // Two polls would mean a trace stayed partial.
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand).length).toBeLessThanOrEqual(1 + 1);
+  });
+
+  it('says MISSING SPANS pricing.call when its subsegment is absent', async () => {
+    const { outcome } = await runVerify({ spans: (r) => (isOrder(r) ? ['cache.read', 'store.write'] : ['about']) });
+    const order = outcome.rows.find((r) => r.route === 'POST /orders');
+    expect(order).toMatchObject({ spansFound: 2, spansExpected: 3, missingSpans: ['pricing.call'] });
+    expect(order?.gaps).toEqual(['spans-missing']);
+    expect(outcome.report).toMatch(/MISSING SPANS \(2\): The trace arrived without span\(s\) pricing\.call/);
   });
 });
 
@@ -129,16 +184,21 @@ describe('while traces are still on their way', () => {
   it('keeps polling X-Ray, showing progress, until they arrive', async () => {
     const { outcome, fake, progress } = await runVerify({ emptyPolls: 3 });
     expect(outcome.ok).toBe(true);
-    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(4);
-    expect(progress).toContainEqual(expect.stringMatching(/^X-Ray: 0\/4 traces complete, 0 partial \(\d+ s left\)$/));
-    expect(progress).toContainEqual(expect.stringMatching(/^X-Ray: 4\/4 traces complete/));
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 4);
+    expect(progress).toContainEqual(expect.stringMatching(/^Waiting: X-Ray 0\/4 traces complete, 0 partial; /));
+    expect(progress.at(-1)).toMatch(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines \(\d+ s/);
   });
 
-  it('on a terminal, rewrites one status line in place per phase', async () => {
+  it('polls again the traces X-Ray lists as unprocessed', async () => {
+    const { outcome, fake } = await runVerify({ unprocessedPolls: 2 });
+    expect(outcome.ok).toBe(true);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 3);
+  });
+
+  it('on a terminal, rewrites one status line in place', async () => {
     const fake = deployed({ emptyPolls: 2 });
-    const io = { ...captureIo(), isTTY: true };
     let err = '';
-    const code = await main([], { ...io, stderr: (t) => (err += t) }, () => ({
+    const code = await main([], { ...captureIo(), isTTY: true, stderr: (t) => (err += t) }, () => ({
       cfn: fake.cfn,
       xray: fake.xray,
       logs: fake.logs,
@@ -149,17 +209,16 @@ describe('while traces are still on their way', () => {
     expect(shown).toEqual([
       expect.stringMatching(/^Service /),
       'Sent 4 traced requests, 4 answered',
-      expect.stringMatching(/^X-Ray: 4\/4 traces complete/),
-      expect.stringMatching(/^Logs: 4\/4 traces have lines/),
+      expect.stringMatching(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines/),
       '',
     ]);
-    expect(err.match(/X-Ray: /g)).toHaveLength(3);
+    expect(err.match(/Waiting: /g)!.length).toBeGreaterThanOrEqual(3);
   });
 
   it('in a log, prints a progress line only when the counts change', async () => {
     const { io } = await runCli([], deployed({ emptyPolls: 5 }));
-    expect(io.err.match(/X-Ray: 0\/4/g)).toHaveLength(1);
-    expect(io.err).toMatch(/Logs: 4\/4 traces have lines/);
+    expect(io.err.match(/Waiting: X-Ray 0\/4 traces complete, 0 partial; Logs 4\/4/g)).toHaveLength(1);
+    expect(io.err).toMatch(/Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines/);
   });
 });
 
@@ -176,25 +235,40 @@ describe('when a trace never reaches X-Ray', () => {
     expect(io.out).toMatch(/xray:PutTraceSegments/);
   });
 
-  it('stops polling at the deadline', async () => {
-    const { clock, outcome } = await runVerify({ exported: () => false }, { timeoutMs: 60_000 });
-    expect(outcome.rows.every((r) => r.gaps.includes('trace-missing'))).toBe(true);
+  it('ends within one poll interval of the deadline, both phases included', async () => {
+    const { clock, outcome } = await runVerify(
+      { exported: () => false, lines: () => ({ xray: 0, hexOnly: 0 }) },
+      { timeoutMs: 60_000 },
+    );
+    expect(outcome.rows.every((r) => r.gaps.includes('trace-missing') && r.gaps.includes('lines-missing'))).toBe(true);
     expect(clock.now() - START_MS).toBeGreaterThanOrEqual(60_000);
-    expect(clock.now() - START_MS).toBeLessThan(60_000 + 120_000);
+    expect(clock.now() - START_MS).toBeLessThanOrEqual(60_000 + 5_000);
+  });
+
+  it('still queries the logs meanwhile, so their lines are known when X-Ray gives up', async () => {
+    const { outcome } = await runVerify({ exported: () => false }, { timeoutMs: 30_000 });
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['trace-missing']));
+    expect(outcome.rows.every((r) => r.logs.lines === 3)).toBe(true);
   });
 });
 
-describe('when the trace arrives without some expected spans', () => {
-  it('says MISSING SPANS and names them', async () => {
-    const { outcome } = await runVerify({ spans: (r) => (isOrder(r) ? ['cache.read', 'store.write'] : ['about']) });
-    const order = outcome.rows.find((r) => r.route === 'POST /orders');
-    expect(order).toMatchObject({ spansFound: 2, spansExpected: 3, missingSpans: ['pricing.call'] });
-    expect(order?.gaps).toEqual(['spans-missing']);
-    expect(outcome.report).toMatch(/MISSING SPANS \(2\): The trace arrived without span\(s\) pricing\.call/);
+describe('when CloudWatch Transaction Search is on', () => {
+  it('exits 2 with one line before sending traffic: BatchGetTraces cannot find traces there', async () => {
+    const { code, io } = await runCli([], deployed({ segmentDestination: 'CloudWatchLogs' }));
+    expect(code).toBe(2);
+    expect(io.err).toMatch(/^verify: CloudWatch Transaction Search is on in us-east-1: .*BatchGetTraces cannot find/);
+    expect(io.err.trim().split('\n')).toHaveLength(1);
+    expect(service.received).toHaveLength(0);
+  });
+
+  it('carries on when it may not ask, and says so if a trace is missing', async () => {
+    const { outcome } = await runVerify({ segmentDestination: 'denied', exported: () => false }, { timeoutMs: 20_000 });
+    expect(outcome.report).toMatch(/Could not check whether CloudWatch Transaction Search is on \(AccessDenied/);
+    expect(outcome.report).toMatch(/xray:GetTraceSegmentDestination/);
   });
 });
 
-describe('when the segments carry no log link', () => {
+describe('when the segments carry no log link, or the wrong one', () => {
   it('says NO LOG LINK and blames the resource attributes', async () => {
     const { outcome } = await runVerify({ links: null });
     expect(outcome.ok).toBe(false);
@@ -208,49 +282,129 @@ describe('when the segments carry no log link', () => {
     expect(outcome.report).toMatch(/they name wrong-group instead/);
   });
 
-  it('accepts a link given only as the log group ARN', async () => {
-    const { outcome } = await runVerify({ links: [{ arn: `${LOG_GROUP_ARN}:*` }] });
+  it("requires the stack's ARN: a link by name only is a gap", async () => {
+    const { outcome } = await runVerify({ links: [{ log_group: LOG_GROUP }] });
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['link-missing']));
+    expect(outcome.report).toMatch(/no aws\.cloudwatch_logs entry with the ARN arn:aws:logs:us-east-1:123456789012/);
+    expect(outcome.report).toMatch(/4 of these name otel-test only by name or by another ARN/);
+  });
+
+  it('rejects a group of the same name in another account, and names its ARN', async () => {
+    const other = 'arn:aws:logs:us-east-1:999999999999:log-group:otel-test:*';
+    const { outcome } = await runVerify({ links: [{ log_group: LOG_GROUP, arn: other }] });
+    expect(outcome.rows[0].gaps).toEqual(['link-missing']);
+    expect(outcome.report).toContain(`they name ${other} instead`);
+  });
+
+  it('accepts a link given only as the ARN, with or without the trailing :*, and lists nothing elsewhere', async () => {
+    for (const arn of [LOG_GROUP_ARN, LOG_GROUP_ARN.replace(/:\*$/, '')]) {
+      const { outcome } = await runVerify({ links: [{ arn }] });
+      expect(outcome.ok).toBe(true);
+      expect(outcome.rows.every((r) => r.linkedElsewhere.length === 0)).toBe(true);
+    }
+  });
+
+  it('without a known ARN (--url), accepts a link by name but warns that it is by name only', async () => {
+    const fake = new FakeAws(service, { links: [{ log_group: LOG_GROUP }] });
+    const { code, io } = await runCli(['--url', url, '--requests', '1'], fake);
+    expect(code).toBe(0);
+    expect(io.out).toMatch(/linked to otel-test by name,/);
+    expect(io.out).toMatch(/Warning: 2 trace\(s\) link otel-test by name only, with no ARN/);
+  });
+
+  it("given --log-group with a stack, judges the link by that group's name, not the stack's ARN", async () => {
+    const { outcome } = await runVerify({ links: [{ log_group: 'other' }] }, { logGroup: 'other' });
     expect(outcome.ok).toBe(true);
+    expect(outcome.target.logGroupArn).toBeUndefined();
   });
 });
 
 describe('when the trace links the log group but Logs Insights finds no lines', () => {
   it('says NO LOG LINES and blames the log router or the ID format', async () => {
-    const { outcome } = await runVerify({ lines: () => ({ xray: 0, hex: 0 }) });
+    const { outcome } = await runVerify({ lines: () => ({ xray: 0, hexOnly: 0 }) });
     expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['lines-missing']));
     expect(outcome.report).toMatch(/NO LOG LINES \(4\): The log router or the ID format in the lines/);
   });
 
-  it('re-queries until the deadline, since lines can reach the log group after the trace', async () => {
+  it('re-queries the traces still without lines, since lines can reach the log group after the trace', async () => {
     let late = true;
-    const fake = deployed({ lines: () => (late ? { xray: 0, hex: 0 } : { xray: 2, hex: 2 }) });
-    const clock = new FakeClock();
-    let rounds = 0;
+    const fake = deployed({ lines: () => (late ? { xray: 0, hexOnly: 0 } : { xray: 2, hexOnly: 0 }) });
     const outcome = await verify(OPTIONS, {
       cfn: fake.cfn,
       xray: fake.xray,
       logs: fake.logs,
-      clock,
+      clock: new FakeClock(),
       progress: (text) => {
-        if (text.startsWith('Logs:') && ++rounds === 1) late = false;
+        if (/Logs 0\/4/.test(text)) late = false;
       },
     });
     expect(outcome.ok).toBe(true);
     expect(outcome.rows[0].logs.lines).toBe(2);
-    expect(rounds).toBeGreaterThanOrEqual(2);
+    expect(fake.queries.length).toBeGreaterThanOrEqual(2);
   });
 
   it('tells the ID format apart when lines hold only the 32-hex trace ID', async () => {
-    const { outcome } = await runVerify({ lines: () => ({ xray: 0, hex: 2 }) });
+    const { outcome } = await runVerify({ lines: () => ({ xray: 0, hexOnly: 2 }) }, { timeoutMs: 30_000 });
     expect(outcome.rows[0].logs).toEqual({ lines: 0, hexOnlyLines: 2 });
     expect(outcome.report).toMatch(/0 \(2 hex-only\)/);
     expect(outcome.report).toMatch(/holding only the 32-hex trace_id: the ID format, not the router/);
   });
 
-  it('says the log group does not exist when StartQuery cannot find it', async () => {
-    const { outcome } = await runVerify({ logGroupMissing: true });
-    expect(outcome.rows[0].logs.error).toBe('log group otel-test does not exist');
-    expect(outcome.report).toMatch(/Queries failed: log group otel-test does not exist/);
+  it('stops a query still running at the deadline, and ends within one poll interval of it', async () => {
+    const { outcome, fake, clock } = await runVerify({ queryStatus: 'Running' }, { timeoutMs: 60_000 });
+    expect(fake.stopped).toEqual(['q-probe', 'q-1']);
+    expect(outcome.rows[0].logs.error).toMatch(/still running at the deadline, stopped/);
+    expect(outcome.report).toMatch(/0 \(query failed\)/);
+    expect(clock.now() - START_MS).toBeLessThanOrEqual(60_000 + 5_000);
+  });
+
+  it.each(['Failed', 'Timeout'] as const)('reports a query that ends %s, retrying until the deadline', async (st) => {
+    const { outcome, fake, clock } = await runVerify({ queryStatus: st }, { timeoutMs: 60_000 });
+    expect(fake.queries.length).toBeGreaterThan(1);
+    expect(outcome.rows[0].logs.error).toBe(`Logs Insights query ${st.toLowerCase()}`);
+    expect(outcome.report).toMatch(new RegExp(`Queries failed: Logs Insights query ${st.toLowerCase()}`));
+    expect(clock.now() - START_MS).toBeLessThanOrEqual(60_000 + 5_000);
+  });
+});
+
+describe('when access is denied', () => {
+  it('to Logs Insights: exits 2 with one line before sending traffic', async () => {
+    const { code, io } = await runCli([], deployed({ logsDenied: 'probe' }));
+    expect(code).toBe(2);
+    expect(io.err).toMatch(/^verify: Access denied while querying log group otel-test: .*logs:StartQuery.*\n$/m);
+    expect(service.received).toHaveLength(0);
+  });
+
+  it('to X-Ray: exits 2 with one line before sending traffic', async () => {
+    const { code, io } = await runCli([], deployed({ xrayDenied: 'probe' }));
+    expect(code).toBe(2);
+    expect(io.err).toMatch(/^verify: Access denied while reading traces from X-Ray: .*xray:BatchGetTraces\.\n$/);
+    expect(service.received).toHaveLength(0);
+  });
+
+  it('to X-Ray in the middle of a run: stops polling it and still prints the table, naming the permission', async () => {
+    const { code, io } = await runCli([], deployed({ emptyPolls: 1, xrayDenied: 2 }));
+    expect(code).toBe(1);
+    expect(io.out).toMatch(/NO TRACE \(4\): .*Reading X-Ray: Access denied .*xray:BatchGetTraces/);
+    expect(io.out.split('\n').filter((l) => / 3 +NO TRACE /.test(l))).toHaveLength(4);
+  });
+
+  it('to Logs Insights in the middle of a run: still prints the table, naming the permission', async () => {
+    const { code, io } = await runCli([], deployed({ lines: () => ({ xray: 0, hexOnly: 0 }), logsDenied: 2 }));
+    expect(code).toBe(1);
+    expect(io.out).toMatch(/NO LOG LINES \(4\): .*A query round failed: Access denied .*logs:StartQuery/);
+  });
+});
+
+describe('when the log group does not exist', () => {
+  it('exits 2 with one line before sending traffic', async () => {
+    const { code, io } = await runCli([], deployed({ logGroupMissing: true }));
+    expect(code).toBe(2);
+    expect(io.err.split('\n').slice(-2)).toEqual([
+      'verify: Log group otel-test not found in us-east-1. Deploy the stack, or pass --log-group or --region.',
+      '',
+    ]);
+    expect(service.received).toHaveLength(0);
   });
 });
 
@@ -258,14 +412,14 @@ describe('when AWS throttles the verifier', () => {
   it('keeps polling X-Ray with a growing pause and still verifies every trace', async () => {
     const { outcome, fake, clock } = await runVerify({ xrayThrottles: 2 });
     expect(outcome.ok).toBe(true);
-    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(3);
-    expect(clock.sleeps.slice(0, 2)).toEqual([10_000, 20_000]);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 3);
+    expect(clock.sleeps).toEqual(expect.arrayContaining([10_000, 20_000]));
   });
 
   it('retries Logs Insights when too many queries run at once', async () => {
     const { outcome, fake } = await runVerify({ logsThrottles: 3 });
     expect(outcome.ok).toBe(true);
-    expect(fake.logsMock.commandCalls(StartQueryCommand).length).toBeGreaterThan(4);
+    expect(fake.logsMock.commandCalls(StartQueryCommand)).toHaveLength(1 + 4);
     expect(outcome.rows.every((r) => r.logs.lines === 3)).toBe(true);
   });
 
@@ -273,6 +427,55 @@ describe('when AWS throttles the verifier', () => {
     const { outcome } = await runVerify({ xrayThrottles: 1000 }, { timeoutMs: 30_000 });
     expect(outcome.rows.every((r) => r.gaps[0] === 'trace-missing')).toBe(true);
     expect(outcome.report).toMatch(/AWS call\(s\) stayed throttled after retries/);
+  });
+});
+
+describe('when AWS stops answering mid-run (real SDK clients, a local endpoint that hangs)', () => {
+  it('aborts the calls in flight shortly after the deadline and still prints the table', async () => {
+    const sockets: ServerResponse[] = [];
+    const endpoint = createServer((req: IncomingMessage, res: ServerResponse) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const target = String(req.headers['x-amz-target'] ?? '');
+        const json = (value: object) =>
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+        if (req.url === '/GetTraceSegmentDestination') json({ Destination: 'XRay', Status: 'ACTIVE' });
+        else if (req.url === '/Traces' && body.includes('000000000000000000000000')) json({ Traces: [] });
+        else if (target.endsWith('.StartQuery') && body.includes('"fields @timestamp"')) json({ queryId: 'p' });
+        else if (target.endsWith('.StopQuery')) json({ success: true });
+        else sockets.push(res); // everything else: no answer
+      });
+    }).listen(0, '127.0.0.1');
+    await once(endpoint, 'listening');
+    const at = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`;
+    const config = {
+      ...awsClientConfig('us-east-1'),
+      endpoint: at,
+      credentials: { accessKeyId: 'a', secretAccessKey: 's' },
+    };
+    const fake = new FakeAws(service);
+    const started = Date.now();
+    try {
+      const outcome = await verify(
+        { ...OPTIONS, url, requestsPerRoute: 1, timeoutMs: 1_000 },
+        {
+          cfn: fake.cfn,
+          xray: new XRayClient(config),
+          logs: new CloudWatchLogsClient(config),
+          clock: systemClock,
+          progress: () => undefined,
+          hardStopSlackMs: 300,
+        },
+      );
+      expect(Date.now() - started).toBeLessThan(1_000 + 300 + 2_000);
+      expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(2).fill(['trace-missing', 'lines-missing']));
+      expect(outcome.report).toMatch(/Reading X-Ray: X-Ray did not answer in time/);
+      expect(outcome.rows[0].logs.error).toBe('CloudWatch Logs did not answer in time');
+    } finally {
+      endpoint.closeAllConnections();
+      endpoint.close();
+    }
   });
 });
 
@@ -333,7 +536,7 @@ describe('when the stack does not exist', () => {
 });
 
 describe('when the service cannot be reached', () => {
-  it("prints one line with the stack's URL and exits 2, before asking X-Ray", async () => {
+  it("prints one line with the stack's URL and exits 2, before polling X-Ray", async () => {
     const dead = await closedPortUrl();
     const fake = new FakeAws(service).withStack({ ServiceUrl: dead, LogGroupName: LOG_GROUP });
     const { code, io } = await runCli([], fake);
@@ -342,7 +545,7 @@ describe('when the service cannot be reached', () => {
       new RegExp(`^verify: Cannot reach the service at ${dead}/healthz: ECONNREFUSED\\.\\n$`, 'm'),
     );
     expect(io.err).not.toMatch(/\n\s+at /);
-    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(0);
+    expect(fake.askedTraceIds).toHaveLength(0);
   });
 
   it('says the load balancer has no healthy task when /healthz answers 503', async () => {
@@ -365,12 +568,37 @@ describe('when a route answers an error', () => {
 
 describe('given --url and --log-group instead of a stack', () => {
   it('uses them without calling CloudFormation', async () => {
-    const fake = new FakeAws(service, { links: [{ log_group: 'my-group' }] });
+    const fake = new FakeAws(service, {
+      links: [{ log_group: 'my-group', arn: 'arn:aws:logs:x:1:log-group:my-group' }],
+    });
     const { code, io } = await runCli(['--url', `${url}/`, '--log-group', 'my-group', '--requests', '1'], fake);
     expect(code).toBe(0);
     expect(fake.cfnMock.commandCalls(DescribeStacksCommand)).toHaveLength(0);
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: ['my-group'] });
     expect(service.received).toHaveLength(2);
     expect(io.err).toMatch(new RegExp(`^Service ${url} \\(command line\\), log group my-group, region us-east-1`));
+  });
+});
+
+describe('console links', () => {
+  it("come from the stack's output when known, else from the region's partition", () => {
+    const id = '1-6b06cdc0-be332af218f8790a89930f6c';
+    const cn = 'https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1#xray:traces/query';
+    expect(consoleUrl('cn-north-1', id, cn)).toBe(cn.replace('traces/query', `traces/${id}`));
+    expect(consoleUrl('eu-west-1', id)).toBe(
+      `https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#xray:traces/${id}`,
+    );
+    expect(consoleUrl('cn-north-1', id)).toMatch(/^https:\/\/console\.amazonaws\.cn\//);
+    expect(consoleUrl('us-gov-west-1', id)).toMatch(/^https:\/\/console\.amazonaws-us-gov\.com\//);
+  });
+});
+
+describe('the Logs Insights query', () => {
+  it('stays under the 10,000-character limit for the most traces a run makes (50 per route)', () => {
+    const lookups = Array.from({ length: 100 }, (_, i) => {
+      const traceId = `6b06cdc0${String(i).padStart(24, 'f')}`;
+      return { traceId, xrayTraceId: `1-${traceId.slice(0, 8)}-${traceId.slice(8)}` };
+    });
+    expect(insightsQuery(lookups).length).toBeLessThan(10_000);
   });
 });
