@@ -183,6 +183,10 @@ export class ObservedTaskDefinition extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'collector' }),
     });
+    // The root file system is read-only; /tmp stays writable on the task's ephemeral storage.
+    this.taskDefinition.addVolume({ name: 'app-tmp' });
+    this.appContainer.addMountPoints({ sourceVolume: 'app-tmp', containerPath: '/tmp', readOnly: false });
+
     // Spans from the first requests would be lost if the service started before the collector listens.
     this.appContainer.addContainerDependencies({
       container: this.collectorContainer,

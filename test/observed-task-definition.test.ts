@@ -40,6 +40,11 @@ describe('the service container', () => {
     expect(app.ReadonlyRootFilesystem).toBe(true);
   });
 
+  test('can still write to /tmp, on the task’s ephemeral storage', () => {
+    expect(app.MountPoints).toEqual([{ ContainerPath: '/tmp', SourceVolume: 'app-tmp', ReadOnly: false }]);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Volumes: [{ Name: 'app-tmp' }] });
+  });
+
   test('is health-checked on /healthz with the image’s own node', () => {
     expect(app.HealthCheck).toMatchObject({
       Command: ['CMD', 'node', '-e', expect.stringContaining("fetch('http://127.0.0.1:8080/healthz')")],
