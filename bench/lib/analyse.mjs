@@ -34,6 +34,7 @@ export const PAIRS = [
   ['b-cache', 'a'],
   ['b-lite', 'b'],
   ['b-lite', 'a'],
+  ['b-bsp', 'b'],
 ];
 export const RATIO_METRICS = [
   'home.rps',
@@ -47,6 +48,7 @@ export const RATIO_METRICS = [
 
 export function analyse(results) {
   const ids = results.variants.map((v) => v.id).filter((id) => results.rounds.some((r) => r[id]));
+  if (ids.length === 0) return { perVariant: {}, ratios: {}, targets: [] };
   const perVariant = {};
   for (const id of ids) {
     const cells = results.rounds.map((r) => r[id]).filter(Boolean);

@@ -37,6 +37,12 @@ export function render(results) {
   for (const t of analysis.targets) line(`| ${t.name} | ${verdict(t.pass)} | ${t.detail} |`);
   for (const s of results.skipped ?? []) line(`\nNot measured: (${s.id}), ${s.reason}.`);
   line();
+  line(
+    'Why the failing targets fail, with the profile and the experiments behind each, and what the service would ' +
+      'have to change: [`bench/FINDINGS.md`](bench/FINDINGS.md). Variants of (b) that try those changes from outside ' +
+      'the service: [`bench/results/experiments.md`](bench/results/experiments.md).',
+  );
+  line();
 
   line('## Variants');
   line();

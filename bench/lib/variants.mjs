@@ -5,7 +5,7 @@ import path from 'node:path';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
-export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-lite'];
+export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-lite', 'b-bsp'];
 
 export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
   const appDir = path.join(repoRoot, 'app');
@@ -75,6 +75,22 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       cwd: appDir,
       nodeArgs: ['--require', path.join(benchDir, 'experiments', 'lite-tracing.cjs'), 'dist/server.js'],
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      traced: true,
+      missing: serviceMissing,
+      experiment: true,
+    },
+    {
+      id: 'b-bsp',
+      label: '(b) exporting smaller batches sooner (OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512, OTEL_BSP_SCHEDULE_DELAY=50)',
+      cwd: appDir,
+      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      env: {
+        ...common,
+        OTEL_SERVICE_NAME: 'bench-b',
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512',
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+      },
       traced: true,
       missing: serviceMissing,
       experiment: true,
