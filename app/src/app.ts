@@ -1,11 +1,11 @@
 // The routes, without listening. Every line logged while a request is handled is correlated by the logger's mixin;
 // each request ends with one access line. Errors answer JSON with the X-Ray trace ID, so a user can report it.
-import { SpanKind, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { clip, toXrayTraceId } from './logger';
 import { priceFor, PricingError, type PricingClient } from './pricing';
-import { step, TRACER_NAME } from './step';
+import { loggedByStep, step, TRACER_NAME } from './step';
 import type { OrderStore, ProductCache } from './store';
 
 export interface AppDeps {
@@ -21,13 +21,42 @@ export const ATTR_ALB_TRACE_ID = 'aws.alb.trace_id';
 const ALB_ROOT = /(?:^|;)\s*Root=(1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})\s*(?:;|$)/;
 
 /**
- * The Root of a load balancer's `X-Amzn-Trace-Id` header (no `Parent`), if well formed; anything else is ignored,
- * never copied. A header with a Parent is a traced caller's, which the X-Ray propagator already continued.
+ * The Root of an `X-Amzn-Trace-Id` header, if well formed; anything else is ignored, never copied. Whether it
+ * needs recording depends on whether the propagator continued it (see `albRootToRecord`).
  */
 export function parseAlbRoot(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.length > 512 || /(?:^|;)\s*Parent=/.test(value)) return undefined;
+  if (value === undefined || value.length > 512) return undefined;
   return ALB_ROOT.exec(value)?.[1]?.toLowerCase();
+}
+
+/**
+ * The Root to record on the server span and access line: any Root the request did not continue. The X-Ray
+ * propagator ignores a header without `Parent`, with `Sampled=?` or none, or with a malformed Parent (the ALB's
+ * own header has no Parent), so a header's form does not tell; comparing with the trace actually used does.
+ */
+export function albRootToRecord(root: string | undefined, traceId: string | undefined): string | undefined {
+  if (root === undefined) return undefined;
+  return traceId !== undefined && root.slice(2).replace('-', '') === traceId ? undefined : root;
+}
+
+type RpcMetadata = { type?: string; route?: string } | undefined;
+let getRpcMetadata: ((ctx: Context) => RpcMetadata) | undefined;
+
+/**
+ * Hands the Express route to the http instrumentation through `@opentelemetry/core`'s RPC metadata, which it reads
+ * when the server span ends: it then sets `http.route` and names the span `METHOD route`. Only called with a
+ * recording span, i.e. when tracing is on and `@opentelemetry/core` is loaded already; with tracing off the app
+ * loads nothing but the API.
+ */
+function setRouteForInstrumentation(route: string): void {
+  if (getRpcMetadata === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    getRpcMetadata = (require('@opentelemetry/core') as { getRPCMetadata: (ctx: Context) => RpcMetadata })
+      .getRPCMetadata;
+  }
+  const metadata = getRpcMetadata(context.active());
+  if (metadata?.type === 'http') metadata.route = route;
 }
 
 /** The X-Ray form of the active trace ID, for response bodies; absent when tracing is off. */
@@ -168,7 +197,7 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     trace.getActiveSpan()?.recordException(error instanceof Error ? error : new Error(String(error)));
-    logger.error({ err: error }, 'unhandled error');
+    if (!loggedByStep(error)) logger.error({ err: error }, 'unhandled error');
     sendError(res, 500, 'internal_error', 'something went wrong; report the trace ID');
   };
   app.use(onError);
@@ -176,22 +205,21 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
-/** One line per request, written when the response is sent; it also names the server span after the route. */
+/** One line per request, written when the response is sent; it also gives the server span its route. */
 function accessLog(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next) => {
     const started = process.hrtime.bigint();
     const span = trace.getActiveSpan();
-    const albTraceId = parseAlbRoot(req.headers['x-amzn-trace-id']);
+    const traceId = span?.spanContext().traceId;
+    const albTraceId = albRootToRecord(parseAlbRoot(req.headers['x-amzn-trace-id']), traceId);
     if (albTraceId !== undefined) span?.setAttribute(ATTR_ALB_TRACE_ID, albTraceId);
     let finished = false;
     res.once('finish', () => {
       finished = true;
       const route = (req.route as { path?: unknown } | undefined)?.path;
       const routeName = typeof route === 'string' ? route : undefined;
-      if (routeName !== undefined && span !== undefined) {
-        span.setAttribute('http.route', routeName);
-        span.updateName(`${req.method} ${routeName}`);
-      }
+      // Before the instrumentation ends the span, which it does on 'close', after 'finish'.
+      if (routeName !== undefined && span?.isRecording()) setRouteForInstrumentation(routeName);
       logger.info(
         {
           method: clip(req.method, 16),

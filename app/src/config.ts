@@ -41,6 +41,23 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_LOG_GROUP = 'otel-test';
+
+/**
+ * Spans held while the collector is slow or away, sized from a memory budget: the task has 1024 MiB shared with the
+ * ADOT collector (limit 256 MiB) and Fluent Bit (about 50 MiB); the service idles near 75 MB RSS and reaches about
+ * 150 MB under saturating load. A queued span costs 2.2 KB (`GET /`) to 3.2 KB (`POST /orders`) of RSS, measured
+ * with `node scripts/queue-memory.mjs` (README), so 16,384 spans cost 35 to 52 MB: a full queue keeps the service
+ * near 200 MB, and it still holds over a second of spans at saturation while one export is in flight.
+ */
+export const DEFAULT_MAX_QUEUE_SIZE = 16_384;
+/** The specification's default; 512 spans with values cut at 512 characters stay far below gRPC's 4 MiB. */
+export const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
+/**
+ * Largest batch allowed: gRPC receivers (the collector included) refuse messages over 4 MiB by default, and a span
+ * whose client-controlled values are all at the 512-character cut encodes to under 3 KB, so 1024 spans stay under
+ * 3 MiB.
+ */
+export const MAX_EXPORT_BATCH_SIZE = 1024;
 const LOG_GROUP_KEYS = new Set(['aws.log.group.names', 'aws.log.group.arns']);
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -121,7 +138,11 @@ export function parseConfig(env: Env): Config {
   const disabledRaw = (value(env, 'OTEL_SDK_DISABLED') ?? 'false').toLowerCase();
   if (disabledRaw !== 'true' && disabledRaw !== 'false') throw new ConfigError('OTEL_SDK_DISABLED', 'true or false');
 
-  const otlpEndpoint = httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4317';
+  // The signal-specific variable wins, as the OTLP exporter specification says; for gRPC both are used as given.
+  const otlpEndpoint =
+    httpUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ??
+    httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ??
+    'http://localhost:4317';
 
   const resourceAttributes = parseResourceAttributes(value(env, 'OTEL_RESOURCE_ATTRIBUTES'));
   if (resourceAttributes['aws.log.group.names'] === undefined) {
@@ -133,10 +154,14 @@ export function parseConfig(env: Env): Config {
   const serviceName =
     value(env, 'OTEL_SERVICE_NAME') ?? (typeof fromAttributes === 'string' ? fromAttributes : pkg.name);
 
-  // Sized so that nothing is dropped at saturation: the queue absorbs several seconds of spans while one export
-  // is in flight, and bounds memory (about 1 KB a span) when the collector is away.
-  const maxQueueSize = integer(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 65536, 1, 1_048_576);
-  const maxExportBatchSize = integer(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 2048, 1, 1_048_576);
+  const maxQueueSize = integer(env, 'OTEL_BSP_MAX_QUEUE_SIZE', DEFAULT_MAX_QUEUE_SIZE, 1, 1_048_576);
+  const maxExportBatchSize = integer(
+    env,
+    'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    Math.min(DEFAULT_MAX_EXPORT_BATCH_SIZE, maxQueueSize),
+    1,
+    MAX_EXPORT_BATCH_SIZE,
+  );
   if (maxExportBatchSize > maxQueueSize) {
     throw new ConfigError(
       'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',

@@ -38,7 +38,26 @@ export function priceFor(sku: string): Price {
   return { sku, unitPriceCents: 100 + (hash % 9900), currency: 'USD' };
 }
 
+/** The whole call, from request to the last byte of the answer. */
 const TIMEOUT_MS = 2000;
+/** A price is a few dozen bytes; anything much larger is not one. */
+const MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * The request path for a SKU. `encodeURIComponent` leaves `.` alone, and a path segment `.` or `..` (or its
+ * `%2E` forms) is a dot segment that URL parsers remove, so `..` would ask for `/` instead of a price. The dots
+ * are percent-encoded and the path is sent as is, never through `new URL`, which would normalise `%2E%2E` too.
+ */
+export function pricePath(sku: string): string {
+  return `/prices/${encodeURIComponent(sku).replace(/\./g, '%2E')}`;
+}
+
+interface PricingTarget {
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: string;
+  readonly path: string;
+}
 
 export class HttpPricingClient implements PricingClient {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -51,14 +70,16 @@ export class HttpPricingClient implements PricingClient {
   ) {}
 
   quote(sku: string): Promise<Price> {
-    const url = new URL(`${this.baseUrl()}/prices/${encodeURIComponent(sku)}`);
+    const base = new URL(this.baseUrl());
+    const path = `${base.pathname.replace(/\/+$/, '')}${pricePath(sku)}`;
+    const url = { protocol: base.protocol, hostname: base.hostname, port: base.port, path };
     return step(
       'pricing.call',
       {
         kind: SpanKind.CLIENT,
         attributes: {
           'http.request.method': 'GET',
-          'url.full': url.href,
+          'url.full': `${base.origin}${path}`,
           'server.address': url.hostname,
           'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
           'peer.service': 'pricing',
@@ -73,21 +94,47 @@ export class HttpPricingClient implements PricingClient {
     );
   }
 
-  private get(url: URL, span: Span): Promise<Price> {
+  private get(url: PricingTarget, span: Span): Promise<Price> {
     const headers: Record<string, string> = { accept: 'application/json' };
     propagation.inject(context.active(), headers);
     const secure = url.protocol === 'https:';
     const request = secure ? https.request : http.request;
     return new Promise<Price>((resolve, reject) => {
-      const req = request(url, { headers, agent: secure ? this.httpsAgent : this.httpAgent, timeout: TIMEOUT_MS });
-      req.once('timeout', () => req.destroy(new Error(`pricing did not answer within ${TIMEOUT_MS} ms`)));
-      req.once('error', (error) => reject(new PricingError(error.message, 502, 'pricing_unavailable')));
+      const req = request({
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port || undefined,
+        path: url.path,
+        headers,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+      });
+      // A deadline for the whole exchange: a socket-idle timeout would let a trickling downstream hold the order.
+      // Settling twice is harmless (a promise keeps the first), so every path may call fail and then destroy.
+      const fail = (error: Error, code: string) => {
+        clearTimeout(deadline);
+        reject(new PricingError(error.message, 502, code));
+      };
+      const deadline = setTimeout(() => {
+        fail(new Error(`pricing did not answer within ${TIMEOUT_MS} ms`), 'pricing_unavailable');
+        req.destroy();
+      }, TIMEOUT_MS);
+      req.on('error', (error) => fail(error, 'pricing_unavailable'));
       req.once('response', (res) => {
         span.setAttribute('http.response.status_code', res.statusCode ?? 0);
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.once('error', (error) => reject(new PricingError(error.message, 502, 'pricing_unavailable')));
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_BODY_BYTES) {
+            fail(new Error(`pricing answered more than ${MAX_BODY_BYTES} bytes`), 'pricing_failed');
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (error) => fail(error, 'pricing_unavailable'));
         res.once('end', () => {
+          clearTimeout(deadline);
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
             reject(new PricingError(`pricing answered ${status}`, 502, 'pricing_failed'));

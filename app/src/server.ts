@@ -2,9 +2,9 @@
 // the spans, exit 0, all within SHUTDOWN_TIMEOUT_MS, even if the collector accepts connections and never answers.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { trace, type ProxyTracerProvider } from '@opentelemetry/api';
 import { createApp } from './app';
 import { loadConfig } from './config';
+import { shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
 import { InMemoryOrderStore, InMemoryProductCache } from './store';
@@ -27,7 +27,26 @@ const app = createApp({
   pricing,
 });
 internal.on('request', app);
-publicServer.on('request', app);
+// Once stopping, every response closes its connection: a keep-alive client (the ALB) would otherwise hold an idle
+// socket open and make the drain wait for its whole budget. Responses not yet started get `Connection: close`;
+// connections left idle by a response that had already started are closed as it finishes.
+let stopping = false;
+const inFlight = new Set<http.ServerResponse>();
+publicServer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  if (stopping) res.setHeader('connection', 'close');
+  inFlight.add(res);
+  res.once('close', () => inFlight.delete(res));
+  res.once('finish', () => {
+    if (stopping) setImmediate(() => publicServer.closeIdleConnections());
+  });
+  app(req, res);
+});
+
+function closeConnectionsAfterResponses(): void {
+  for (const res of inFlight) {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  }
+}
 // Longer than the ALB's idle timeout (60 s), so the load balancer, not the service, closes idle connections.
 publicServer.keepAliveTimeout = 65_000;
 
@@ -48,12 +67,6 @@ function close(server: http.Server): Promise<void> {
   });
 }
 
-/** The SDK's provider when tracing is on (the API hands out a proxy to it), else undefined. */
-function sdkProvider(): { shutdown(): Promise<void> } | undefined {
-  const delegate = (trace.getTracerProvider() as Partial<ProxyTracerProvider>).getDelegate?.();
-  return delegate && 'shutdown' in delegate ? (delegate as { shutdown(): Promise<void> }) : undefined;
-}
-
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
@@ -62,7 +75,6 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -70,19 +82,25 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
 
   // Half the budget for requests to finish; whatever is still open then is cut so that spans can be flushed.
+  closeConnectionsAfterResponses();
   const drained = await within(close(publicServer), config.shutdownTimeoutMs / 2);
   if (drained === 'timeout') publicServer.closeAllConnections();
   internal.closeAllConnections();
   await within(close(internal), 100);
   pricing.close();
 
-  const provider = sdkProvider();
-  const flushed = provider
-    ? await within(
-        provider.shutdown().then(() => 'ok' as const),
-        deadline - Date.now(),
-      )
-    : 'ok';
+  // A failed flush (collector refused, deadline exceeded, channel closed) is logged, never thrown: the spans are
+  // lost either way, and the task must still stop with exit 0 and its `stopped` line.
+  const flushed = await within(
+    shutdownTracing().then(
+      () => 'ok' as const,
+      (error: unknown) => {
+        logger.warn({ component: 'opentelemetry', detail: describeError(error) }, 'span flush failed');
+        return 'failed' as const;
+      },
+    ),
+    deadline - Date.now(),
+  );
   if (flushed === 'timeout') {
     logger.warn('span flush did not finish before the shutdown deadline; the collector is not answering');
   }
@@ -90,8 +108,33 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  shutdown(signal).catch((error: unknown) => {
+    logger.fatal({ err: error }, 'shutdown failed');
+    process.exit(1);
+  });
+}
+process.once('SIGTERM', onSignal);
+process.once('SIGINT', onSignal);
+
+// Whatever escapes is one JSON line on stdout, never a stack on stderr. While stopping, the shutdown carries on
+// (it exits by its deadline); otherwise the process state is unknown, so it exits 1 and the task is replaced.
+function onFatal(kind: string) {
+  return (error: unknown): void => {
+    if (stopping) {
+      logger.error({ err: error, kind }, 'error while stopping');
+      return;
+    }
+    logger.fatal({ err: error, kind }, 'crashed');
+    process.exit(1);
+  };
+}
+process.on('uncaughtException', onFatal('uncaughtException'));
+process.on('unhandledRejection', onFatal('unhandledRejection'));
 
 async function main(): Promise<void> {
   await listen(internal, 0, '127.0.0.1');

@@ -5,6 +5,13 @@ import type { Logger } from 'pino';
 
 export const TRACER_NAME = 'otel-fargate-service';
 
+const logged = new WeakSet<Error>();
+
+/** True for an error a step already logged at error level, so the error handler does not log it a second time. */
+export function loggedByStep(error: unknown): boolean {
+  return error instanceof Error && logged.has(error);
+}
+
 export function step<T>(
   name: string,
   options: SpanOptions,
@@ -19,6 +26,7 @@ export function step<T>(
       span.recordException(err);
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       logger.error({ step: name, err }, `${name} failed`);
+      logged.add(err);
       throw err;
     } finally {
       span.end();

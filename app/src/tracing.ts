@@ -2,6 +2,7 @@
 // X-Ray propagation, the http instrumentation alone (Express routes are named by the app, which costs no extra
 // spans). Loaded by instrumentation.ts only when tracing is on, so a disabled service never loads or patches any
 // of it. The SDK's own diagnostics go into the JSON log stream at warn level, once per problem, not per batch.
+import { inspect } from 'node:util';
 import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -19,7 +20,13 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { awsEcsDetector } from '@opentelemetry/resource-detector-aws';
 import { defaultResource, detectResources, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  TracerProvider,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { Config } from './config';
@@ -33,26 +40,45 @@ const reported = new WeakSet<object>();
 
 function describe(args: unknown[]): string {
   return args
-    .map((arg) => (arg instanceof Error ? arg.message : typeof arg === 'string' ? arg : JSON.stringify(arg)))
+    .map((arg) =>
+      arg instanceof Error
+        ? arg.message
+        : typeof arg === 'string'
+          ? arg
+          : // Never throws (a circular or BigInt argument would make JSON.stringify throw inside the error handler).
+            inspect(arg, { depth: 2, breakLength: Infinity }),
+    )
     .join(' ');
 }
 
+/** Digits and hex IDs vary between repeats of one problem ("Dropped 12 spans", "ended Span {traceId: …}"). */
+function repeatKey(level: string, message: string): string {
+  return `${level}:${message
+    .replace(/\b[0-9a-f]{16,32}\b/gi, '#')
+    .replace(/\d+/g, '#')
+    .slice(0, 120)}`;
+}
+
+/** The span count of the batch processor's "Dropped N spans because maxQueueSize reached" warning. */
+const DROPPED = /^Dropped (\d+) spans/;
+
 /** SDK diagnostics as JSON lines; a message seen in the last minute is counted instead of logged again. */
 export function createDiagLogger(logger: Logger, now: () => number = Date.now): DiagLogger {
-  const lastSeen = new Map<string, { at: number; suppressed: number }>();
+  const lastSeen = new Map<string, Seen>();
   const write =
     (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') =>
     (message: string, ...args: unknown[]): void => {
-      // Digits vary between repeats of one problem ("Dropped 12 spans"), so they are not part of the key.
-      const key = `${level}:${message.replace(/\d+/g, '#').slice(0, 120)}`;
+      const key = repeatKey(level, message);
       const at = now();
       const seen = lastSeen.get(key);
+      const dropped = Number(DROPPED.exec(message)?.[1] ?? 0);
       if (seen !== undefined && at - seen.at < DIAG_REPEAT_WINDOW_MS) {
         seen.suppressed += 1;
+        seen.droppedSpans += dropped;
         return;
       }
       if (lastSeen.size > 256) lastSeen.clear();
-      lastSeen.set(key, { at, suppressed: 0 });
+      lastSeen.set(key, { at, suppressed: 0, droppedSpans: 0 });
       const detail = describe(args);
       logger[level](
         { component: 'opentelemetry', ...(detail ? { detail: clip(detail, 1024) } : {}), ...suppressedField(seen) },
@@ -68,8 +94,19 @@ export function createDiagLogger(logger: Logger, now: () => number = Date.now): 
   };
 }
 
-function suppressedField(seen: { suppressed: number } | undefined): Record<string, number> {
-  return seen && seen.suppressed > 0 ? { repeats_suppressed: seen.suppressed } : {};
+interface Seen {
+  at: number;
+  suppressed: number;
+  /** Spans counted by suppressed "Dropped N spans" warnings, so that no loss goes unreported. */
+  droppedSpans: number;
+}
+
+function suppressedField(seen: Seen | undefined): Record<string, number> {
+  if (seen === undefined || seen.suppressed === 0) return {};
+  return {
+    repeats_suppressed: seen.suppressed,
+    ...(seen.droppedSpans > 0 ? { dropped_spans_suppressed: seen.droppedSpans } : {}),
+  };
 }
 
 /**
@@ -129,6 +166,14 @@ export class OutageReportingExporter implements SpanExporter {
   }
 }
 
+/** Longest attribute value a span keeps (the SDK cuts longer ones). */
+export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 512;
+
+/** Enough concurrent exports for a flush of a full queue plus the export the timer may have in flight. */
+export function exportConcurrencyLimit(maxQueueSize: number, maxExportBatchSize: number): number {
+  return Math.max(30, Math.ceil(maxQueueSize / maxExportBatchSize) + 1);
+}
+
 export interface Tracing {
   readonly provider: TracerProvider;
 }
@@ -162,22 +207,34 @@ export function startTracing(config: Config, logger: Logger): Tracing {
       }),
     );
 
-  const { exportTimeoutMillis } = config.bsp;
+  const { exportTimeoutMillis, maxQueueSize, maxExportBatchSize } = config.bsp;
   const exporter = new OutageReportingExporter(
-    new OTLPTraceExporter({ url: config.otlpEndpoint, timeoutMillis: exportTimeoutMillis }),
+    new OTLPTraceExporter({
+      url: config.otlpEndpoint,
+      timeoutMillis: exportTimeoutMillis,
+      // The flush at shutdown starts one export per batch of the full queue at once, plus the one the timer may
+      // have in flight; the exporter refuses exports over its limit (30 by default), which would lose those spans.
+      concurrencyLimit: exportConcurrencyLimit(maxQueueSize, maxExportBatchSize),
+    }),
     logger,
     config.otlpEndpoint,
   );
   const provider = new TracerProvider({
     resource,
     idGenerator: new AWSXRayIdGenerator(),
-    // Values copied from requests (URL, user agent) are cut so one request cannot make a huge span.
-    spanLimits: { attributeValueLengthLimit: 1024 },
+    // Every request is traced, whatever the caller says: a continued traceparent or X-Ray header keeps its trace
+    // ID and parent, but its sampled flag cannot switch tracing off (a client sending `-00` or `Sampled=0` would
+    // otherwise get log lines and an xrayTraceId for a trace that never reaches X-Ray). A parent-based sampler
+    // with AlwaysOn for all four parent cases is exactly AlwaysOn, so AlwaysOn it is.
+    sampler: new AlwaysOnSampler(),
+    // Values copied from requests (URL, query, user agent, host) are cut so that no span, and no batch of
+    // MAX_EXPORT_BATCH_SIZE spans, can approach gRPC's 4 MiB message limit.
+    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
     spanProcessors: [
       new BatchSpanProcessor({
         exporter,
-        maxQueueSize: config.bsp.maxQueueSize,
-        maxExportBatchSize: config.bsp.maxExportBatchSize,
+        maxQueueSize,
+        maxExportBatchSize,
         scheduledDelayMillis: config.bsp.scheduledDelayMillis,
         // A little longer than the exporter's own deadline, so the exporter reports the failure first.
         exportTimeoutMillis: exportTimeoutMillis + 1000,
@@ -191,7 +248,7 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => isHealthCheck(request.url),
-        // Outgoing calls the app makes are traced by the app (pricing.call); the exporter uses HTTP/2.
+        // The app's own pricing.call is the CLIENT span of its outgoing call; the instrumentation would add a second.
         disableOutgoingRequestInstrumentation: true,
       }),
     ],

@@ -13,7 +13,7 @@ describe('configuration defaults', () => {
       otlpEndpoint: 'http://localhost:4317',
       serviceName: 'otel-fargate-service',
       resourceAttributes: { 'aws.log.group.names': ['otel-test'] },
-      bsp: { maxQueueSize: 65536, maxExportBatchSize: 2048, scheduledDelayMillis: 200 },
+      bsp: { maxQueueSize: 16384, maxExportBatchSize: 512, scheduledDelayMillis: 200 },
     });
   });
 
@@ -26,6 +26,31 @@ describe('configuration defaults', () => {
       'aws.log.group.arns': ['arn:aws:logs:eu-west-1:123456789012:log-group:otel-test'],
       team: 'a b',
     });
+  });
+
+  it('when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, then it wins over OTEL_EXPORTER_OTLP_ENDPOINT', () => {
+    expect(
+      parseConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://generic:4317',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4317',
+      }).otlpEndpoint,
+    ).toBe('http://traces:4317');
+    expect(parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://generic:4317' }).otlpEndpoint).toBe(
+      'http://generic:4317',
+    );
+  });
+
+  it('when the queue is smaller than the default batch, then the batch defaults to the queue size', () => {
+    expect(parseConfig({ OTEL_BSP_MAX_QUEUE_SIZE: '100' }).bsp).toMatchObject({
+      maxQueueSize: 100,
+      maxExportBatchSize: 100,
+    });
+  });
+
+  it('when the batch is larger than the queue, then the configuration is refused', () => {
+    expect(() => parseConfig({ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' })).toThrow(
+      /OTEL_BSP_MAX_QUEUE_SIZE \(100\)/,
+    );
   });
 
   it('when OTEL_SERVICE_NAME is set, then it wins over service.name in the attributes', () => {
@@ -45,7 +70,8 @@ describe('a bad value at start', () => {
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'localhost:4317', /http:\/\/ or https:\/\/ URL/],
     ['OTEL_RESOURCE_ATTRIBUTES', 'novalue', /key=value pairs/],
     ['OTEL_BSP_MAX_QUEUE_SIZE', '0', /integer from 1/],
-    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '100000', /OTEL_BSP_MAX_QUEUE_SIZE/],
+    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '2048', /integer from 1 to 1024/],
+    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'collector:4317', /http:\/\/ or https:\/\/ URL/],
     ['OTEL_BSP_SCHEDULE_DELAY', '-1', /integer from 0/],
     ['OTEL_BSP_EXPORT_TIMEOUT', 'soon', /integer from 1/],
     ['PRICING_URL', 'ftp://pricing', /http:\/\/ or https:\/\/ URL/],

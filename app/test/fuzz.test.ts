@@ -2,7 +2,7 @@
 // stays one JSON object.
 import fc from 'fast-check';
 import { OtlpReceiver } from './support/otlp-receiver';
-import { closeAgent, request, startService, type Service } from './support/service';
+import { closeAgent, isProcessLine, request, startService, type Service } from './support/service';
 
 jest.setTimeout(120_000);
 
@@ -24,6 +24,13 @@ afterAll(async () => {
 const hex = (maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'.split('')), maxLength });
 
 const headerValue = fc.oneof(
+  // Known-bad forms: a Root the propagator ignores (Sampled=?, no Parent), a duplicated header joined by Node.
+  fc.constantFrom(
+    'Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=?',
+    'Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8',
+    'Root=1-67891233-abcdef012345678912345678, Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+  ),
   fc.string({ unit: 'grapheme-ascii', maxLength: 300 }),
   fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF-;=,: \t'.split('')), maxLength: 120 }),
   fc.tuple(hex(40), hex(20), hex(3)).map(([t, s, f]) => `00-${t}-${s}-${f}`),
@@ -51,7 +58,13 @@ const path = fc.oneof(
   fc.string({ unit: 'grapheme-ascii', maxLength: 200 }).map((s) => `/${encodeURIComponent(s)}`),
 );
 
+// SKUs that are path segments once in a URL: `.`/`..` are dot segments that URL parsers remove.
+const pathSku = fc
+  .constantFrom('.', '..', 'a/..', '../..', '%2e', '%2E%2E', './a', 'a/./b', '/', '?', '#', '%', '\\..')
+  .map((sku) => JSON.stringify({ sku, quantity: 1 }));
+
 const body = fc.oneof(
+  pathSku,
   fc.json(),
   fc.string({ maxLength: 500 }),
   fc.record({ sku: fc.anything(), quantity: fc.anything() }).map((o) => {
@@ -81,6 +94,19 @@ describe('bad input', () => {
     );
   });
 
+  it.each(['.', '..', 'a/..', '%2e', '../prices/x', '\\..'])(
+    'when the SKU is the path segment %p, then the order is priced, not a 5xx',
+    async (sku) => {
+      const reply = await request(service.url('/orders'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sku, quantity: 1 }),
+      });
+      expect(reply.status).toBe(201);
+      expect(reply.json()).toMatchObject({ order: { sku } });
+    },
+  );
+
   it('when order bodies are generated at random, then no request gets a 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(body, headers, async (b, h) => {
@@ -101,5 +127,17 @@ describe('bad input', () => {
     expect(service.proc.exitCode).toBeNull();
     expect(service.nonJson).toEqual([]);
     expect(service.stderr).toBe('');
+  });
+
+  it('when the storm is over, then every line written for a request carried both ID forms', () => {
+    const requestLines = service.lines.filter((l) => !isProcessLine(l));
+    expect(requestLines.length).toBeGreaterThan(1000);
+    const uncorrelated = requestLines.filter(
+      (l) =>
+        typeof l.trace_id !== 'string' ||
+        typeof l.span_id !== 'string' ||
+        l.xray_trace_id !== `1-${l.trace_id.slice(0, 8)}-${l.trace_id.slice(8)}`,
+    );
+    expect(uncorrelated).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // Shutdown and collector outages, with the service as a child process and a real OTLP/gRPC receiver.
 import { OtlpReceiver, SPAN_KIND } from './support/otlp-receiver';
 import http from 'node:http';
-import { closeAgent, freePort, postOrder, request, startService, type Reply } from './support/service';
+import { closeAgent, freePort, peakRss, postOrder, request, startService, type Reply } from './support/service';
 
 jest.setTimeout(60_000);
 
@@ -60,23 +60,77 @@ describe('SIGTERM', () => {
     }
   });
 
-  it('when the collector accepts connections but never answers, then SIGTERM still exits 0 within the deadline', async () => {
+  // The default deadline (SHUTDOWN_TIMEOUT_MS=10000, export timeout 10000): the flush fails or times out, and the
+  // service still exits 0 with its `stopped` line and nothing on stderr.
+  it('when the collector accepts connections but never answers, then SIGTERM exits 0 by the default deadline', async () => {
     const stuck = await OtlpReceiver.start(0, 'hang');
+    const service = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: stuck.endpoint });
+    try {
+      // Enough spans for several batches, some queued behind the export that hangs.
+      for (let i = 0; i < 20; i++) {
+        await Promise.all(Array.from({ length: 40 }, () => request(service.url('/'))));
+      }
+      const killedAt = Date.now();
+      service.proc.kill('SIGTERM');
+      const exit = await service.exited;
+      expect(exit.code).toBe(0);
+      expect(Date.now() - killedAt).toBeLessThan(10_000 + 2_000);
+      expect(service.lines.find((l) => l.msg === 'stopped')).toMatchObject({ spans_flushed: false });
+      expect(service.stderr).toBe('');
+      expect(service.nonJson).toEqual([]);
+    } finally {
+      await service.stop();
+      await stuck.stop();
+    }
+  });
+
+  it('when the collector is down at SIGTERM, then the failed flush is one warning and the exit code is still 0', async () => {
+    const port = await freePort();
     const service = await startService({
-      OTEL_EXPORTER_OTLP_ENDPOINT: stuck.endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
       OTEL_BSP_SCHEDULE_DELAY: '30000',
-      SHUTDOWN_TIMEOUT_MS: '2000',
     });
     try {
       expect((await request(service.url('/'))).status).toBe(200);
       service.proc.kill('SIGTERM');
       const exit = await service.exited;
       expect(exit.code).toBe(0);
-      expect(service.lines.find((l) => l.msg === 'stopped')).toMatchObject({ spans_flushed: false });
-      expect(service.lines.some((l) => l.level === 'warn' && /flush did not finish/.test(l.msg))).toBe(true);
+      expect(service.lines.find((l) => l.msg === 'span flush failed')).toMatchObject({ level: 'warn' });
+      expect(service.lines.at(-1)).toMatchObject({ msg: 'stopped', spans_flushed: false });
+      expect(service.stderr).toBe('');
+      expect(service.nonJson).toEqual([]);
     } finally {
       await service.stop();
-      await stuck.stop();
+    }
+  });
+
+  it('when SIGTERM arrives during a request on a keep-alive connection, then its response says Connection: close and the drain completes', async () => {
+    const service = await startService({ OTEL_SDK_DISABLED: 'true' });
+    const keepAlive = new http.Agent({ keepAlive: true });
+    try {
+      // Warm the connection, so that the order below reuses a persistent one.
+      expect((await request(service.url('/'), { agent: keepAlive })).headers.connection).toBe('keep-alive');
+      const body = JSON.stringify({ sku: 'KA-1', quantity: 1 });
+      const reply = new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.request(service.url('/orders'), {
+          method: 'POST',
+          agent: keepAlive,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        });
+        req.on('response', (res) => res.resume().on('end', () => resolve(res)));
+        req.on('error', reject);
+        req.write(body.slice(0, 5));
+        void service.waitForLine((l) => l.msg === 'shutting down').then(() => req.end(body.slice(5)));
+        service.proc.kill('SIGTERM');
+      });
+      const res = await reply;
+      expect(res.statusCode).toBe(201);
+      expect(res.headers.connection).toBe('close');
+      expect((await service.exited).code).toBe(0);
+      expect(service.lines.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+    } finally {
+      keepAlive.destroy();
+      await service.stop();
     }
   });
 
@@ -89,6 +143,43 @@ describe('SIGTERM', () => {
 });
 
 describe('collector outage', () => {
+  it('when the collector never answers under load, then the queue fills, spans are dropped and memory stays bounded', async () => {
+    const stuck = await OtlpReceiver.start(0, 'hang');
+    // A short export deadline, so that the hanging export fails, frees room, and the processor reports the drops.
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: stuck.endpoint,
+      OTEL_BSP_EXPORT_TIMEOUT: '2000',
+      LOG_LEVEL: 'warn',
+      PORT: String(await freePort()),
+    });
+    try {
+      // 2 spans per request: 12,000 requests are 24,000 spans against the default queue of 16,384.
+      const baseline = peakRss(service.proc.pid!);
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (sent < 12_000) {
+            sent += 1;
+            expect((await request(service.url('/'))).status).toBe(200);
+          }
+        }),
+      );
+      const until = Date.now() + 20_000;
+      while (!service.lines.some((l) => /^Dropped \d+ spans/.test(l.msg)) && Date.now() < until) {
+        expect((await request(service.url('/'))).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(service.lines.find((l) => /^Dropped \d+ spans/.test(l.msg))).toMatchObject({ level: 'warn' });
+      const peak = peakRss(service.proc.pid!);
+      // The queue's budget is about 48 MB (README); allow the heap's own growth under load on top.
+      expect(peak - baseline).toBeLessThan(160 * 1024 * 1024);
+      expect(service.stderr).toBe('');
+    } finally {
+      await service.stop();
+      await stuck.stop();
+    }
+  });
+
   it('when the collector is down at start and comes back, then requests are served, the outage is one line, and export resumes by itself', async () => {
     const port = await freePort();
     const service = await startService({

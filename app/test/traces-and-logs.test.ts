@@ -3,7 +3,9 @@
 import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from './support/otlp-receiver';
 import {
   closeAgent,
+  freePort,
   fromXray,
+  isProcessLine,
   postOrder,
   request,
   startService,
@@ -75,6 +77,7 @@ describe('GET /, the original home page', () => {
 
 describe('POST /orders, one span per operation', () => {
   it('when an order is placed, then cache.read, pricing.call and store.write are children of the request span', async () => {
+    const mark = service.lines.length;
     const reply = await postOrder(service, { sku: 'WIDGET-7', quantity: 3 });
     expect(reply.status).toBe(201);
     const body = reply.json() as { order: Record<string, unknown>; xrayTraceId: string };
@@ -104,8 +107,9 @@ describe('POST /orders, one span per operation', () => {
     expect(downstream.kind).toBe(SPAN_KIND.SERVER);
     expect(downstream.parentSpanId).toBe(call.spanId);
 
-    // Every line of the request carries both ID forms, each step's line its own span ID.
-    const lines = service.linesOf(traceId);
+    // Every line of the request (selected by position, so a line without IDs would be caught) carries both ID
+    // forms, each step's line its own span ID.
+    const lines = await service.linesFrom(mark, (l) => l.msg === 'request completed' && l.path === '/orders');
     expect(lines.map((l) => l.msg)).toEqual(
       expect.arrayContaining([
         'product read from cache',
@@ -167,6 +171,53 @@ describe('propagation', () => {
   });
 });
 
+describe('propagation edge cases', () => {
+  it.each([
+    ['a Parent but no Sampled', 'Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8'],
+    [
+      'Sampled=?',
+      'Self=1-67891233-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=?',
+    ],
+  ])(
+    'when an X-Ray header with %s is not continued, then its Root is still recorded on the span and the access line',
+    async (_name, header) => {
+      const albRoot = '1-67891233-abcdef012345678912345678';
+      const reply = await postOrder(service, { sku: 'ALB-2', quantity: 1 }, { 'x-amzn-trace-id': header });
+      const traceId = fromXray((reply.json() as { xrayTraceId: string }).xrayTraceId);
+      expect(traceId).not.toBe(fromXray(albRoot));
+      await receiver.waitFor(() => serverSpan(receiver.trace(traceId)) !== undefined);
+      expect(serverSpan(receiver.trace(traceId))!.attributes['aws.alb.trace_id']).toBe(albRoot);
+      const access = service.linesOf(traceId).find((l) => l.msg === 'request completed' && l.path === '/orders')!;
+      expect(access.alb_trace_id).toBe(albRoot);
+    },
+  );
+
+  it.each([
+    [
+      'traceparent',
+      { traceparent: '00-0af7651916cd43dd8448eb211c8031aa-53995c3f42cd8ad8-00' },
+      '0af7651916cd43dd8448eb211c8031aa',
+    ],
+    [
+      'X-Amzn-Trace-Id',
+      { 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a9942727aa;Parent=53995c3f42cd8ad8;Sampled=0' },
+      '5759e988bd862e3fe1be46a9942727aa',
+    ],
+  ])(
+    'when the %s says "not sampled", then the request is still traced in that trace',
+    async (_name, headers, traceId) => {
+      const reply = await request(service.url('/no/such/route'), { headers });
+      expect((reply.json() as { xrayTraceId: string }).xrayTraceId).toBe(
+        `1-${traceId.slice(0, 8)}-${traceId.slice(8)}`,
+      );
+      await receiver.waitFor(() => receiver.trace(traceId).some((s) => s.kind === SPAN_KIND.SERVER));
+      expect(receiver.trace(traceId).find((s) => s.kind === SPAN_KIND.SERVER)!.parentSpanId).toBe('53995c3f42cd8ad8');
+      const access = service.linesOf(traceId).find((l) => l.msg === 'request completed')!;
+      expectCorrelated(access, traceId);
+    },
+  );
+});
+
 describe('resource', () => {
   it('when spans arrive, then they carry the service name and version and the default log group', async () => {
     await request(service.url('/'));
@@ -198,10 +249,13 @@ describe('health checks', () => {
 });
 
 describe('errors', () => {
-  it('when a route does not exist, then it answers 404 JSON with the X-Ray trace ID', async () => {
+  it('when a route does not exist, then it answers 404 JSON with the X-Ray trace ID, and its line is correlated', async () => {
+    const mark = service.lines.length;
     const reply = await request(service.url('/no/such/route'));
     expect(reply.status).toBe(404);
     expect(reply.json()).toMatchObject({ error: 'not_found', xrayTraceId: expect.stringMatching(XRAY_ID) });
+    const lines = await service.linesFrom(mark, (l) => l.msg === 'request completed');
+    for (const line of lines) expectCorrelated(line, fromXray((reply.json() as { xrayTraceId: string }).xrayTraceId));
   });
 
   it.each([
@@ -211,11 +265,19 @@ describe('errors', () => {
     ['a zero quantity', '{"sku": "A", "quantity": 0}'],
     ['a fractional quantity', '{"sku": "A", "quantity": 1.5}'],
     ['a quantity as a string', '{"sku": "A", "quantity": "1"}'],
-  ])('when the body has %s, then it answers 400 JSON with the X-Ray trace ID', async (_name, body) => {
-    const reply = await postOrder(service, body);
-    expect(reply.status).toBe(400);
-    expect(reply.json()).toMatchObject({ error: 'bad_request', xrayTraceId: expect.stringMatching(XRAY_ID) });
-  });
+  ])(
+    'when the body has %s, then it answers 400 JSON with the X-Ray trace ID, and every line is correlated',
+    async (_name, body) => {
+      const mark = service.lines.length;
+      const reply = await postOrder(service, body);
+      expect(reply.status).toBe(400);
+      expect(reply.json()).toMatchObject({ error: 'bad_request', xrayTraceId: expect.stringMatching(XRAY_ID) });
+      const lines = await service.linesFrom(mark, (l) => l.msg === 'request completed');
+      // The rejection itself ("order rejected" or "request rejected") and the access line.
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      for (const line of lines) expectCorrelated(line, fromXray((reply.json() as { xrayTraceId: string }).xrayTraceId));
+    },
+  );
 
   it('when the body is not JSON at all, then it answers 400', async () => {
     const reply = await request(service.url('/orders'), {
@@ -251,6 +313,12 @@ describe('log lines', () => {
     expect(service.nonJson).toEqual([]);
     expect(service.stderr).toBe('');
   });
+
+  it('when the service has run, then every line but the process and SDK lines carries both ID forms', () => {
+    const requestLines = service.lines.filter((l) => !isProcessLine(l));
+    expect(requestLines.length).toBeGreaterThan(20);
+    for (const line of requestLines) expectCorrelated(line, line.trace_id as string);
+  });
 });
 
 describe('a failing step', () => {
@@ -278,6 +346,80 @@ describe('a failing step', () => {
       expect(errorLine.span_id).toBe(call.spanId);
     } finally {
       await failing.stop();
+    }
+  });
+});
+
+describe('the standard variables, on exported spans', () => {
+  it('when OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_* and the traces endpoint are set, then the exports show them', async () => {
+    const own = await OtlpReceiver.start();
+    const dead = await freePort();
+    const configured = await startService({
+      // The signal-specific endpoint wins over the generic one, which points nowhere.
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}`,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: own.endpoint,
+      OTEL_SERVICE_NAME: 'checkout',
+      OTEL_RESOURCE_ATTRIBUTES:
+        'service.name=ignored,deployment.environment.name=staging,aws.log.group.names=a&b,aws.log.group.arns=arn:aws:logs:eu-west-1:123456789012:log-group:a',
+      // A batch of 2 with a long delay: `GET /` (2 spans) is exported at once, as one batch of 2.
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
+      OTEL_BSP_SCHEDULE_DELAY: '30000',
+    });
+    try {
+      for (let i = 0; i < 3; i++) expect((await request(configured.url('/'))).status).toBe(200);
+      const spans = await own.waitFor((all) => all.length >= 6);
+      expect(own.batchSizes.slice(0, 3)).toEqual([2, 2, 2]);
+      expect(spans[0].resource).toMatchObject({
+        'service.name': 'checkout',
+        'deployment.environment.name': 'staging',
+        'aws.log.group.names': ['a', 'b'],
+        'aws.log.group.arns': ['arn:aws:logs:eu-west-1:123456789012:log-group:a'],
+      });
+      expect(configured.lines.find((l) => l.msg === 'listening')!.otlp_endpoint).toBe(own.endpoint);
+    } finally {
+      await configured.stop();
+      await own.stop();
+    }
+  });
+});
+
+describe('span size', () => {
+  it('when many requests carry overlong client values, then every batch stays under gRPC 4 MiB and no span is lost', async () => {
+    // The receiver, like the collector, refuses messages over 4 MiB. A long delay lets full batches form.
+    const own = await OtlpReceiver.start();
+    const big = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: own.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '30000',
+      LOG_LEVEL: 'warn',
+      PORT: String(await freePort()),
+    });
+    try {
+      const long = 'a'.repeat(1000);
+      const count = 1100;
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (sent < count) {
+            sent += 1;
+            const reply = await request(big.url(`/${long}?${long}`), {
+              headers: { 'user-agent': long, host: `${long}.example`, 'x-amzn-trace-id': long },
+            });
+            expect(reply.status).toBe(404);
+          }
+        }),
+      );
+      big.proc.kill('SIGTERM');
+      expect((await big.exited).code).toBe(0);
+      const servers = own.spans.filter((s) => s.kind === SPAN_KIND.SERVER);
+      expect(servers).toHaveLength(count);
+      expect(Math.max(...own.batchSizes)).toBe(512);
+      for (const value of Object.values(servers[0].attributes)) {
+        if (typeof value === 'string') expect(value.length).toBeLessThanOrEqual(512);
+      }
+      expect(big.lines.filter((l) => l.component === 'opentelemetry')).toEqual([]);
+    } finally {
+      await big.stop();
+      await own.stop();
     }
   });
 });

@@ -126,6 +126,8 @@ export type ReceiverMode = 'accept' | 'hang';
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   exports = 0;
+  /** Spans in each export request, in arrival order. */
+  readonly batchSizes: number[] = [];
   private readonly hanging: (() => void)[] = [];
 
   private constructor(
@@ -162,7 +164,9 @@ export class OtlpReceiver {
           }
           const receiver = holder.receiver!;
           receiver.exports += 1;
-          receiver.spans.push(...decodeExport(call.request));
+          const spans = decodeExport(call.request);
+          receiver.batchSizes.push(spans.length);
+          receiver.spans.push(...spans);
           callback(null, Buffer.from(Response.encode(Response.create({})).finish()));
         },
       },

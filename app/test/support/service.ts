@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const APP_DIR = path.join(__dirname, '..', '..');
@@ -56,6 +57,22 @@ export class Service {
       if (Date.now() > until) throw new Error(`log line not seen in ${timeoutMs} ms; stderr: ${this.stderr}`);
       if (this.proc.exitCode !== null) throw new Error(`service exited ${this.proc.exitCode}; stderr: ${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * The lines written from `mark` (an index into `lines`, taken before a request was sent) up to and including the
+   * first line after it that `last` matches (the request's access line), waiting for that line. Selected by
+   * position, not by trace ID, so that a line missing its IDs is selected too.
+   */
+  async linesFrom(mark: number, last: (line: LogLine) => boolean): Promise<LogLine[]> {
+    const until = Date.now() + 15_000;
+    for (;;) {
+      for (let i = mark; i < this.lines.length; i++) {
+        if (last(this.lines[i])) return this.lines.slice(mark, i + 1);
+      }
+      if (Date.now() > until) throw new Error(`request's last line not seen; stderr: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
@@ -190,6 +207,20 @@ export function fromXray(xray: string): string {
 }
 
 export const XRAY_ID = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/;
+
+/** Lines that are about the process, not a request: they carry no trace IDs by design. */
+export const PROCESS_MESSAGES = new Set(['listening', 'shutting down', 'stopped', 'span flush failed']);
+
+/** True for a line written outside any request: the process's lifecycle and the SDK's own diagnostics. */
+export function isProcessLine(line: LogLine): boolean {
+  return PROCESS_MESSAGES.has(line.msg) || line.component === 'opentelemetry' || /^span flush/.test(line.msg);
+}
+
+/** Peak resident memory of a process (Linux), in bytes. */
+export function peakRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
 
 export function closeAgent(): void {
   agent.destroy();
