@@ -117,7 +117,7 @@ function targets(results, v, ratios) {
       v.b.serverSpansMissing === 0,
       `${v.b.served} requests, ${v.b.serverSpansMissing} without a server span`,
     );
-  } else add('(b) throughput ≥ 0.65 × (a)', null, 'service not built');
+  } else add('(b) throughput ≥ 0.65 × (a)', null, 'not in this run');
   if (have('a', 'a0')) {
     const r = ratios['a/a0']['home.rps'];
     const cap = ratios['a/a0']['home.capacity'];
@@ -126,14 +126,14 @@ function targets(results, v, ratios) {
       r.median >= 0.9,
       `a/a0 = ${fmt(r)}; by CPU cost per request ${fmt(cap)}`,
     );
-  } else add('(a) throughput ≥ 0.9 × (a0)', null, 'service not built');
+  } else add('(a) throughput ≥ 0.9 × (a0)', null, 'not in this run');
   if (have('b')) {
     add(
       'zero spans lost at saturation (all rounds, both routes)',
       v.b.serverSpansMissing === 0,
       `${v.b.serverSpansMissing} lost`,
     );
-  } else add('zero spans lost at saturation', null, 'service not built');
+  } else add('zero spans lost at saturation', null, 'not in this run');
   if (results.soak?.variant === 'b') {
     add(
       `zero spans lost over a ${results.soak.durationS}-second run`,

@@ -39,8 +39,9 @@ export function render(results) {
   line();
   line(
     'Why the failing targets fail, with the profile and the experiments behind each, and what the service would ' +
-      'have to change: [`bench/FINDINGS.md`](bench/FINDINGS.md). Variants of (b) that try those changes from outside ' +
-      'the service: [`bench/results/experiments.md`](bench/results/experiments.md).',
+      `have to change: [\`bench/FINDINGS.md\`](${results.name === 'full' ? 'bench/' : '../'}FINDINGS.md). ` +
+      'Variants of (b) that try those changes from outside the service: ' +
+      `[\`bench/results/experiments.md\`](${results.name === 'full' ? 'bench/results/' : ''}experiments.md).`,
   );
   line();
 
