@@ -60,6 +60,38 @@ describe('SIGTERM', () => {
     }
   });
 
+  it('when the queue holds more batches than the exporter allows by default (30), then the flush at SIGTERM still delivers every span', async () => {
+    // Batches of 16 answered after 300 ms each: the queue grows to far more than 30 batches before SIGTERM.
+    const slow = await OtlpReceiver.start(0, 'slow');
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: slow.endpoint,
+      OTEL_BSP_MAX_QUEUE_SIZE: '4096',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '16',
+      OTEL_BSP_SCHEDULE_DELAY: '30000',
+    });
+    try {
+      const count = 800;
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (sent < count) {
+            sent += 1;
+            expect((await request(service.url('/'))).status).toBe(200);
+          }
+        }),
+      );
+      service.proc.kill('SIGTERM');
+      expect((await service.exited).code).toBe(0);
+      expect(service.lines.find((l) => l.msg === 'stopped')).toMatchObject({ spans_flushed: true });
+      expect(slow.spans.filter((s) => s.kind === SPAN_KIND.SERVER)).toHaveLength(count);
+      expect(slow.spans.filter((s) => s.name === 'about')).toHaveLength(count);
+      expect(service.stderr).toBe('');
+    } finally {
+      await service.stop();
+      await slow.stop();
+    }
+  });
+
   // The default deadline (SHUTDOWN_TIMEOUT_MS=10000, export timeout 10000): the flush fails or times out, and the
   // service still exits 0 with its `stopped` line and nothing on stderr.
   it('when the collector accepts connections but never answers, then SIGTERM exits 0 by the default deadline', async () => {

@@ -121,7 +121,8 @@ export function decodeExport(buffer: Buffer): ReceivedSpan[] {
   return spans;
 }
 
-export type ReceiverMode = 'accept' | 'hang';
+/** 'slow' answers each export after 300 ms, so that spans pile up in the service's queue. */
+export type ReceiverMode = 'accept' | 'hang' | 'slow';
 
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
@@ -163,11 +164,15 @@ export class OtlpReceiver {
             return;
           }
           const receiver = holder.receiver!;
-          receiver.exports += 1;
-          const spans = decodeExport(call.request);
-          receiver.batchSizes.push(spans.length);
-          receiver.spans.push(...spans);
-          callback(null, Buffer.from(Response.encode(Response.create({})).finish()));
+          const answer = () => {
+            receiver.exports += 1;
+            const spans = decodeExport(call.request);
+            receiver.batchSizes.push(spans.length);
+            receiver.spans.push(...spans);
+            callback(null, Buffer.from(Response.encode(Response.create({})).finish()));
+          };
+          if (mode === 'slow') setTimeout(answer, 300);
+          else answer();
         },
       },
     );
