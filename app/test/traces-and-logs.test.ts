@@ -1,5 +1,7 @@
 // The service as the image runs it, against a real OTLP/gRPC receiver: spans, their parents and attributes, the
 // resource, propagation in both header forms, and the correlation of every log line with its trace.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { OtlpReceiver, SPAN_KIND, STATUS_CODE, type ReceivedSpan } from './support/otlp-receiver';
 import {
   closeAgent,
@@ -422,6 +424,49 @@ describe('span size', () => {
     } finally {
       await big.stop();
       await own.stop();
+    }
+  });
+});
+
+describe('ECS resource detection', () => {
+  it('when ECS_CONTAINER_METADATA_URI_V4 answers (FireLens logging), then spans carry the task attributes and the log group from the environment', async () => {
+    const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/otel/0123456789abcdef0123456789abcdef';
+    const containerArn = 'arn:aws:ecs:eu-west-1:123456789012:container/otel/0123/abcd';
+    const metadata = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify(
+          req.url?.endsWith('/task')
+            ? { Cluster: 'otel', TaskARN: taskArn, Family: 'otel-service', Revision: '7', LaunchType: 'FARGATE' }
+            : { ContainerARN: containerArn, LogDriver: 'awsfirelens', LogOptions: {} },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const own = await OtlpReceiver.start();
+    const onEcs = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: own.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      ECS_CONTAINER_METADATA_URI_V4: `http://127.0.0.1:${(metadata.address() as AddressInfo).port}/v4/abc`,
+    });
+    try {
+      expect((await request(onEcs.url('/'))).status).toBe(200);
+      const spans = await own.waitFor((all) => all.length >= 2);
+      expect(spans[0].resource).toMatchObject({
+        'cloud.provider': 'aws',
+        'cloud.platform': 'aws_ecs',
+        'cloud.region': 'eu-west-1',
+        'cloud.account.id': '123456789012',
+        'aws.ecs.task.arn': taskArn,
+        'aws.ecs.task.family': 'otel-service',
+        'aws.ecs.launchtype': 'fargate',
+        'aws.ecs.container.arn': containerArn,
+        'aws.log.group.names': ['otel-test'],
+      });
+    } finally {
+      await onEcs.stop();
+      await own.stop();
+      metadata.close();
     }
   });
 });
