@@ -70,7 +70,15 @@ describe('the collector configuration file', () => {
 
   test('exports to X-Ray in the region the task passes in', () => {
     expect(config.service.pipelines.traces.exporters).toEqual(['awsxray']);
-    expect(config.exporters.awsxray).toEqual({ region: '${env:AWS_REGION}' });
+    expect(config.exporters.awsxray).toMatchObject({ region: '${env:AWS_REGION}' });
+  });
+
+  test('indexes the load balancer’s Root, so X-Ray can find a trace by an access log’s trace_id', () => {
+    // The attribute the service records the Root under (app/src/app.ts).
+    const appSource = fs.readFileSync(path.join(__dirname, '..', 'app', 'src', 'app.ts'), 'utf8');
+    const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(appSource)?.[1];
+    expect(recorded).toBe('aws.alb.trace_id');
+    expect(config.exporters.awsxray?.indexed_attributes).toEqual([recorded]);
   });
 
   test('serves the health check the container’s /healthcheck calls, on localhost', () => {
