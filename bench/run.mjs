@@ -2,6 +2,7 @@
 // closed-loop (autocannon) and open-loop load, start-up times, image sizes, a 60-second run of (b), and a CPU
 // profile of (b). Writes bench/results/<mode>.json and renders BENCHMARKS.md (full) or results/quick.md (--quick).
 import { execFileSync, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,6 +134,26 @@ const results = {
   skipped,
 };
 const started = performance.now();
+
+/** Which build of the service was measured: app/dist changes under other engineers' hands. */
+function serviceBuild() {
+  const dist = path.join(repoRoot, 'app', 'dist');
+  try {
+    const files = readdirSync(dist)
+      .filter((f) => f.endsWith('.js'))
+      .sort();
+    const hash = createHash('sha256');
+    for (const file of files) hash.update(file).update(readFileSync(path.join(dist, file)));
+    const lastAppCommit = execFileSync('git', ['log', '-1', '--format=%h %cI', '--', 'app'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    return { distSha256: hash.digest('hex').slice(0, 16), lastAppCommit };
+  } catch {
+    return undefined;
+  }
+}
+results.serviceBuild = serviceBuild();
 
 // --- image sizes (first: npm uses the network and the disk, not during timing) ---------------------------------
 if (!options['no-image']) {
@@ -355,6 +376,11 @@ if (!options['no-profile']) {
 sink.send({ type: 'stop' });
 results.elapsedS = (performance.now() - started) / 1000;
 results.quiet.loadAfter = loadAverage();
+const buildAfter = serviceBuild();
+if (results.serviceBuild && buildAfter?.distSha256 !== results.serviceBuild.distSha256) {
+  results.serviceBuild.changedDuringRun = true;
+  log('app/dist changed during the run: the service was rebuilt under the benchmark');
+}
 results.analysis = analyse(results);
 
 mkdirSync(resultsDir, { recursive: true });

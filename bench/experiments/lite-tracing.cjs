@@ -15,7 +15,7 @@ const { OTLPTraceExporter } = appRequire('@opentelemetry/exporter-trace-otlp-grp
 const { AWSXRayIdGenerator } = appRequire('@opentelemetry/id-generator-aws-xray');
 const { AWSXRayPropagator } = appRequire('@opentelemetry/propagator-aws-xray');
 const { defaultResource, resourceFromAttributes } = appRequire('@opentelemetry/resources');
-const { BatchSpanProcessor, TracerProvider } = appRequire('@opentelemetry/sdk-trace');
+const { AlwaysOnSampler, BatchSpanProcessor, TracerProvider } = appRequire('@opentelemetry/sdk-trace');
 
 api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 api.propagation.setGlobalPropagator(
@@ -23,15 +23,23 @@ api.propagation.setGlobalPropagator(
     propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), new AWSXRayPropagator()],
   }),
 );
+// The service's settings as of app commit 53e30de: queue 16,384, batch 512, delay 200 ms, AlwaysOn, values cut
+// at 512 characters, export concurrency covering a full queue.
+const maxQueueSize = 16_384;
+const maxExportBatchSize = 512;
 const provider = new TracerProvider({
   resource: defaultResource().merge(resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME })),
   idGenerator: new AWSXRayIdGenerator(),
-  spanLimits: { attributeValueLengthLimit: 1024 },
+  sampler: new AlwaysOnSampler(),
+  spanLimits: { attributeValueLengthLimit: 512 },
   spanProcessors: [
     new BatchSpanProcessor({
-      exporter: new OTLPTraceExporter({ url: process.env.OTEL_EXPORTER_OTLP_ENDPOINT }),
-      maxQueueSize: 65536,
-      maxExportBatchSize: 2048,
+      exporter: new OTLPTraceExporter({
+        url: process.env.OTEL_EXPORTER_OTLP_ENDPOINT,
+        concurrencyLimit: Math.max(30, Math.ceil(maxQueueSize / maxExportBatchSize) + 1),
+      }),
+      maxQueueSize,
+      maxExportBatchSize,
       scheduledDelayMillis: 200,
     }),
   ],

@@ -193,6 +193,12 @@ export function render(results) {
     `- Machine: ${machine.cpuModel}, ${machine.cores} cores, ${n(machine.memoryGB, 1)} GB, ${machine.kernel}, Node ${machine.node}.`,
   );
   line(`- Pinning: ${machine.pinning}.`);
+  if (results.serviceBuild) {
+    line(
+      `- Service measured: \`app/dist\` sha256 ${results.serviceBuild.distSha256}… (last commit touching \`app/\`: ` +
+        `${results.serviceBuild.lastAppCommit})${results.serviceBuild.changedDuringRun ? ', **rebuilt during the run**' : ''}.`,
+    );
+  }
   line(
     `- Quiet? load average before ${results.quiet.loadBefore.join(' / ')}, after ${results.quiet.loadAfter.join(' / ')} ` +
       `(1 / 5 / 15 min); other node-like processes at start: ${results.quiet.otherProcessesBefore.length || 'none'}.`,
