@@ -13,7 +13,6 @@ import {
   W3CTraceContextPropagator,
   type ExportResult,
 } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { AWSXRayIdGenerator } from '@opentelemetry/id-generator-aws-xray';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -113,56 +112,88 @@ function suppressedField(seen: Seen | undefined): Record<string, number> {
  * Wraps the OTLP exporter to report a collector outage as two lines: when the first batch fails, and when export
  * works again (with how many spans were lost meanwhile). gRPC exports are not retried by the exporter, so a failed
  * batch is lost; the queue keeps accepting spans up to its bound.
+ *
+ * The wrapped exporter is created by `createInner` on the first `export()`, not at start: loading the OTLP gRPC
+ * exporter (grpc-js, protobufjs, the OTLP transformer) is over 100 ms of start-up, and the first export comes only
+ * after the batch processor's schedule delay, so the service answers its first request without waiting for it.
+ * Spans ended before then wait in the batch processor's queue, as they would for any slow exporter. The load is a
+ * synchronous require, so a flush never has to wait for it: until the first export there is nothing in flight. A
+ * shutdown before any export ends without loading the exporter at all.
  */
 export class OutageReportingExporter implements SpanExporter {
   private failedBatches = 0;
   private lostSpans = 0;
+  private inner: SpanExporter | undefined;
+  private isShutdown = false;
 
   constructor(
-    private readonly inner: SpanExporter,
+    private readonly createInner: () => SpanExporter,
     private readonly logger: Logger,
     private readonly endpoint: string,
   ) {}
 
+  /** Whether the wrapped exporter has been created (by a first export). */
+  get loaded(): boolean {
+    return this.inner !== undefined;
+  }
+
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.inner.export(spans, (result) => {
-      if (result.code === ExportResultCode.SUCCESS) {
-        if (this.failedBatches > 0) {
-          this.logger.warn(
-            {
-              component: 'opentelemetry',
-              endpoint: this.endpoint,
-              failed_batches: this.failedBatches,
-              lost_spans: this.lostSpans,
-            },
-            'span export resumed',
-          );
-          this.failedBatches = 0;
-          this.lostSpans = 0;
-        }
-        resultCallback(result);
+    if (this.inner === undefined) {
+      if (this.isShutdown) {
+        resultCallback({ code: ExportResultCode.FAILED, error: new Error('span exporter is shut down') });
         return;
       }
-      const error = result.error ?? new Error('span export failed');
-      if (this.failedBatches === 0) {
-        this.logger.warn(
-          { component: 'opentelemetry', endpoint: this.endpoint, detail: clip(error.message, 512) },
-          'span export failing: collector unreachable or not answering; reporting once until it recovers',
-        );
+      try {
+        this.inner = this.createInner();
+      } catch (error) {
+        this.report(spans, resultCallback, {
+          code: ExportResultCode.FAILED,
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
+        return;
       }
-      this.failedBatches += 1;
-      this.lostSpans += spans.length;
-      reported.add(error);
-      resultCallback({ code: result.code, error });
-    });
+    }
+    this.inner.export(spans, (result) => this.report(spans, resultCallback, result));
+  }
+
+  private report(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void, result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      if (this.failedBatches > 0) {
+        this.logger.warn(
+          {
+            component: 'opentelemetry',
+            endpoint: this.endpoint,
+            failed_batches: this.failedBatches,
+            lost_spans: this.lostSpans,
+          },
+          'span export resumed',
+        );
+        this.failedBatches = 0;
+        this.lostSpans = 0;
+      }
+      resultCallback(result);
+      return;
+    }
+    const error = result.error ?? new Error('span export failed');
+    if (this.failedBatches === 0) {
+      this.logger.warn(
+        { component: 'opentelemetry', endpoint: this.endpoint, detail: clip(error.message, 512) },
+        'span export failing: collector unreachable or not answering; reporting once until it recovers',
+      );
+    }
+    this.failedBatches += 1;
+    this.lostSpans += spans.length;
+    reported.add(error);
+    resultCallback({ code: result.code, error });
   }
 
   shutdown(): Promise<void> {
-    return this.inner.shutdown();
+    this.isShutdown = true;
+    return this.inner?.shutdown() ?? Promise.resolve();
   }
 
   forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
+    return this.inner?.forceFlush?.() ?? Promise.resolve();
   }
 }
 
@@ -173,6 +204,8 @@ export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 512;
 export function exportConcurrencyLimit(maxQueueSize: number, maxExportBatchSize: number): number {
   return Math.max(30, Math.ceil(maxQueueSize / maxExportBatchSize) + 1);
 }
+
+type OtlpGrpcExporterModule = typeof import('@opentelemetry/exporter-trace-otlp-grpc');
 
 export interface Tracing {
   readonly provider: TracerProvider;
@@ -209,13 +242,19 @@ export function startTracing(config: Config, logger: Logger): Tracing {
 
   const { exportTimeoutMillis, maxQueueSize, maxExportBatchSize } = config.bsp;
   const exporter = new OutageReportingExporter(
-    new OTLPTraceExporter({
-      url: config.otlpEndpoint,
-      timeoutMillis: exportTimeoutMillis,
-      // The flush at shutdown starts one export per batch of the full queue at once, plus the one the timer may
-      // have in flight; the exporter refuses exports over its limit (30 by default), which would lose those spans.
-      concurrencyLimit: exportConcurrencyLimit(maxQueueSize, maxExportBatchSize),
-    }),
+    () => {
+      // Loaded on the first export, not at start (see OutageReportingExporter).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc') as OtlpGrpcExporterModule;
+      return new OTLPTraceExporter({
+        url: config.otlpEndpoint,
+        timeoutMillis: exportTimeoutMillis,
+        // The flush at shutdown starts one export per batch of the full queue at once, plus the one the timer may
+        // have in flight; the exporter refuses exports over its limit (30 by default), which would lose those
+        // spans.
+        concurrencyLimit: exportConcurrencyLimit(maxQueueSize, maxExportBatchSize),
+      });
+    },
     logger,
     config.otlpEndpoint,
   );

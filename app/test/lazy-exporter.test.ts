@@ -1,0 +1,148 @@
+// The OTLP gRPC exporter (grpc-js, protobufjs, the OTLP transformer) is loaded on the first export, not at start:
+// spans ended before then wait in the batch processor's queue and are delivered, and a process that never exports
+// (tracing off, or shut down before its first batch) never loads grpc at all.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { Logger } from 'pino';
+import { OutageReportingExporter } from '../src/tracing';
+import { OtlpReceiver } from './support/otlp-receiver';
+import { APP_DIR, baseEnv } from './support/service';
+
+jest.setTimeout(30_000);
+
+interface Probe {
+  grpcAtStart: boolean;
+  grpcAtEnd: boolean;
+  shutdownError?: string;
+}
+
+/**
+ * Runs the preload, optionally ends `spans` spans (before anything could have exported them), then shuts tracing
+ * down, and reports whether the gRPC exporter's modules were loaded at start and at the end.
+ */
+async function probe(env: Record<string, string>, spans: number): Promise<Probe> {
+  const script = `
+    const grpcLoaded = () =>
+      Object.keys(require.cache).some((k) => k.includes('@grpc/grpc-js') || k.includes('exporter-trace-otlp-grpc'));
+    const { trace } = require('@opentelemetry/api');
+    const tracer = trace.getTracer('lazy-exporter-test');
+    for (let i = 0; i < ${spans}; i++) tracer.startSpan('before-load-' + i).end();
+    const grpcAtStart = grpcLoaded();
+    require('./dist/instrumentation.js')
+      .shutdownTracing()
+      .then(
+        () => ({}),
+        (error) => ({ shutdownError: String(error && error.message) }),
+      )
+      .then((outcome) => process.stdout.write(JSON.stringify({ grpcAtStart, grpcAtEnd: grpcLoaded(), ...outcome })));
+  `;
+  // Asynchronous: the receiver runs in this process and must answer while the probe waits.
+  const result = await promisify(execFile)(process.execPath, ['--import', './dist/instrumentation.js', '-e', script], {
+    cwd: APP_DIR,
+    env: baseEnv(env),
+    encoding: 'utf8',
+  });
+  expect(result.stderr).toBe('');
+  return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Probe;
+}
+
+describe('the OTLP gRPC exporter, loaded on the first export', () => {
+  it('when spans end before the exporter is loaded, then grpc is not loaded yet and every span is delivered', async () => {
+    const receiver = await OtlpReceiver.start();
+    try {
+      // A schedule delay far beyond the test: only the flush at shutdown exports.
+      const result = await probe(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '30000' },
+        5,
+      );
+      expect(result).toEqual({ grpcAtStart: false, grpcAtEnd: true });
+      expect(receiver.spans.map((s) => s.name).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `before-load-${i}`));
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('when tracing shuts down before any span was exported, then grpc is never loaded', async () => {
+    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 0)).toEqual({
+      grpcAtStart: false,
+      grpcAtEnd: false,
+    });
+  });
+
+  it('when OTEL_SDK_DISABLED=true, then grpc is never loaded', async () => {
+    expect(await probe({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 3)).toEqual({
+      grpcAtStart: false,
+      grpcAtEnd: false,
+    });
+  });
+});
+
+describe('OutageReportingExporter', () => {
+  const span = {} as ReadableSpan;
+
+  function fakeLogger(): Logger & { warn: jest.Mock } {
+    return { warn: jest.fn() } as unknown as Logger & { warn: jest.Mock };
+  }
+
+  function fakeInner(): SpanExporter & { exported: number[]; flushes: number; shutdowns: number } {
+    const inner = {
+      exported: [] as number[],
+      flushes: 0,
+      shutdowns: 0,
+      export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+        inner.exported.push(spans.length);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: (): Promise<void> => ((inner.shutdowns += 1), Promise.resolve()),
+      forceFlush: (): Promise<void> => ((inner.flushes += 1), Promise.resolve()),
+    };
+    return inner;
+  }
+
+  function exportOnce(exporter: SpanExporter, spans: ReadableSpan[] = [span]): Promise<ExportResult> {
+    return new Promise((resolve) => exporter.export(spans, resolve));
+  }
+
+  it('when nothing was exported, then flush and shutdown resolve without creating the exporter, and a later export fails', async () => {
+    const create = jest.fn(() => fakeInner());
+    const exporter = new OutageReportingExporter(create, fakeLogger(), 'http://collector:4317');
+    await exporter.forceFlush();
+    await exporter.shutdown();
+    expect((await exportOnce(exporter)).code).toBe(ExportResultCode.FAILED);
+    expect(create).not.toHaveBeenCalled();
+    expect(exporter.loaded).toBe(false);
+  });
+
+  it('when the first export comes, then the exporter is created once and export, flush and shutdown reach it', async () => {
+    const inner = fakeInner();
+    const create = jest.fn(() => inner);
+    const exporter = new OutageReportingExporter(create, fakeLogger(), 'http://collector:4317');
+    expect((await exportOnce(exporter)).code).toBe(ExportResultCode.SUCCESS);
+    expect((await exportOnce(exporter, [span, span])).code).toBe(ExportResultCode.SUCCESS);
+    await exporter.forceFlush();
+    await exporter.shutdown();
+    expect(create).toHaveBeenCalledTimes(1);
+    expect(inner).toMatchObject({ exported: [1, 2], flushes: 1, shutdowns: 1 });
+  });
+
+  it('when creating the exporter throws, then the batch fails as one outage warning and the next export retries', async () => {
+    const logger = fakeLogger();
+    const create = jest
+      .fn<SpanExporter, []>()
+      .mockImplementationOnce(() => {
+        throw new Error('cannot load');
+      })
+      .mockImplementation(() => fakeInner());
+    const exporter = new OutageReportingExporter(create, logger, 'http://collector:4317');
+    const failed = await exportOnce(exporter, [span, span]);
+    expect(failed).toMatchObject({ code: ExportResultCode.FAILED, error: { message: 'cannot load' } });
+    expect((await exportOnce(exporter)).code).toBe(ExportResultCode.SUCCESS);
+    expect(create).toHaveBeenCalledTimes(2);
+    expect(logger.warn.mock.calls.map(([fields, message]) => [message, fields.lost_spans])).toEqual([
+      [expect.stringMatching(/^span export failing/), undefined],
+      ['span export resumed', 2],
+    ]);
+  });
+});
