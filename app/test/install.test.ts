@@ -1,7 +1,7 @@
-// Installs and starts the service exactly as the Dockerfile does (package.json and lock, `npm ci --omit=dev`,
-// dist, the image's CMD), since there is no Docker engine here. Needs the npm registry.
+// Installs and starts the service exactly as the Dockerfile does (package.json and lock, `npm ci --omit=dev`, then
+// scripts/prune-production.sh, dist, the image's CMD), since there is no Docker engine here. Needs the npm registry.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OtlpReceiver, SPAN_KIND } from './support/otlp-receiver';
@@ -11,10 +11,13 @@ jest.setTimeout(240_000);
 
 afterAll(() => closeAgent());
 
+function dockerfile(): string {
+  return readFileSync(path.join(APP_DIR, 'Dockerfile'), 'utf8');
+}
+
 /** The exec-form CMD of the Dockerfile, as an argv. */
 function dockerCmd(): string[] {
-  const dockerfile = readFileSync(path.join(APP_DIR, 'Dockerfile'), 'utf8');
-  const cmd = /^CMD (\[.*\])\s*$/m.exec(dockerfile);
+  const cmd = /^CMD (\[.*\])\s*$/m.exec(dockerfile());
   if (!cmd) throw new Error('no exec-form CMD in the Dockerfile');
   return JSON.parse(cmd[1]) as string[];
 }
@@ -30,6 +33,14 @@ describe('the image, installed the way the Dockerfile installs it', () => {
       cpSync(path.join(APP_DIR, 'package.json'), path.join(dir, 'package.json'));
       cpSync(path.join(APP_DIR, 'package-lock.json'), path.join(dir, 'package-lock.json'));
       execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'ignore' });
+      // The Dockerfile prunes right after `npm ci`: the service below runs on the pruned tree.
+      expect(dockerfile()).toMatch(/npm ci --omit=dev[^\n]*&& sh scripts\/prune-production\.sh node_modules$/m);
+      execFileSync('sh', [path.join(APP_DIR, 'scripts', 'prune-production.sh'), 'node_modules'], {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      expect(existsSync(path.join(dir, 'node_modules', '@types'))).toBe(false);
+      expect(existsSync(path.join(dir, 'node_modules', '@opentelemetry', 'core', 'dist', 'index.d.cts'))).toBe(false);
       cpSync(path.join(APP_DIR, 'dist'), path.join(dir, 'dist'), { recursive: true });
 
       const service = await startService(
