@@ -26,7 +26,7 @@ async function run(queue) {
       probe.close(() => resolve(free));
     });
   });
-  const proc = spawn(process.execPath, ['--import', './dist/instrumentation.js', 'dist/server.js'], {
+  const proc = spawn(process.execPath, ['dist/main.js'], {
     env: {
       PATH: process.env.PATH,
       PORT: String(port),

@@ -205,7 +205,7 @@ export function exportConcurrencyLimit(maxQueueSize: number, maxExportBatchSize:
   return Math.max(30, Math.ceil(maxQueueSize / maxExportBatchSize) + 1);
 }
 
-type OtlpGrpcExporterModule = typeof import('@opentelemetry/exporter-trace-otlp-grpc');
+type OtlpExporterModule = typeof import('./otlp-exporter');
 
 export interface Tracing {
   readonly provider: TracerProvider;
@@ -243,9 +243,9 @@ export function startTracing(config: Config, logger: Logger): Tracing {
   const { exportTimeoutMillis, maxQueueSize, maxExportBatchSize } = config.bsp;
   const exporter = new OutageReportingExporter(
     () => {
-      // Loaded on the first export, not at start (see OutageReportingExporter).
+      // Loaded on the first export, not at start (see OutageReportingExporter); a bundle of its own in dist/.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc') as OtlpGrpcExporterModule;
+      const { OTLPTraceExporter } = require('./otlp-exporter') as OtlpExporterModule;
       return new OTLPTraceExporter({
         url: config.otlpEndpoint,
         timeoutMillis: exportTimeoutMillis,

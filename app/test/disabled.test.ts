@@ -8,32 +8,44 @@ jest.setTimeout(30_000);
 
 afterAll(() => closeAgent());
 
-/** What the preload leaves behind: loaded OpenTelemetry modules and whether http's server is wrapped. */
-function probe(env: Record<string, string>): { otelModules: string[]; httpPatched: boolean } {
+interface Probe {
+  /** What the bundle registered with the OpenTelemetry API (tracer provider, context manager, propagator, …). */
+  registered: string[];
+  httpPatched: boolean;
+  exporterLoaded: boolean;
+}
+
+/** What starting the service leaves behind, seen from inside its process right after the bundle has loaded. */
+function probe(env: Record<string, string>): Probe {
   const script = `
     const http = require('node:http');
-    const loaded = Object.keys(require.cache).filter((k) => k.includes('@opentelemetry'));
-    const patched = typeof http.Server.prototype.emit.__wrapped === 'boolean' || !!http.Server.prototype.emit.__original;
-    process.stdout.write(JSON.stringify({ otelModules: loaded, httpPatched: patched }));
+    const api = globalThis[Symbol.for('opentelemetry.js.api.1')] ?? {};
+    const probe = {
+      registered: Object.keys(api).filter((k) => k !== 'version').sort(),
+      httpPatched: typeof http.Server.prototype.emit.__wrapped === 'boolean' || !!http.Server.prototype.emit.__original,
+      exporterLoaded: Object.keys(require.cache).some((k) => k.endsWith('otlp-exporter.js')),
+    };
+    process.stdout.write('\\n' + JSON.stringify({ probe }) + '\\n');
+    process.exit(0);
   `;
-  const result = spawnSync(process.execPath, ['--import', './dist/instrumentation.js', '-e', script], {
+  const result = spawnSync(process.execPath, ['--require', './dist/main.js', '-e', script], {
     cwd: APP_DIR,
     env: baseEnv(env),
     encoding: 'utf8',
   });
   const last = result.stdout.trim().split('\n').at(-1)!;
-  return JSON.parse(last) as { otelModules: string[]; httpPatched: boolean };
+  return (JSON.parse(last) as { probe: Probe }).probe;
 }
 
 describe('OTEL_SDK_DISABLED=true', () => {
-  it('when set, then no OpenTelemetry module is loaded by the preload and http is not patched', () => {
-    const off = probe({ OTEL_SDK_DISABLED: 'true' });
-    expect(off.httpPatched).toBe(false);
-    expect(off.otelModules.filter((m) => !m.includes('@opentelemetry/api'))).toEqual([]);
+  it('when set, then no SDK is started, nothing is registered with the API and http is not patched', () => {
+    expect(probe({ OTEL_SDK_DISABLED: 'true' })).toEqual({ registered: [], httpPatched: false, exporterLoaded: false });
     // The same probe sees the SDK when tracing is on, so it would catch a regression.
-    const on = probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' });
-    expect(on.httpPatched).toBe(true);
-    expect(on.otelModules.some((m) => m.includes('@opentelemetry/sdk-trace'))).toBe(true);
+    expect(probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({
+      registered: ['context', 'diag', 'propagation', 'trace'],
+      httpPatched: true,
+      exporterLoaded: false,
+    });
   });
 
   it('when set, then requests are served, no span is exported and log lines carry no trace fields', async () => {

@@ -1,6 +1,6 @@
-// The OTLP gRPC exporter (grpc-js, protobufjs, the OTLP transformer) is loaded on the first export, not at start:
-// spans ended before then wait in the batch processor's queue and are delivered, and a process that never exports
-// (tracing off, or shut down before its first batch) never loads grpc at all.
+// The OTLP gRPC exporter (grpc-js, protobufjs, the OTLP transformer: the bundle dist/otlp-exporter.js) is loaded on
+// the first export, not at start: spans ended before then wait in the batch processor's queue and are delivered, and
+// a process that never exports (tracing off, or shut down before its first batch) never loads grpc at all.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -15,37 +15,40 @@ jest.setTimeout(30_000);
 interface Probe {
   grpcAtStart: boolean;
   grpcAtEnd: boolean;
-  shutdownError?: string;
+  /** The service's last log line, written when it stopped. */
+  stopped: Record<string, unknown>;
 }
 
 /**
- * Runs the preload, optionally ends `spans` spans (before anything could have exported them), then shuts tracing
- * down, and reports whether the gRPC exporter's modules were loaded at start and at the end.
+ * Starts the service, ends `spans` spans at once (before anything could have exported them), then stops it with
+ * SIGTERM, whose shutdown flushes the queue; reports whether the exporter's bundle was loaded at start and at exit.
  */
 async function probe(env: Record<string, string>, spans: number): Promise<Probe> {
   const script = `
-    const grpcLoaded = () =>
-      Object.keys(require.cache).some((k) => k.includes('@grpc/grpc-js') || k.includes('exporter-trace-otlp-grpc'));
+    const exporterLoaded = () => Object.keys(require.cache).some((k) => k.endsWith('otlp-exporter.js'));
+    // The API package from node_modules reaches the bundle's SDK through the API's global registration.
     const { trace } = require('@opentelemetry/api');
     const tracer = trace.getTracer('lazy-exporter-test');
     for (let i = 0; i < ${spans}; i++) tracer.startSpan('before-load-' + i).end();
-    const grpcAtStart = grpcLoaded();
-    require('./dist/instrumentation.js')
-      .shutdownTracing()
-      .then(
-        () => ({}),
-        (error) => ({ shutdownError: String(error && error.message) }),
-      )
-      .then((outcome) => process.stdout.write(JSON.stringify({ grpcAtStart, grpcAtEnd: grpcLoaded(), ...outcome })));
+    const grpcAtStart = exporterLoaded();
+    process.on('exit', () => {
+      require('node:fs').writeSync(1, '\\n' + JSON.stringify({ probe: { grpcAtStart, grpcAtEnd: exporterLoaded() } }) + '\\n');
+    });
+    process.kill(process.pid, 'SIGTERM');
   `;
   // Asynchronous: the receiver runs in this process and must answer while the probe waits.
-  const result = await promisify(execFile)(process.execPath, ['--import', './dist/instrumentation.js', '-e', script], {
+  const result = await promisify(execFile)(process.execPath, ['--require', './dist/main.js', '-e', script], {
     cwd: APP_DIR,
     env: baseEnv(env),
     encoding: 'utf8',
   });
   expect(result.stderr).toBe('');
-  return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Probe;
+  const lines = result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const stopped = lines.find((line) => line.msg === 'stopped')!;
+  return { ...(lines.at(-1)!.probe as Omit<Probe, 'stopped'>), stopped };
 }
 
 describe('the OTLP gRPC exporter, loaded on the first export', () => {
@@ -57,7 +60,7 @@ describe('the OTLP gRPC exporter, loaded on the first export', () => {
         { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '30000' },
         5,
       );
-      expect(result).toEqual({ grpcAtStart: false, grpcAtEnd: true });
+      expect(result).toMatchObject({ grpcAtStart: false, grpcAtEnd: true, stopped: { spans_flushed: true } });
       expect(receiver.spans.map((s) => s.name).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `before-load-${i}`));
     } finally {
       await receiver.stop();
@@ -65,16 +68,20 @@ describe('the OTLP gRPC exporter, loaded on the first export', () => {
   });
 
   it('when tracing shuts down before any span was exported, then grpc is never loaded', async () => {
-    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 0)).toEqual({
+    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 0)).toMatchObject({
       grpcAtStart: false,
       grpcAtEnd: false,
+      stopped: { spans_flushed: true },
     });
   });
 
   it('when OTEL_SDK_DISABLED=true, then grpc is never loaded', async () => {
-    expect(await probe({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 3)).toEqual({
+    expect(
+      await probe({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' }, 3),
+    ).toMatchObject({
       grpcAtStart: false,
       grpcAtEnd: false,
+      stopped: { spans_flushed: true },
     });
   });
 });

@@ -32,8 +32,6 @@ export const PAIRS = [
   ['b-semi', 'a'],
   ['b-cache', 'b'],
   ['b-cache', 'a'],
-  ['b-lite', 'b'],
-  ['b-lite', 'a'],
   ['b-bsp', 'b'],
 ];
 export const RATIO_METRICS = [

@@ -1,11 +1,11 @@
-// What each variant adds to a container image: its code plus its production dependencies, installed the way an
-// image build would (`npm ci --omit=dev` for the service, from its lockfile, then app/scripts/prune-production.sh as
-// app/Dockerfile runs it; the peers at the versions pinned in bench/package-lock.json, unpruned: that is how a user
-// would install them). Size is the sum of file sizes, in MB of 10^6 bytes. Results are cached by input.
+// What each variant adds to a container image: its code plus its production dependencies. The service's image holds
+// what app/Dockerfile's runtime stage copies, its two bundles (app/dist) and package.json, and no node_modules; the
+// peers hold their code and their production dependencies at the versions pinned in bench/package-lock.json, as
+// `npm install --omit=dev` lays them out: that is how a user would install them. Size is the sum of file sizes, in
+// MB of 10^6 bytes. The peers' installs are cached by input.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import {
-  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -48,23 +48,6 @@ function peerInstall(dependencies) {
   }
 }
 
-function serviceInstall(appDir) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-image-'));
-  try {
-    cpSync(path.join(appDir, 'package.json'), path.join(dir, 'package.json'));
-    cpSync(path.join(appDir, 'package-lock.json'), path.join(dir, 'package-lock.json'));
-    npm(['ci', '--omit=dev', '--prefer-offline'], dir);
-    if (existsSync(path.join(dir, 'node_modules')))
-      execFileSync('sh', [path.join(appDir, 'scripts', 'prune-production.sh'), 'node_modules'], {
-        cwd: dir,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-    return existsSync(path.join(dir, 'node_modules')) ? treeBytes(path.join(dir, 'node_modules')) : 0;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** Sizes in MB per variant id; `a` and `b` are the same image. */
 export function imageSizes({ repoRoot, benchDir, serviceAvailable, log }) {
   const appDir = path.join(repoRoot, 'app');
@@ -86,13 +69,7 @@ export function imageSizes({ repoRoot, benchDir, serviceAvailable, log }) {
     },
   };
   const peerCode = treeBytes(path.join(benchDir, 'peer'));
-  const serviceKey = serviceAvailable
-    ? createHash('sha256')
-        .update(readFileSync(path.join(appDir, 'package-lock.json')))
-        .update(readFileSync(path.join(appDir, 'scripts', 'prune-production.sh')))
-        .digest('hex')
-    : 'none';
-  const key = createHash('sha256').update(JSON.stringify({ peers, serviceKey })).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify({ peers })).digest('hex');
   const cacheDir = path.join(benchDir, '.cache');
   const cacheFile = path.join(cacheDir, 'image-deps.json');
   let deps = existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : undefined;
@@ -102,10 +79,6 @@ export function imageSizes({ repoRoot, benchDir, serviceAvailable, log }) {
       log(`image: installing production dependencies of ${id}`);
       deps.bytes[id] = peerInstall(dependencies);
     }
-    if (serviceAvailable) {
-      log('image: npm ci --omit=dev of app/, then app/scripts/prune-production.sh');
-      deps.bytes.service = serviceInstall(appDir);
-    }
     mkdirSync(cacheDir, { recursive: true });
     writeFileSync(cacheFile, JSON.stringify(deps));
   }
@@ -114,8 +87,8 @@ export function imageSizes({ repoRoot, benchDir, serviceAvailable, log }) {
   for (const id of Object.keys(peers))
     sizes[id] = { codeMB: mb(peerCode), depsMB: mb(deps.bytes[id]), dependencies: peers[id] };
   if (serviceAvailable) {
-    const dist = mb(treeBytes(path.join(appDir, 'dist')));
-    sizes.a = sizes.b = { codeMB: dist, depsMB: mb(deps.bytes.service), dependencies: 'app/package-lock.json, pruned' };
+    const code = treeBytes(path.join(appDir, 'dist')) + treeBytes(path.join(appDir, 'package.json'));
+    sizes.a = sizes.b = { codeMB: mb(code), depsMB: 0, dependencies: 'bundled into app/dist by app/scripts/build.mjs' };
   }
   for (const size of Object.values(sizes)) size.totalMB = size.codeMB + size.depsMB;
   return sizes;

@@ -5,17 +5,15 @@ import path from 'node:path';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
-export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-lite', 'b-bsp'];
+export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-bsp'];
 
 export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
   const appDir = path.join(repoRoot, 'app');
   const peerApp = path.join(benchDir, 'peer', 'app.cjs');
   const sink = `http://127.0.0.1:${sinkPort}`;
   const serviceBuilt =
-    existsSync(path.join(appDir, 'dist', 'instrumentation.js')) && existsSync(path.join(appDir, 'dist', 'app.js'));
-  const serviceMissing = serviceBuilt
-    ? undefined
-    : 'app/dist has no instrumentation.js and app.js: run `npm run build`';
+    existsSync(path.join(appDir, 'dist', 'main.js')) && existsSync(path.join(appDir, 'dist', 'otlp-exporter.js'));
+  const serviceMissing = serviceBuilt ? undefined : 'app/dist has no main.js and otlp-exporter.js: run `npm run build`';
   const common = { LOG_LEVEL: 'info', NODE_ENV: 'production' };
   return [
     {
@@ -30,7 +28,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'a',
       label: 'this service, OTEL_SDK_DISABLED=true',
       cwd: appDir,
-      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      nodeArgs: ['dist/main.js'],
       env: { ...common, OTEL_SDK_DISABLED: 'true', OTEL_SERVICE_NAME: 'bench-a', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: false,
       missing: serviceMissing,
@@ -39,7 +37,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b',
       label: 'this service, tracing every request',
       cwd: appDir,
-      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      nodeArgs: ['dist/main.js'],
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
@@ -48,7 +46,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b-semi',
       label: '(b) with a 64 MB young generation (--max-semi-space-size=64)',
       cwd: appDir,
-      nodeArgs: ['--max-semi-space-size=64', '--import', './dist/instrumentation.js', 'dist/server.js'],
+      nodeArgs: ['--max-semi-space-size=64', 'dist/main.js'],
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
@@ -58,7 +56,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b-cache',
       label: "(b) with Node's on-disk compile cache (NODE_COMPILE_CACHE, warmed by the first start)",
       cwd: appDir,
-      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      nodeArgs: ['dist/main.js'],
       env: {
         ...common,
         NODE_COMPILE_CACHE: path.join(cacheDir, 'node-compile-cache'),
@@ -70,20 +68,10 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       experiment: true,
     },
     {
-      id: 'b-lite',
-      label: "(b)'s SDK without the http instrumentation: a server span from a request-listener wrapper",
-      cwd: appDir,
-      nodeArgs: ['--require', path.join(benchDir, 'experiments', 'lite-tracing.cjs'), 'dist/server.js'],
-      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
-      traced: true,
-      missing: serviceMissing,
-      experiment: true,
-    },
-    {
       id: 'b-bsp',
       label: '(b) exporting smaller batches sooner (OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512, OTEL_BSP_SCHEDULE_DELAY=50)',
       cwd: appDir,
-      nodeArgs: ['--import', './dist/instrumentation.js', 'dist/server.js'],
+      nodeArgs: ['dist/main.js'],
       env: {
         ...common,
         OTEL_SERVICE_NAME: 'bench-b',

@@ -1,4 +1,4 @@
-// Runs the built service as a child process, the way the image runs it (node --import … dist/server.js), and
+// Runs the built service as a child process, the way the image runs it (node dist/main.js), and
 // collects its stdout as parsed JSON lines. Anything on stdout that is not JSON, or anything on stderr, is kept
 // so tests can assert there is none.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const APP_DIR = path.join(__dirname, '..', '..');
-export const ENTRY = ['--import', './dist/instrumentation.js', 'dist/server.js'];
+export const ENTRY = ['dist/main.js'];
 
 export type LogLine = Record<string, unknown> & { level: string; msg: string };
 

@@ -1,0 +1,55 @@
+// Builds dist/ as two self-contained CommonJS bundles, so the image ships no node_modules and Node resolves and reads
+// two files at start instead of several hundred:
+// - dist/main.js: the service, the SDK, Express and pino (from src/main.ts);
+// - dist/otlp-exporter.js: the OTLP gRPC exporter, which tracing.ts requires at the first export, not at start.
+// Bundling is safe here because the only instrumented module is Node's own `http`, which stays outside the bundle
+// and is patched when first required. An instrumentation for a package (Express, pino, …) would find nothing to
+// patch inside a bundle: such a package would have to be marked external and shipped in node_modules.
+// Usage: node scripts/build.mjs
+import { rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import path from 'node:path';
+import { build } from 'esbuild';
+
+const appDir = path.join(import.meta.dirname, '..');
+const outdir = path.join(appDir, 'dist');
+
+/** Keeps `require('./otlp-exporter')` a require of the separate bundle instead of inlining the exporter. */
+const separateExporter = {
+  name: 'separate-otlp-exporter',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^\.\/otlp-exporter$/ }, () => ({ path: './otlp-exporter.js', external: true }));
+  },
+};
+
+/** Required at run time from outside the bundles: the exporter's bundle, and the one module never required. */
+const ALLOWED_EXTERNAL = new Set(['./otlp-exporter.js', '@grpc/proto-loader']);
+
+rmSync(outdir, { recursive: true, force: true });
+const { metafile } = await build({
+  absWorkingDir: appDir,
+  entryPoints: { main: 'src/main.ts', 'otlp-exporter': 'src/otlp-exporter.ts' },
+  outdir,
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  // The packages' CommonJS builds, as Node itself would load them: OpenTelemetry's ESM builds find grpc-js through
+  // `createRequire(import.meta.url)`, which esbuild cannot follow and which is undefined in a CommonJS bundle.
+  conditions: ['require'],
+  // grpc-js requires @grpc/proto-loader only to serve its channelz admin service, which a client never does;
+  // bundling it would add protobufjs's .proto parser and its file reads for nothing.
+  external: ['@grpc/proto-loader'],
+  plugins: [separateExporter],
+  metafile: true,
+  logLevel: 'warning',
+});
+
+// A require that esbuild could not follow would only fail in the image, where there is no node_modules.
+for (const [file, output] of Object.entries(metafile.outputs)) {
+  for (const { path: imported, external } of output.imports) {
+    if (external && !isBuiltin(imported) && !ALLOWED_EXTERNAL.has(imported)) {
+      throw new Error(`${file} requires ${imported} from outside the bundle; the image has no node_modules`);
+    }
+  }
+}
