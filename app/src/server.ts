@@ -10,7 +10,8 @@ import { HttpPricingClient } from './pricing';
 import { InMemoryOrderStore, InMemoryProductCache } from './store';
 
 const config = loadConfig();
-const logger = createLogger(config.logLevel);
+// With tracing off there is never a span to read, so the lines skip the correlation lookup altogether.
+const logger = createLogger(config.logLevel, undefined, !config.sdkDisabled);
 
 // The pricing hop goes to this same app on a second, loopback-only listener unless PRICING_URL names another
 // service. A separate listener lets orders in flight at shutdown still reach pricing after the public port closed.

@@ -1,14 +1,23 @@
 // The five variants and exactly how each is started. Every traced variant exports to the same OTLP gRPC sink,
 // samples every request, and has its metrics and logs exporters off (the service has none).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
 export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-bsp'];
 
+/** The node arguments of app/Dockerfile's exec-form CMD, so that (a) and (b) start exactly as the image does. */
+export function imageNodeArgs(appDir) {
+  const cmd = /^CMD (\[.*\])\s*$/m.exec(readFileSync(path.join(appDir, 'Dockerfile'), 'utf8'));
+  const argv = cmd ? JSON.parse(cmd[1]) : [];
+  if (argv[0] !== 'node') throw new Error('app/Dockerfile has no exec-form CMD starting with node');
+  return argv.slice(1);
+}
+
 export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
   const appDir = path.join(repoRoot, 'app');
+  const image = imageNodeArgs(appDir);
   const peerApp = path.join(benchDir, 'peer', 'app.cjs');
   const sink = `http://127.0.0.1:${sinkPort}`;
   const serviceBuilt =
@@ -28,7 +37,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'a',
       label: 'this service, OTEL_SDK_DISABLED=true',
       cwd: appDir,
-      nodeArgs: ['dist/main.js'],
+      nodeArgs: image,
       env: { ...common, OTEL_SDK_DISABLED: 'true', OTEL_SERVICE_NAME: 'bench-a', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: false,
       missing: serviceMissing,
@@ -37,7 +46,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b',
       label: 'this service, tracing every request',
       cwd: appDir,
-      nodeArgs: ['dist/main.js'],
+      nodeArgs: image,
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
@@ -46,7 +55,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b-semi',
       label: '(b) with a 64 MB young generation (--max-semi-space-size=64)',
       cwd: appDir,
-      nodeArgs: ['--max-semi-space-size=64', 'dist/main.js'],
+      nodeArgs: ['--max-semi-space-size=64', ...image],
       env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
       traced: true,
       missing: serviceMissing,
@@ -56,7 +65,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b-cache',
       label: "(b) with Node's on-disk compile cache (NODE_COMPILE_CACHE, warmed by the first start)",
       cwd: appDir,
-      nodeArgs: ['dist/main.js'],
+      nodeArgs: image,
       env: {
         ...common,
         NODE_COMPILE_CACHE: path.join(cacheDir, 'node-compile-cache'),
@@ -71,7 +80,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
       id: 'b-bsp',
       label: '(b) exporting smaller batches sooner (OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512, OTEL_BSP_SCHEDULE_DELAY=50)',
       cwd: appDir,
-      nodeArgs: ['dist/main.js'],
+      nodeArgs: image,
       env: {
         ...common,
         OTEL_SERVICE_NAME: 'bench-b',
