@@ -1,12 +1,43 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): within the load window, where the CPU time goes, per request,
 // by the package of the function that ran ("self") and by the nearest package code up the stack that caused it
 // ("on behalf of": node internals and builtins are charged to the package that called them).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-function packageOf(url, functionName) {
+/**
+ * For a file of the service's esbuild bundles, the modules it holds: esbuild starts each module's code with a
+ * `// node_modules/pkg/file.js` or `// src/file.ts` comment, so a line number names the module it came from.
+ */
+const bundleSections = new Map();
+function sectionsOf(url) {
+  if (!bundleSections.has(url)) {
+    const lines = readFileSync(url.startsWith('file:') ? fileURLToPath(url) : url, 'utf8').split('\n');
+    const sections = [];
+    lines.forEach((line, index) => {
+      const source = /^\/\/ ((?:node_modules|src)\/\S+)$/.exec(line)?.[1];
+      if (source !== undefined) sections.push({ line: index, source });
+    });
+    bundleSections.set(url, sections);
+  }
+  return bundleSections.get(url);
+}
+
+/** The module a bundle's line (0-based) belongs to, as a path like those Node reports for unbundled files. */
+function bundledSource(url, lineNumber) {
+  let found;
+  for (const section of sectionsOf(url)) {
+    if (section.line > lineNumber) break;
+    found = section.source;
+  }
+  return found === undefined ? url : `/${found}`;
+}
+
+function packageOf(url, functionName, lineNumber) {
   if (functionName === '(garbage collector)') return '(garbage collector)';
   if (functionName === '(program)') return '(program: V8/native)';
   if (functionName === '(idle)') return '(idle)';
   if (!url) return '(builtin)';
+  if (/\/app\/dist\/[^/]+\.js$/.test(url)) url = bundledSource(url, lineNumber);
   const marker = url.lastIndexOf('/node_modules/');
   if (marker !== -1) {
     const rest = url.slice(marker + '/node_modules/'.length).split('/');
@@ -20,6 +51,7 @@ function packageOf(url, functionName) {
         .split('/')[0]
         .replace(/^internal\/?/, 'internal')
     );
+  if (url.startsWith('/src/')) return 'service code (app/src)';
   if (url.includes('/app/dist/')) return 'service code (app/dist)';
   if (url.includes('/bench/peer/')) return 'peer app code';
   return url;
@@ -31,7 +63,9 @@ export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const pkgOf = new Map(profile.nodes.map((n) => [n.id, packageOf(n.callFrame.url, n.callFrame.functionName)]));
+  const pkgOf = new Map(
+    profile.nodes.map((n) => [n.id, packageOf(n.callFrame.url, n.callFrame.functionName, n.callFrame.lineNumber)]),
+  );
 
   const self = new Map();
   const onBehalf = new Map();
