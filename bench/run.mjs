@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
 import { cpuBusyMicros, cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
-import { defineVariants, VARIANT_IDS } from './lib/variants.mjs';
+import { defaultTaskNodeOptions, defineVariants, VARIANT_IDS } from './lib/variants.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
@@ -101,7 +101,13 @@ function takeSpans() {
   });
 }
 
-const allVariants = defineVariants({ repoRoot, benchDir, sinkPort, cacheDir: path.join(benchDir, '.cache') });
+const allVariants = defineVariants({
+  repoRoot,
+  benchDir,
+  sinkPort,
+  cacheDir: path.join(benchDir, '.cache'),
+  serviceNodeOptions: await defaultTaskNodeOptions(repoRoot),
+});
 const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
 const variants = allVariants.filter((v) => wanted.includes(v.id) && !v.missing);
 const skipped = allVariants

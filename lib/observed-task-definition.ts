@@ -8,7 +8,13 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { DEFAULTS, checkSetting, fargateSizeProblem } from './settings';
+import {
+  COLLECTOR_MEMORY_LIMIT_MIB,
+  DEFAULTS,
+  LOG_ROUTER_MEMORY_RESERVATION_MIB,
+  checkSetting,
+  fargateSizeProblem,
+} from './settings';
 
 /** The collector configuration delivered to the sidecar, read from the repo at synth time. */
 export const COLLECTOR_CONFIG_PATH = path.join(__dirname, 'config', 'collector.yaml');
@@ -18,9 +24,6 @@ export const LOG_ROUTER_CONFIG_FILE = '/fluent-bit/configs/parse-json.conf';
 
 /** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE} (aws/aws-for-fluent-bit configs/parse-json.conf: `Grace 30`). */
 export const LOG_ROUTER_FLUSH_GRACE = Duration.seconds(30);
-
-/** The collector's hard memory limit: its memory_limiter refuses data at a percentage of this. */
-export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 
 /** Where the service sends OTLP: the collector, over the task's shared localhost. */
 export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
@@ -198,7 +201,7 @@ export class ObservedTaskDefinition extends Construct {
       containerName: 'log-router',
       image: ecs.ContainerImage.fromRegistry(`public.ecr.aws/aws-observability/aws-for-fluent-bit:${fluentBitVersion}`),
       essential: true,
-      memoryReservationMiB: 50,
+      memoryReservationMiB: LOG_ROUTER_MEMORY_RESERVATION_MIB,
       stopTimeout: ObservedTaskDefinition.LOG_ROUTER_STOP_TIMEOUT,
       firelensConfig: {
         type: ecs.FirelensLogRouterType.FLUENTBIT,

@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
-import { DEFAULTS, checkSetting } from './settings';
+import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
 
 /** The service in this repo, built by `cdk deploy` from app/Dockerfile. */
@@ -66,6 +66,7 @@ export class OtelFargateStack extends Stack {
     const logGroupName = props.logGroupName ?? DEFAULTS.logGroupName;
     checkSetting('logGroupName', logGroupName);
     const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64;
+    const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
 
     const network = new Network(this, 'Network', { natGateways: props.natGateways });
     const cluster = new ecs.Cluster(this, 'Cluster', {
@@ -91,7 +92,9 @@ export class OtelFargateStack extends Stack {
       serviceName,
       logGroup,
       cpu: props.cpu,
-      memoryLimitMiB: props.memoryLimitMiB,
+      memoryLimitMiB,
+      // The service is Node: its heap is sized to its share of the task, not to whatever machine it lands on.
+      environment: { NODE_OPTIONS: serviceNodeOptions(memoryLimitMiB) },
       cpuArchitecture,
       collectorVersion: props.collectorVersion,
       fluentBitVersion: props.fluentBitVersion,

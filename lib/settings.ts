@@ -19,6 +19,27 @@ export const DEFAULTS = {
   fluentBitVersion: '3.4.16',
 } as const;
 
+/** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */
+export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
+
+/** The FireLens router's memory reservation (it has no hard limit). */
+export const LOG_ROUTER_MEMORY_RESERVATION_MIB = 50;
+
+/**
+ * The V8 old-space limit (`--max-old-space-size`) for the Node service in a task of `taskMemoryMiB`: half of what
+ * the sidecars leave it. Without a limit V8 sizes its heap from the memory of the machine it runs on and lets
+ * garbage pile up towards that size before collecting it; with one, old space is collected at a size that fits the
+ * task, and the other half stays for the young generation, code, buffers and the queued spans' exports.
+ */
+export function serviceHeapLimitMiB(taskMemoryMiB: number): number {
+  return Math.floor((taskMemoryMiB - COLLECTOR_MEMORY_LIMIT_MIB - LOG_ROUTER_MEMORY_RESERVATION_MIB) / 2);
+}
+
+/** The service container's NODE_OPTIONS in a task of `taskMemoryMiB` (the benchmark starts the service with it). */
+export function serviceNodeOptions(taskMemoryMiB: number): string {
+  return `--max-old-space-size=${serviceHeapLimitMiB(taskMemoryMiB)}`;
+}
+
 /** The scaling ceiling when none is given: DEFAULTS.maxTasks, or desiredCount if that is larger. */
 export function defaultMaxTasks(desiredCount: number): number {
   return Math.max(DEFAULTS.maxTasks, desiredCount);

@@ -5,13 +5,13 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   COLLECTOR_CONFIG_PATH,
-  COLLECTOR_MEMORY_LIMIT_MIB,
   LOG_ROUTER_CONFIG_FILE,
   LOG_ROUTER_FLUSH_GRACE,
   ObservedTaskDefinition,
   ObservedTaskDefinitionProps,
 } from '../lib/observed-task-definition';
 import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, newApp, synthTemplate } from './helpers';
+import { COLLECTOR_MEMORY_LIMIT_MIB } from '../lib/settings';
 
 /** The logical ID of the group a container's awslogs driver writes to. */
 function awslogsGroupOf(definition: Record<string, unknown>): string {

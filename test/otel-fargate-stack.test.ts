@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
-import { TEST_REGION, container, newApp, synthTemplate } from './helpers';
+import { TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -264,6 +264,13 @@ describe('the service', () => {
     const scaled = synthTemplate({ desiredCount: 3, minTasks: 2, maxTasks: 10 });
     scaled.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 3 });
     scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 10 });
+  });
+
+  test("sizes the service's V8 heap to half of what the sidecars leave it of the task's memory", () => {
+    // 1024 MiB task - 256 collector limit - 50 router reservation = 718 MiB for the service; half of it.
+    expect(environmentOf(container(template, 'app')).NODE_OPTIONS).toBe('--max-old-space-size=359');
+    const larger = synthTemplate({ cpu: 1024, memoryLimitMiB: 4096 });
+    expect(environmentOf(container(larger, 'app')).NODE_OPTIONS).toBe('--max-old-space-size=1895');
   });
 
   test('refuses scaling bounds that exclude the desired count', () => {

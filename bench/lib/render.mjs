@@ -51,7 +51,7 @@ export function render(results) {
   line('| --- | --- | --- |');
   for (const variant of results.variants) {
     const env = Object.entries(variant.env)
-      .filter(([k]) => k.startsWith('OTEL_') || k === 'BENCH_OTEL_API')
+      .filter(([k]) => k.startsWith('OTEL_') || k === 'BENCH_OTEL_API' || k === 'NODE_OPTIONS')
       .map(([k, val]) => `${k}=${val.replace(/127\.0\.0\.1:\d+/, 'sink')}`)
       .join(' ');
     line(
@@ -230,8 +230,14 @@ export function render(results) {
       `${config.starts} starts per variant, alternating.`,
   );
   line(
-    '- Image: build output plus `npm ci --omit=dev` (the service, from its lockfile) or `npm install --omit=dev` of the ' +
-      'peers at the versions pinned in `bench/package-lock.json`; sum of file sizes in MB of 10^6 bytes.',
+    "- Image: for the service, what its Dockerfile's runtime stage copies (the esbuild bundles in `app/dist` and " +
+      '`package.json`; no `node_modules`); for the peers, their code plus `npm install --omit=dev` at the versions pinned ' +
+      'in `bench/package-lock.json`; sum of file sizes in MB of 10^6 bytes.',
+  );
+  line(
+    '- Heap: every variant runs with the `NODE_OPTIONS` the stack gives the service in a task of the default size ' +
+      "(`lib/settings.ts`, shown in the commands above); without it V8 sizes its heap from this machine's memory, " +
+      "many times a task's.",
   );
   line(
     "- (c) and (d) run the same handlers (`bench/peer/app.cjs`, CommonJS so the agents' require hooks patch it) and make the " +

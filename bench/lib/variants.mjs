@@ -2,6 +2,7 @@
 // samples every request, and has its metrics and logs exporters off (the service has none).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
@@ -15,15 +16,27 @@ export function imageNodeArgs(appDir) {
   return argv.slice(1);
 }
 
-export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir }) {
+/**
+ * The NODE_OPTIONS the stack gives the service in a task of the default size (lib/settings.ts): its heap limit.
+ * Without it V8 would size the heap from this machine's memory, many times a task's.
+ */
+export async function defaultTaskNodeOptions(repoRoot) {
+  const { tsImport } = await import('tsx/esm/api');
+  const settings = await tsImport(pathToFileURL(path.join(repoRoot, 'lib', 'settings.ts')).href, import.meta.url);
+  return settings.serviceNodeOptions(settings.DEFAULTS.memoryLimitMiB);
+}
+
+export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, serviceNodeOptions }) {
   const appDir = path.join(repoRoot, 'app');
   const image = imageNodeArgs(appDir);
+
   const peerApp = path.join(benchDir, 'peer', 'app.cjs');
   const sink = `http://127.0.0.1:${sinkPort}`;
   const serviceBuilt =
     existsSync(path.join(appDir, 'dist', 'main.js')) && existsSync(path.join(appDir, 'dist', 'otlp-exporter.js'));
   const serviceMissing = serviceBuilt ? undefined : 'app/dist has no main.js and otlp-exporter.js: run `npm run build`';
-  const common = { LOG_LEVEL: 'info', NODE_ENV: 'production' };
+  // Every variant runs with the heap limit the default task gives the service, as each would if deployed in its place.
+  const common = { LOG_LEVEL: 'info', NODE_ENV: 'production', NODE_OPTIONS: serviceNodeOptions };
   return [
     {
       id: 'a0',
