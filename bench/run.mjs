@@ -109,6 +109,10 @@ const allVariants = defineVariants({
   serviceNodeOptions: await defaultTaskNodeOptions(repoRoot),
 });
 const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
+const unknown = wanted.filter((id) => !allVariants.some((v) => v.id === id));
+if (unknown.length > 0) {
+  throw new Error(`unknown variant ${unknown.join(', ')}; known: ${allVariants.map((v) => v.id).join(', ')}`);
+}
 const variants = allVariants.filter((v) => wanted.includes(v.id) && !v.missing);
 const skipped = allVariants
   .filter((v) => wanted.includes(v.id) && v.missing)

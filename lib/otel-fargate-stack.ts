@@ -1,7 +1,7 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
 // balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, and outputs.
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -25,7 +25,7 @@ export interface OtelFargateStackProps extends StackProps {
   /** How long the service's lines are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 
-  /** The service's image. @default - built from app/ for `cpuArchitecture` */
+  /** The service's image. @default - built from app/ for `cpuArchitecture`, with NODE_OPTIONS sizing its heap */
   readonly image?: ecs.ContainerImage;
 
   /** Tasks to run while no scaling is needed. @default 2 */
@@ -93,8 +93,12 @@ export class OtelFargateStack extends Stack {
       logGroup,
       cpu: props.cpu,
       memoryLimitMiB,
-      // The service is Node: its heap is sized to its share of the task, not to whatever machine it lands on.
-      environment: { NODE_OPTIONS: serviceNodeOptions(memoryLimitMiB) },
+      // The service from app/ is Node: its heap is sized to its share of the task. An image of the user's own keeps
+      // its own NODE_OPTIONS.
+      environment:
+        props.image === undefined && !Token.isUnresolved(memoryLimitMiB)
+          ? { NODE_OPTIONS: serviceNodeOptions(memoryLimitMiB) }
+          : {},
       cpuArchitecture,
       collectorVersion: props.collectorVersion,
       fluentBitVersion: props.fluentBitVersion,

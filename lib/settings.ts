@@ -25,14 +25,17 @@ export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 /** The FireLens router's memory reservation (it has no hard limit). */
 export const LOG_ROUTER_MEMORY_RESERVATION_MIB = 50;
 
+/** The smallest V8 old-space limit the service gets: its old space reaches about 80 MB with a full span queue. */
+export const MIN_SERVICE_HEAP_MIB = 128;
+
 /**
  * The V8 old-space limit (`--max-old-space-size`) for the Node service in a task of `taskMemoryMiB`: half of what
- * the sidecars leave it. Without a limit V8 sizes its heap from the memory of the machine it runs on and lets
- * garbage pile up towards that size before collecting it; with one, old space is collected at a size that fits the
- * task, and the other half stays for the young generation, code, buffers and the queued spans' exports.
+ * the sidecars leave it, and at least MIN_SERVICE_HEAP_MIB. Node's own default is about half of the memory it sees
+ * (its cgroup limit, else the machine's): the whole task, which the sidecars share, or far more outside a task.
  */
 export function serviceHeapLimitMiB(taskMemoryMiB: number): number {
-  return Math.floor((taskMemoryMiB - COLLECTOR_MEMORY_LIMIT_MIB - LOG_ROUTER_MEMORY_RESERVATION_MIB) / 2);
+  const serviceShare = taskMemoryMiB - COLLECTOR_MEMORY_LIMIT_MIB - LOG_ROUTER_MEMORY_RESERVATION_MIB;
+  return Math.max(MIN_SERVICE_HEAP_MIB, Math.floor(serviceShare / 2));
 }
 
 /** The service container's NODE_OPTIONS in a task of `taskMemoryMiB` (the benchmark starts the service with it). */

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { OtelFargateStack } from '../lib/otel-fargate-stack';
+import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
+import { MIN_SERVICE_HEAP_MIB } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
 import { TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
 
@@ -266,11 +267,18 @@ describe('the service', () => {
     scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 10 });
   });
 
-  test("sizes the service's V8 heap to half of what the sidecars leave it of the task's memory", () => {
+  test("sizes the V8 heap of the service built from app/ to half of what the sidecars leave of the task's memory", () => {
+    const heapOf = (props: OtelFargateStackProps) =>
+      environmentOf(container(synthTemplate({ ...props, image: undefined }), 'app')).NODE_OPTIONS;
     // 1024 MiB task - 256 collector limit - 50 router reservation = 718 MiB for the service; half of it.
-    expect(environmentOf(container(template, 'app')).NODE_OPTIONS).toBe('--max-old-space-size=359');
-    const larger = synthTemplate({ cpu: 1024, memoryLimitMiB: 4096 });
-    expect(environmentOf(container(larger, 'app')).NODE_OPTIONS).toBe('--max-old-space-size=1895');
+    expect(heapOf({})).toBe('--max-old-space-size=359');
+    expect(heapOf({ cpu: 1024, memoryLimitMiB: 4096 })).toBe('--max-old-space-size=1895');
+    // Half of 206 MiB would be 103; the floor covers the old space of a full span queue.
+    expect(heapOf({ cpu: 256, memoryLimitMiB: 512 })).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+  });
+
+  test("leaves NODE_OPTIONS to an image of the user's own", () => {
+    expect(environmentOf(container(template, 'app'))).not.toHaveProperty('NODE_OPTIONS');
   });
 
   test('refuses scaling bounds that exclude the desired count', () => {

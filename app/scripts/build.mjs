@@ -22,8 +22,16 @@ const separateExporter = {
   },
 };
 
-/** Required at run time from outside the bundles: the exporter's bundle, and the one module never required. */
-const ALLOWED_EXTERNAL = new Set(['./otlp-exporter.js', '@grpc/proto-loader']);
+/**
+ * Left out of the bundles on purpose. grpc-js requires @grpc/proto-loader only to load .proto files at run time
+ * (its channelz and ORCA services), which an OTLP client never does; bundling it would add protobufjs's parser and
+ * its file reads for nothing. debug (under Express) requires supports-color inside a try/catch and does without it;
+ * it is not in app/'s lockfile, and esbuild would otherwise pick up whichever copy a parent directory happens to hold.
+ */
+const NOT_BUNDLED = ['@grpc/proto-loader', 'supports-color'];
+
+/** Required at run time from outside the bundles: the exporter's bundle, and the modules never needed. */
+const ALLOWED_EXTERNAL = new Set(['./otlp-exporter.js', ...NOT_BUNDLED]);
 
 rmSync(outdir, { recursive: true, force: true });
 const { metafile } = await build({
@@ -37,13 +45,18 @@ const { metafile } = await build({
   // The packages' CommonJS builds, as Node itself would load them: OpenTelemetry's ESM builds find grpc-js through
   // `createRequire(import.meta.url)`, which esbuild cannot follow and which is undefined in a CommonJS bundle.
   conditions: ['require'],
-  // grpc-js requires @grpc/proto-loader only to serve its channelz admin service, which a client never does;
-  // bundling it would add protobufjs's .proto parser and its file reads for nothing.
-  external: ['@grpc/proto-loader'],
+  external: NOT_BUNDLED,
   plugins: [separateExporter],
   metafile: true,
   logLevel: 'warning',
 });
+
+// Everything bundled must come from app/ itself: the image build sees nothing above it, so a module found in a parent
+// directory's node_modules here would be missing there.
+const outside = Object.keys(metafile.inputs).filter((input) => input.startsWith('../'));
+if (outside.length > 0) {
+  throw new Error(`the bundles take files from outside app/, which the image build cannot see: ${outside.join(', ')}`);
+}
 
 // A require that esbuild could not follow would only fail in the image, where there is no node_modules.
 for (const [file, output] of Object.entries(metafile.outputs)) {

@@ -1,13 +1,16 @@
-// Runs the service exactly as the image does, since there is no Docker engine here: only what the Dockerfile's
-// runtime stage copies (dist/ and package.json, no node_modules), started with the Dockerfile's CMD, from a directory
-// with no node_modules above it. A dependency the bundles failed to include would fail here, as it would in the image.
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Builds and runs the service exactly as the image does, since there is no Docker engine here. The build stage: its
+// COPY and RUN instructions, replayed in a directory outside the repo (the image build sees nothing above /app), must
+// produce the bundles the other tests run. The runtime stage: only what it copies (dist/ and package.json, no
+// node_modules), started with the CMD. A dependency the bundles failed to include would fail here, as in the image.
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OtlpReceiver, SPAN_KIND } from './support/otlp-receiver';
 import { APP_DIR, closeAgent, request, startService } from './support/service';
 
-jest.setTimeout(60_000);
+// The build stage's `npm ci` needs the npm registry (or its cache).
+jest.setTimeout(240_000);
 
 afterAll(() => closeAgent());
 
@@ -22,15 +25,48 @@ function dockerCmd(): string[] {
   return JSON.parse(cmd[1]) as string[];
 }
 
+/** The instructions of one stage of the Dockerfile (0 = the build stage, -1 = the runtime stage). */
+function stage(index: number): string {
+  return dockerfile()
+    .split(/^FROM /m)
+    .slice(1)
+    .at(index)!;
+}
+
 /** The sources of the COPY instructions in the Dockerfile's last stage. */
 function runtimeCopies(): string[] {
-  const lastStage = dockerfile()
-    .split(/^FROM /m)
-    .at(-1)!;
-  return [...lastStage.matchAll(/^COPY (?:--\S+ )*(\S+) \S+$/gm)].map((copy) => copy[1]);
+  return [...stage(-1).matchAll(/^COPY (?:--\S+ )*(\S+) \S+$/gm)].map((copy) => copy[1]);
 }
 
 describe('the image, as the Dockerfile assembles it', () => {
+  it("when the build stage's COPY and RUN instructions run outside the repo, then they build the same bundles", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otel-app-build-'));
+    try {
+      const instructions = [...stage(0).matchAll(/^(COPY|RUN) (.+)$/gm)];
+      for (const [, kind, args] of instructions) {
+        if (kind === 'RUN') {
+          execFileSync('sh', ['-c', args], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+          continue;
+        }
+        const words = args.split(' ');
+        const target = path.join(dir, words.at(-1)!);
+        for (const source of words.slice(0, -1)) {
+          const into = target.endsWith('/') ? path.join(target, path.basename(source)) : target;
+          mkdirSync(path.dirname(into), { recursive: true });
+          cpSync(path.join(APP_DIR, source), into, { recursive: true });
+        }
+      }
+      expect(instructions.filter(([, kind]) => kind === 'RUN').length).toBeGreaterThan(0);
+      for (const bundle of ['main.js', 'otlp-exporter.js']) {
+        expect(
+          readFileSync(path.join(dir, 'dist', bundle)).equals(readFileSync(path.join(APP_DIR, 'dist', bundle))),
+        ).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('copies only the bundles and package.json into the runtime stage', () => {
     expect(runtimeCopies()).toEqual(['/app/dist', 'package.json']);
   });
