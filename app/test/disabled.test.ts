@@ -1,8 +1,15 @@
 // OTEL_SDK_DISABLED=true turns tracing fully off: nothing of the SDK is loaded, no module is patched, no exporter
 // is created, and the service still serves and logs.
-import { spawnSync } from 'node:child_process';
 import { OtlpReceiver } from './support/otlp-receiver';
-import { APP_DIR, baseEnv, closeAgent, freePort, postOrder, request, startService } from './support/service';
+import {
+  EXPORTER_LOADED,
+  closeAgent,
+  freePort,
+  postOrder,
+  request,
+  runInService,
+  startService,
+} from './support/service';
 
 jest.setTimeout(30_000);
 
@@ -16,32 +23,31 @@ interface Probe {
 }
 
 /** What starting the service leaves behind, seen from inside its process right after the bundle has loaded. */
-function probe(env: Record<string, string>): Probe {
+async function probe(env: Record<string, string>): Promise<Probe> {
   const script = `
     const http = require('node:http');
     const api = globalThis[Symbol.for('opentelemetry.js.api.1')] ?? {};
     const probe = {
       registered: Object.keys(api).filter((k) => k !== 'version').sort(),
       httpPatched: typeof http.Server.prototype.emit.__wrapped === 'boolean' || !!http.Server.prototype.emit.__original,
-      exporterLoaded: Object.keys(require.cache).some((k) => k.endsWith('otlp-exporter.js')),
+      exporterLoaded: ${EXPORTER_LOADED},
     };
     process.stdout.write('\\n' + JSON.stringify({ probe }) + '\\n');
     process.exit(0);
   `;
-  const result = spawnSync(process.execPath, ['--require', './dist/main.js', '-e', script], {
-    cwd: APP_DIR,
-    env: baseEnv(env),
-    encoding: 'utf8',
-  });
-  const last = result.stdout.trim().split('\n').at(-1)!;
-  return (JSON.parse(last) as { probe: Probe }).probe;
+  const { lines } = await runInService(script, env);
+  return lines.at(-1)!.probe as Probe;
 }
 
 describe('OTEL_SDK_DISABLED=true', () => {
-  it('when set, then no SDK is started, nothing is registered with the API and http is not patched', () => {
-    expect(probe({ OTEL_SDK_DISABLED: 'true' })).toEqual({ registered: [], httpPatched: false, exporterLoaded: false });
+  it('when set, then no SDK is started, nothing is registered with the API and http is not patched', async () => {
+    expect(await probe({ OTEL_SDK_DISABLED: 'true' })).toEqual({
+      registered: [],
+      httpPatched: false,
+      exporterLoaded: false,
+    });
     // The same probe sees the SDK when tracing is on, so it would catch a regression.
-    expect(probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({
+    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({
       registered: ['context', 'diag', 'propagation', 'trace'],
       httpPatched: true,
       exporterLoaded: false,

@@ -1,14 +1,12 @@
 // The OTLP gRPC exporter (grpc-js, protobufjs, the OTLP transformer: the bundle dist/otlp-exporter.js) is loaded on
 // the first export, not at start: spans ended before then wait in the batch processor's queue and are delivered, and
 // a process that never exports (tracing off, or shut down before its first batch) never loads grpc at all.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import { OutageReportingExporter } from '../src/tracing';
 import { OtlpReceiver } from './support/otlp-receiver';
-import { APP_DIR, baseEnv } from './support/service';
+import { EXPORTER_LOADED, runInService } from './support/service';
 
 jest.setTimeout(30_000);
 
@@ -25,7 +23,7 @@ interface Probe {
  */
 async function probe(env: Record<string, string>, spans: number): Promise<Probe> {
   const script = `
-    const exporterLoaded = () => Object.keys(require.cache).some((k) => k.endsWith('otlp-exporter.js'));
+    const exporterLoaded = () => ${EXPORTER_LOADED};
     // The API package from node_modules reaches the bundle's SDK through the API's global registration.
     const { trace } = require('@opentelemetry/api');
     const tracer = trace.getTracer('lazy-exporter-test');
@@ -36,17 +34,8 @@ async function probe(env: Record<string, string>, spans: number): Promise<Probe>
     });
     process.kill(process.pid, 'SIGTERM');
   `;
-  // Asynchronous: the receiver runs in this process and must answer while the probe waits.
-  const result = await promisify(execFile)(process.execPath, ['--require', './dist/main.js', '-e', script], {
-    cwd: APP_DIR,
-    env: baseEnv(env),
-    encoding: 'utf8',
-  });
-  expect(result.stderr).toBe('');
-  const lines = result.stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const { lines, stderr } = await runInService(script, env);
+  expect(stderr).toBe('');
   const stopped = lines.find((line) => line.msg === 'stopped')!;
   return { ...(lines.at(-1)!.probe as Omit<Probe, 'stopped'>), stopped };
 }

@@ -1,16 +1,46 @@
 // Runs the built service as a child process, the way the image runs it (node dist/main.js), and
 // collects its stdout as parsed JSON lines. Anything on stdout that is not JSON, or anything on stderr, is kept
 // so tests can assert there is none.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 export const APP_DIR = path.join(__dirname, '..', '..');
 export const ENTRY = ['dist/main.js'];
 
 export type LogLine = Record<string, unknown> & { level: string; msg: string };
+
+/** For probe scripts: a JavaScript expression that is true once the exporter's bundle, dist/otlp-exporter.js, loaded. */
+export const EXPORTER_LOADED = "Object.keys(require.cache).some((k) => k.endsWith('otlp-exporter.js'))";
+
+/**
+ * Runs `script` inside the service's own process, right after dist/main.js has loaded and started it
+ * (`node --require ./dist/main.js -e script`), until the process exits. Returns every JSON line of stdout (the
+ * service's, and whatever the script writes) and stderr. Asynchronous, so an OTLP receiver in the test's process
+ * can answer meanwhile.
+ */
+export async function runInService(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ lines: Record<string, unknown>[]; stderr: string }> {
+  const { stdout, stderr } = await promisify(execFile)(
+    process.execPath,
+    ['--require', './dist/main.js', '-e', script],
+    {
+      cwd: APP_DIR,
+      env: baseEnv(env),
+      encoding: 'utf8',
+    },
+  );
+  const lines = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { lines, stderr };
+}
 
 export interface Exit {
   code: number | null;
