@@ -144,16 +144,24 @@ describe('SIGTERM', () => {
       expect((await request(service.url('/'), { agent: keepAlive })).headers.connection).toBe('keep-alive');
       const body = JSON.stringify({ sku: 'KA-1', quantity: 1 });
       const reply = new Promise<http.IncomingMessage>((resolve, reject) => {
+        // `Expect: 100-continue`: the server's 100 proves it has read the headers, so the request is in flight when
+        // SIGTERM arrives (a request still unread in the socket would look like an idle connection, and be closed).
         const req = http.request(service.url('/orders'), {
           method: 'POST',
           agent: keepAlive,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            expect: '100-continue',
+          },
         });
         req.on('response', (res) => res.resume().on('end', () => resolve(res)));
         req.on('error', reject);
-        req.write(body.slice(0, 5));
-        void service.waitForLine((l) => l.msg === 'shutting down').then(() => req.end(body.slice(5)));
-        service.proc.kill('SIGTERM');
+        req.on('continue', () => {
+          void service.waitForLine((l) => l.msg === 'shutting down').then(() => req.end(body));
+          service.proc.kill('SIGTERM');
+        });
+        req.flushHeaders();
       });
       const res = await reply;
       expect(res.statusCode).toBe(201);
