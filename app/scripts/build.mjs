@@ -1,10 +1,10 @@
 // Builds dist/ as two self-contained CommonJS bundles, so the image ships no node_modules and Node resolves and reads
 // two files at start instead of several hundred:
 // - dist/main.js: the service, the SDK, Express and pino (from src/main.ts);
-// - dist/otlp-exporter.js: the OTLP gRPC exporter, which tracing.ts requires at the first export, not at start.
-// Bundling is safe here because the only instrumented module is Node's own `http`, which stays outside the bundle
-// and is patched when first required. An instrumentation for a package (Express, pino, …) would find nothing to
-// patch inside a bundle: such a package would have to be marked external and shipped in node_modules.
+// - dist/otlp-exporter.js: the OTLP gRPC exporter, which telemetry/exporter.ts requires at the first export.
+// Bundling is safe here because nothing is instrumented by patching modules: the server span is the service's own
+// (src/telemetry/http-server.ts). An instrumentation for a package (Express, pino, …) would find nothing to patch
+// inside a bundle: such a package would have to be marked external and shipped in node_modules.
 // Usage: node scripts/build.mjs
 import { rmSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
@@ -14,11 +14,64 @@ import { build } from 'esbuild';
 const appDir = path.join(import.meta.dirname, '..');
 const outdir = path.join(appDir, 'dist');
 
-/** Keeps `require('./otlp-exporter')` a require of the separate bundle instead of inlining the exporter. */
+/** Keeps `require('../otlp-exporter')` a require of the separate bundle instead of inlining the exporter. */
 const separateExporter = {
   name: 'separate-otlp-exporter',
   setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^\.\/otlp-exporter$/ }, () => ({ path: './otlp-exporter.js', external: true }));
+    pluginBuild.onResolve({ filter: /^(\.\.?\/)+otlp-exporter$/ }, () => ({
+      path: './otlp-exporter.js',
+      external: true,
+    }));
+  },
+};
+
+/**
+ * What NodeSDK (@opentelemetry/sdk-node) requires when it loads, to build components from the environment, and the
+ * service never lets it build: every exporter it knows (traces, metrics, logs; OTLP in three protocols, Zipkin,
+ * Prometheus), the metrics SDK, the B3 propagator and the configuration-file loader. The service gives NodeSDK each
+ * component itself (src/telemetry/sdk.ts). Bundled, they would make dist/main.js several times larger and the start
+ * slower; instead NodeSDK gets, for each, a module that throws a clear error if anything ever uses it. Only NodeSDK's
+ * own requires are replaced: the exporter bundle still gets the real OTLP gRPC exporter.
+ */
+export const LEFT_OUT_OF_NODE_SDK = [
+  '@opentelemetry/configuration',
+  '@opentelemetry/exporter-logs-otlp-grpc',
+  '@opentelemetry/exporter-logs-otlp-http',
+  '@opentelemetry/exporter-logs-otlp-proto',
+  '@opentelemetry/exporter-metrics-otlp-grpc',
+  '@opentelemetry/exporter-metrics-otlp-http',
+  '@opentelemetry/exporter-metrics-otlp-proto',
+  '@opentelemetry/exporter-prometheus',
+  '@opentelemetry/exporter-trace-otlp-grpc',
+  '@opentelemetry/exporter-trace-otlp-http',
+  '@opentelemetry/exporter-trace-otlp-proto',
+  '@opentelemetry/exporter-zipkin',
+  '@opentelemetry/otlp-exporter-base',
+  '@opentelemetry/otlp-grpc-exporter-base',
+  '@opentelemetry/propagator-b3',
+  '@opentelemetry/sdk-metrics',
+];
+
+const leftOutOfNodeSdk = {
+  name: 'left-out-of-node-sdk',
+  setup(pluginBuild) {
+    const names = new Set(LEFT_OUT_OF_NODE_SDK);
+    pluginBuild.onResolve({ filter: /^@opentelemetry\// }, ({ path: name, importer }) =>
+      names.has(name) && importer.includes(`${path.sep}@opentelemetry${path.sep}sdk-node${path.sep}`)
+        ? { path: name, namespace: 'left-out' }
+        : undefined,
+    );
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'left-out' }, ({ path: name }) => ({
+      loader: 'js',
+      contents: `// ${name}: left out of the bundle by scripts/build.mjs (the service configures NodeSDK explicitly).
+module.exports = new Proxy({}, {
+  get(_target, key) {
+    if (typeof key === 'symbol' || key === '__esModule' || key === 'then') return undefined;
+    throw new Error(${JSON.stringify(`${name} is not in this build: NodeSDK was asked to build a component the service does not configure (src/telemetry/sdk.ts)`)});
+  },
+});
+`,
+    }));
   },
 };
 
@@ -46,7 +99,7 @@ const { metafile } = await build({
   // `createRequire(import.meta.url)`, which esbuild cannot follow and which is undefined in a CommonJS bundle.
   conditions: ['require'],
   external: NOT_BUNDLED,
-  plugins: [separateExporter],
+  plugins: [separateExporter, leftOutOfNodeSdk],
   metafile: true,
   logLevel: 'warning',
 });

@@ -1,8 +1,9 @@
 // The routes, without listening. Every line logged while a request is handled is correlated by the logger's mixin;
 // each request ends with one access line. Errors answer JSON with the X-Ray trace ID, so a user can report it.
-import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
+import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
+import { clientAddress } from './client-address';
 import { clip, toXrayTraceId } from './logger';
 import { priceFor, PricingError, type PricingClient } from './pricing';
 import { loggedByStep, step, TRACER_NAME } from './step';
@@ -38,25 +39,6 @@ export function parseAlbRoot(header: string | string[] | undefined): string | un
 export function albRootToRecord(root: string | undefined, traceId: string | undefined): string | undefined {
   if (root === undefined) return undefined;
   return traceId !== undefined && root.slice(2).replace('-', '') === traceId ? undefined : root;
-}
-
-type RpcMetadata = { type?: string; route?: string } | undefined;
-let getRpcMetadata: ((ctx: Context) => RpcMetadata) | undefined;
-
-/**
- * Hands the Express route to the http instrumentation through `@opentelemetry/core`'s RPC metadata, which it reads
- * when the server span ends: it then sets `http.route` and names the span `METHOD route`. Only called with a
- * recording span, i.e. when tracing is on and `@opentelemetry/core` is loaded already; with tracing off the app
- * loads nothing but the API.
- */
-function setRouteForInstrumentation(route: string): void {
-  if (getRpcMetadata === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    getRpcMetadata = (require('@opentelemetry/core') as { getRPCMetadata: (ctx: Context) => RpcMetadata })
-      .getRPCMetadata;
-  }
-  const metadata = getRpcMetadata(context.active());
-  if (metadata?.type === 'http') metadata.route = route;
 }
 
 /** The X-Ray form of the active trace ID, for response bodies; absent when tracing is off. */
@@ -96,7 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', false);
 
-  // Before the access log: health checks are neither traced (see tracing.ts) nor logged.
+  // Before the access log: health checks are neither traced (telemetry/http-server.ts) nor logged.
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
@@ -205,6 +187,15 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
+/**
+ * The route that matched names the server span `METHOD route` and sets `http.route`, as instrumentation-http does
+ * with the route a framework reports (the span itself is telemetry/http-server.ts's, which only the SDK loads).
+ */
+function nameServerSpan(span: Span, method: string, route: string): void {
+  span.setAttribute('http.route', route);
+  span.updateName(`${method} ${route}`);
+}
+
 /** One line per request, written when the response is sent; it also gives the server span its route. */
 function accessLog(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next) => {
@@ -218,8 +209,8 @@ function accessLog(logger: Logger): RequestHandler {
       finished = true;
       const route = (req.route as { path?: unknown } | undefined)?.path;
       const routeName = typeof route === 'string' ? route : undefined;
-      // Before the instrumentation ends the span, which it does on 'close', after 'finish'.
-      if (routeName !== undefined && span?.isRecording()) setRouteForInstrumentation(routeName);
+      // Before the server span ends, which it does on 'close', after 'finish'.
+      if (routeName !== undefined && span?.isRecording()) nameServerSpan(span, req.method, routeName);
       logger.info(
         {
           method: clip(req.method, 16),
@@ -227,6 +218,7 @@ function accessLog(logger: Logger): RequestHandler {
           path: clip(req.path),
           status: res.statusCode,
           duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
+          client_address: clientAddress(req),
           alb_trace_id: albTraceId,
         },
         'request completed',

@@ -24,11 +24,39 @@ export interface Config {
     readonly scheduledDelayMillis: number;
     readonly exportTimeoutMillis: number;
   };
+  /** Which requests are recorded (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG). */
+  readonly sampler: SamplerConfig;
   /** Base URL of the pricing service; undefined means this service's own internal loopback listener. */
   readonly pricingUrl: string | undefined;
   /** Time allowed from SIGTERM to exit, for draining requests and flushing spans. */
   readonly shutdownTimeoutMs: number;
 }
+
+/**
+ * The sampler, named as the ADOT distro names it. `xray` asks the collector's X-Ray proxy for the sampling rules
+ * (falling back to X-Ray's default of 1 request a second plus 5% until it answers); the others decide locally. The
+ * `parentbased_` forms are accepted as the same samplers: a child span here always follows its parent, and at the
+ * public listener a caller's sampled flag never decides (see telemetry/sampler.ts).
+ */
+export type SamplerConfig =
+  | { readonly name: 'xray'; readonly endpoint: string; readonly pollingIntervalS: number }
+  | { readonly name: 'always_on' | 'always_off' }
+  | { readonly name: 'traceidratio'; readonly ratio: number };
+
+export const SAMPLER_NAMES = [
+  'xray',
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/** The collector's awsproxy extension, as the task runs it. */
+export const DEFAULT_XRAY_ENDPOINT = 'http://localhost:2000';
+/** How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the X-Ray SDKs' and ADOT's default. */
+export const DEFAULT_XRAY_POLLING_INTERVAL_S = 300;
 
 /** Thrown for a bad value; `fail` turns it into the JSON line and the exit code. */
 export class ConfigError extends Error {
@@ -67,29 +95,95 @@ function value(env: Env, name: string): string | undefined {
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** @param variable and accepts: what an error names, when the value is one part of a variable. */
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  variable = name,
+  accepts = `an integer from ${min} to ${max}`,
+): number {
   const raw = value(env, name);
   if (raw === undefined) return fallback;
   const parsed = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    throw new ConfigError(name, `an integer from ${min} to ${max}`);
+    throw new ConfigError(variable, accepts);
   }
   return parsed;
 }
 
-function httpUrl(env: Env, name: string): string | undefined {
+function httpUrl(
+  env: Env,
+  name: string,
+  variable = name,
+  accepts = 'an absolute http:// or https:// URL',
+): string | undefined {
   const raw = value(env, name);
   if (raw === undefined) return undefined;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(name, 'an absolute http:// or https:// URL');
+    throw new ConfigError(variable, accepts);
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-    throw new ConfigError(name, 'an absolute http:// or https:// URL');
+    throw new ConfigError(variable, accepts);
   }
   return raw.replace(/\/+$/, '');
+}
+
+function samplerArgument(env: Env, accepts: string): string | undefined {
+  const raw = value(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (raw !== undefined && raw.length > 1024) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', accepts);
+  return raw;
+}
+
+/** OTEL_TRACES_SAMPLER and its OTEL_TRACES_SAMPLER_ARG, which only `xray` and the ratio samplers take. */
+export function parseSampler(env: Env): SamplerConfig {
+  const raw = (value(env, 'OTEL_TRACES_SAMPLER') ?? 'xray').toLowerCase();
+  if (!(SAMPLER_NAMES as readonly string[]).includes(raw)) {
+    throw new ConfigError('OTEL_TRACES_SAMPLER', `one of ${SAMPLER_NAMES.join(', ')}`);
+  }
+  const name = raw.replace(/^parentbased_/, '');
+  if (name === 'always_on' || name === 'always_off') return { name };
+  if (name === 'traceidratio') {
+    const accepts = 'a number from 0 to 1 (the share of requests recorded) for traceidratio';
+    const arg = samplerArgument(env, accepts);
+    if (arg === undefined) return { name, ratio: 1 };
+    const ratio = /^(?:0|1|0?\.\d+|1\.0*)$/.test(arg) ? Number(arg) : NaN;
+    if (!(ratio >= 0 && ratio <= 1)) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', accepts);
+    return { name, ratio };
+  }
+  const accepts =
+    'endpoint=<http URL of the X-Ray sampling proxy>,polling_interval=<seconds from 1 to 3600> for xray (both optional)';
+  let endpoint = DEFAULT_XRAY_ENDPOINT;
+  let pollingIntervalS = DEFAULT_XRAY_POLLING_INTERVAL_S;
+  for (const pair of (samplerArgument(env, accepts) ?? '').split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+    const setting = pair.slice(eq + 1).trim();
+    if (key === 'endpoint') {
+      const url = httpUrl({ endpoint: setting }, 'endpoint', 'OTEL_TRACES_SAMPLER_ARG', accepts);
+      if (url === undefined) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', accepts);
+      endpoint = url;
+    } else if (key === 'polling_interval') {
+      pollingIntervalS = integer(
+        { polling_interval: setting },
+        'polling_interval',
+        0,
+        1,
+        3600,
+        'OTEL_TRACES_SAMPLER_ARG',
+        accepts,
+      );
+    } else {
+      throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', accepts);
+    }
+  }
+  return { name: 'xray', endpoint, pollingIntervalS };
 }
 
 /** `key1=value1,key2=value2`, values percent-encoded, as the OpenTelemetry specification defines it. */
@@ -180,6 +274,7 @@ export function parseConfig(env: Env): Config {
     serviceVersion: pkg.version,
     resourceAttributes,
     bsp: { maxQueueSize, maxExportBatchSize, scheduledDelayMillis, exportTimeoutMillis },
+    sampler: parseSampler(env),
     pricingUrl: httpUrl(env, 'PRICING_URL'),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 25_000),
   };

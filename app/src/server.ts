@@ -4,9 +4,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { loadConfig } from './config';
-import { shutdownTracing } from './instrumentation';
+import { instrumentListener, shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
+import type { FlushReport } from './telemetry/sdk';
 import { InMemoryOrderStore, InMemoryProductCache } from './store';
 
 const config = loadConfig();
@@ -27,21 +28,24 @@ const app = createApp({
   cache: new InMemoryProductCache(),
   pricing,
 });
-internal.on('request', app);
+internal.on('request', instrumentListener(app, 'internal'));
 // Once stopping, every response closes its connection: a keep-alive client (the ALB) would otherwise hold an idle
 // socket open and make the drain wait for its whole budget. Responses not yet started get `Connection: close`;
 // connections left idle by a response that had already started are closed as it finishes.
 let stopping = false;
 const inFlight = new Set<http.ServerResponse>();
-publicServer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-  if (stopping) res.setHeader('connection', 'close');
-  inFlight.add(res);
-  res.once('close', () => inFlight.delete(res));
-  res.once('finish', () => {
-    if (stopping) setImmediate(() => publicServer.closeIdleConnections());
-  });
-  app(req, res);
-});
+publicServer.on(
+  'request',
+  instrumentListener((req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (stopping) res.setHeader('connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    res.once('finish', () => {
+      if (stopping) setImmediate(() => publicServer.closeIdleConnections());
+    });
+    app(req, res);
+  }, 'public'),
+);
 
 function closeConnectionsAfterResponses(): void {
   for (const res of inFlight) {
@@ -94,7 +98,7 @@ async function shutdown(signal: string): Promise<void> {
   // lost either way, and the task must still stop with exit 0 and its `stopped` line.
   const flushed = await within(
     shutdownTracing().then(
-      () => 'ok' as const,
+      (report) => report,
       (error: unknown) => {
         logger.warn({ component: 'opentelemetry', detail: describeError(error) }, 'span flush failed');
         return 'failed' as const;
@@ -105,8 +109,21 @@ async function shutdown(signal: string): Promise<void> {
   if (flushed === 'timeout') {
     logger.warn('span flush did not finish before the shutdown deadline; the collector is not answering');
   }
-  logger.info({ drained: drained !== 'timeout', spans_flushed: flushed === 'ok' }, 'stopped');
+  logger.info({ drained: drained !== 'timeout', ...spansFields(flushed) }, 'stopped');
   process.exit(0);
+}
+
+/**
+ * `spans_flushed` is true only when the flush finished and no span was lost since start (a failed export or a full
+ * queue); with tracing off there were no spans, and the line says nothing about them.
+ */
+function spansFields(flushed: FlushReport | undefined | 'failed' | 'timeout'): Record<string, unknown> {
+  if (flushed === undefined) return {};
+  if (typeof flushed === 'string') return { spans_flushed: false };
+  return {
+    spans_flushed: flushed.lostSpans === 0,
+    ...(flushed.lostSpans > 0 ? { spans_lost: flushed.lostSpans } : {}),
+  };
 }
 
 function describeError(error: unknown): string {

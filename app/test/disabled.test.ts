@@ -1,5 +1,5 @@
-// OTEL_SDK_DISABLED=true turns tracing fully off: nothing of the SDK is loaded, no module is patched, no exporter
-// is created, and the service still serves and logs.
+// OTEL_SDK_DISABLED=true turns tracing fully off: nothing of the SDK is loaded, no exporter is created, and the
+// service still serves and logs. No module is patched either way: the server span is the service's own.
 import { OtlpReceiver } from './support/otlp-receiver';
 import {
   EXPORTER_LOADED,
@@ -40,16 +40,17 @@ async function probe(env: Record<string, string>): Promise<Probe> {
 }
 
 describe('OTEL_SDK_DISABLED=true', () => {
-  it('when set, then no SDK is started, nothing is registered with the API and http is not patched', async () => {
+  it('when set, then no SDK is started and nothing is registered with the API', async () => {
     expect(await probe({ OTEL_SDK_DISABLED: 'true' })).toEqual({
       registered: [],
       httpPatched: false,
       exporterLoaded: false,
     });
-    // The same probe sees the SDK when tracing is on, so it would catch a regression.
+    // The same probe sees the SDK when tracing is on, so it would catch a regression. NodeSDK registers a logger
+    // provider, with no processor: the service's logs are its JSON lines, not OpenTelemetry log records.
     expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({
-      registered: ['context', 'diag', 'propagation', 'trace'],
-      httpPatched: true,
+      registered: ['context', 'diag', 'logs', 'propagation', 'trace'],
+      httpPatched: false,
       exporterLoaded: false,
     });
   });

@@ -136,6 +136,34 @@ describe('SIGTERM', () => {
     }
   });
 
+  it('when spans were lost in an outage, then the stopped line says spans_flushed false even though the last flush worked', async () => {
+    const port = await freePort();
+    const service = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    });
+    let receiver: OtlpReceiver | undefined;
+    try {
+      expect((await request(service.url('/'))).status).toBe(200);
+      await service.waitForLine((l) => l.msg.startsWith('span export failing'));
+      receiver = await OtlpReceiver.start(port);
+      // Requests until an export gets through again (grpc-js waits out its reconnect backoff first).
+      const deadline = Date.now() + 20_000;
+      while (!service.lines.some((l) => l.msg === 'span export resumed') && Date.now() < deadline) {
+        expect((await request(service.url('/'))).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      service.proc.kill('SIGTERM');
+      expect((await service.exited).code).toBe(0);
+      const lost = service.lines.find((l) => l.msg === 'span export resumed')!.lost_spans as number;
+      expect(lost).toBeGreaterThanOrEqual(2);
+      expect(service.lines.at(-1)).toMatchObject({ msg: 'stopped', spans_flushed: false, spans_lost: lost });
+    } finally {
+      await service.stop();
+      await receiver?.stop();
+    }
+  });
+
   it('when SIGTERM arrives during a request on a keep-alive connection, then its response says Connection: close and the drain completes', async () => {
     const service = await startService({ OTEL_SDK_DISABLED: 'true' });
     const keepAlive = new http.Agent({ keepAlive: true });

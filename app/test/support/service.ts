@@ -117,10 +117,26 @@ export class Service {
   }
 }
 
-/** Environment for the child: the parent's PATH and nothing OpenTelemetry from the parent. */
+/**
+ * Environment for the child: the parent's PATH and nothing OpenTelemetry from the parent. Every request is recorded
+ * unless a test names another sampler (the service's default, `xray`, asks a proxy that these tests do not run).
+ */
 export function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    OTEL_TRACES_SAMPLER: 'always_on',
+  };
   return { ...env, ...extra };
+}
+
+/** The `traceresponse` header (W3C Trace Context Level 2): `00-<trace id>-<span id>-<flags>`. */
+export function traceResponse(reply: Reply): { traceId: string; spanId: string; sampled: boolean } {
+  const header = reply.headers.traceresponse;
+  const match = typeof header === 'string' ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/.exec(header) : null;
+  if (!match) throw new Error(`no valid traceresponse header: ${String(header)}`);
+  return { traceId: match[1], spanId: match[2], sampled: match[3] === '01' };
 }
 
 export function spawnService(extra: Record<string, string>, options: { cwd?: string; argv?: string[] } = {}): Service {
@@ -239,11 +255,23 @@ export function fromXray(xray: string): string {
 export const XRAY_ID = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/;
 
 /** Lines that are about the process, not a request: they carry no trace IDs by design. */
-export const PROCESS_MESSAGES = new Set(['listening', 'shutting down', 'stopped', 'span flush failed']);
+export const PROCESS_MESSAGES = new Set([
+  'listening',
+  'shutting down',
+  'stopped',
+  'span flush failed',
+  'sampling rules loaded',
+  'sampling rules available again',
+]);
 
 /** True for a line written outside any request: the process's lifecycle and the SDK's own diagnostics. */
 export function isProcessLine(line: LogLine): boolean {
-  return PROCESS_MESSAGES.has(line.msg) || line.component === 'opentelemetry' || /^span flush/.test(line.msg);
+  return (
+    PROCESS_MESSAGES.has(line.msg) ||
+    line.component === 'opentelemetry' ||
+    line.component === 'sampling' ||
+    /^span flush/.test(line.msg)
+  );
 }
 
 /** Peak resident memory of a process (Linux), in bytes. */

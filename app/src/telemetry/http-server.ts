@@ -1,0 +1,197 @@
+// The SERVER span of each request, opened around the request listener instead of by
+// @opentelemetry/instrumentation-http, which builds every attribute and binds the request's and response's event
+// emitters before the sampler is asked, so an unrecorded request cost as much as a recorded one (REFERENCE §8). Here
+// an unrecorded request costs the decision and little else: the propagated context, the four attributes the X-Ray
+// rules match on, a non-recording span, the `traceresponse` header. A recorded span gets the rest of what
+// instrumentation-http records under the stable HTTP conventions (test/server-span.test.ts compares the two), except
+// `client.address`, which is the load balancer's word (client-address.ts), and `server.address`, taken from `Host`
+// alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
+import { errorMonitor } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { clientAddress } from '../client-address';
+import { PUBLIC_EDGE } from './sampler';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Which listener: the public one (caller's trace kept, its sampled flag ignored) or the internal pricing hop. */
+export type Edge = 'public' | 'internal';
+
+export function isHealthCheck(url: string | undefined): boolean {
+  return url === '/healthz' || (url?.startsWith('/healthz?') ?? false);
+}
+
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+  'QUERY',
+]);
+
+/** `http.request.method` as the conventions define it: a known method in upper case, anything else `_OTHER`. */
+function normalizeMethod(method: string): string {
+  if (KNOWN_METHODS.has(method)) return method;
+  const upper = method.toUpperCase();
+  return KNOWN_METHODS.has(upper) ? upper : '_OTHER';
+}
+
+/**
+ * A path the URL parser would leave as it is: no dot segment, backslash, fragment or character it would
+ * percent-encode. Anything else goes through `new URL`, as instrumentation-http takes it.
+ */
+const PLAIN_PATH = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@%/]*$/;
+
+function urlPath(url: string): string {
+  const query = url.indexOf('?');
+  const raw = query < 0 ? url : url.slice(0, query);
+  if (PLAIN_PATH.test(raw)) return raw;
+  try {
+    return new URL(url, 'http://localhost').pathname;
+  } catch {
+    return raw;
+  }
+}
+
+/** Host and port from the `Host` header, split as instrumentation-http splits it (semconv 1.27). */
+function hostAndPort(host: string | undefined): { host?: string; port?: number } {
+  if (host === undefined || host === '') return {};
+  const parts = host.split(':');
+  if (parts.length === 1) return { host, port: 80 };
+  if (parts.length === 2) return { host: parts[0], port: Number(parts[1]) };
+  if (parts[0].startsWith('[')) {
+    if (parts[parts.length - 1].endsWith(']')) return { host, port: 80 };
+    if (parts[parts.length - 2].endsWith(']'))
+      return { host: parts.slice(0, -1).join(':'), port: Number(parts.at(-1)) };
+  }
+  return { host };
+}
+
+/** instrumentation-http's DEFAULT_QUERY_STRINGS_TO_REDACT: signed-URL credentials never reach a span. */
+const REDACTED_QUERY_KEYS = [
+  'sig',
+  'Signature',
+  'AWSAccessKeyId',
+  'X-Goog-Signature',
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+];
+
+function redactedQuery(search: string): string {
+  const params = new URLSearchParams(search);
+  for (const key of REDACTED_QUERY_KEYS) if (params.has(key)) params.set(key, 'REDACTED');
+  return params.toString();
+}
+
+/** What only a recorded span needs: computed after the decision. */
+function recordedAttributes(
+  req: IncomingMessage,
+  method: string,
+  normalized: string,
+  port: number | undefined,
+): Attributes {
+  const attributes: Attributes = {
+    'url.scheme': 'http',
+    'network.peer.address': req.socket.remoteAddress,
+    'network.peer.port': req.socket.remotePort,
+    'network.protocol.version': req.httpVersion,
+    'client.address': clientAddress(req),
+  };
+  if (port !== undefined) attributes['server.port'] = port;
+  if (method !== normalized) attributes['http.request.method_original'] = method;
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  if (query >= 0 && query < url.length - 1) {
+    try {
+      const search = new URL(url, 'http://localhost').search;
+      if (search !== '') attributes['url.query'] = redactedQuery(search.slice(1));
+    } catch {
+      // A target the URL parser refuses has no query to record.
+    }
+  }
+  return attributes;
+}
+
+function endServerSpan(span: Span, res: ServerResponse): void {
+  const status = res.statusCode;
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 500 && status < 600) span.setAttribute('error.type', String(status));
+  // SERVER spans: only a 5xx (or no valid status) is an error; a 4xx is the client's.
+  span.setStatus({ code: status >= 100 && status < 500 ? SpanStatusCode.UNSET : SpanStatusCode.ERROR });
+  span.end();
+}
+
+function failServerSpan(span: Span, error: Error): void {
+  span.setAttribute('error.type', error.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+  span.recordException(error);
+  span.end();
+}
+
+/** The W3C Trace Context Level 2 response header: this request's trace and span, and whether it is recorded. */
+function traceResponse(traceId: string, spanId: string, flags: number): string {
+  return `00-${traceId}-${spanId}-${(flags & TraceFlags.SAMPLED) !== 0 ? '01' : '00'}`;
+}
+
+/** Wraps a request listener so that each request but the health check runs inside its own SERVER span. */
+export function traceRequests(listener: RequestListener, tracer: Tracer, edge: Edge): RequestListener {
+  return (req, res) => {
+    if (isHealthCheck(req.url)) {
+      listener(req, res);
+      return;
+    }
+    let parent: Context = propagation.extract(ROOT_CONTEXT, req.headers);
+    if (edge === 'public') {
+      const caller = trace.getSpanContext(parent);
+      if (caller !== undefined) {
+        // The caller's trace ID and parent are kept; its tracestate (vendor data from anyone) is not passed on, and
+        // PUBLIC_EDGE tells the sampler that the caller's sampled flag does not count here.
+        parent = trace.setSpanContext(parent, { ...caller, traceState: undefined }).setValue(PUBLIC_EDGE, true);
+      }
+    }
+    const method = req.method ?? 'GET';
+    const normalized = normalizeMethod(method);
+    const attributes: Attributes = {
+      'http.request.method': normalized,
+      'url.path': urlPath(req.url ?? '/'),
+    };
+    const { host, port } = hostAndPort(req.headers.host);
+    if (host !== undefined) attributes['server.address'] = host;
+    const userAgent = req.headers['user-agent'];
+    if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
+
+    const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    res.setHeader('traceresponse', traceResponse(traceId, spanId, traceFlags));
+    if (span.isRecording()) {
+      span.setAttributes(recordedAttributes(req, method, normalized, port));
+      let failed = false;
+      res.once('close', () => {
+        if (!failed) endServerSpan(span, res);
+      });
+      res.once(errorMonitor, (error: Error) => {
+        failed = true;
+        failServerSpan(span, error);
+      });
+    }
+    context.with(trace.setSpan(parent, span), listener, undefined, req, res);
+  };
+}

@@ -1,0 +1,103 @@
+// The OpenTelemetry SDK for traces only, started with NodeSDK and given every component, so that nothing comes from
+// the environment by accident: no metric readers and no log record processors (NodeSDK would otherwise build OTLP
+// exporters for both from OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER, whose default is `otlp`), no instrumentations
+// (the server span is the service's own: http-server.ts), the ECS + environment resource and nothing detected
+// besides, W3C trace context and X-Ray propagation (no baggage: nothing here reads it, and a caller could send 8 KB
+// of it to be forwarded), X-Ray trace IDs, the sampler from OTEL_TRACES_SAMPLER, span limits, and one batch processor
+// in front of the lazily loaded OTLP gRPC exporter. Required by instrumentation.ts only when tracing is on.
+import { trace, type Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AWSXRayIdGenerator } from '@opentelemetry/id-generator-aws-xray';
+import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { TRACER_NAME } from '../step';
+import { installDiagnostics } from './diagnostics';
+import { createOtlpExporter, OutageReportingExporter } from './exporter';
+import { traceRequests, type Edge, type RequestListener } from './http-server';
+import { serviceResource } from './resource';
+import { createSampler, type EdgePolicySampler } from './sampler';
+
+/** Longest attribute value a span keeps (the SDK cuts longer ones). */
+export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 512;
+
+/** What the `stopped` line reports about the spans. */
+export interface FlushReport {
+  /** Spans lost since start: batches that failed to export, and spans dropped by a full queue. */
+  readonly lostSpans: number;
+}
+
+export interface Tracing {
+  readonly sampler: EdgePolicySampler;
+  /** Wraps a request listener in a SERVER span per request. */
+  instrument(listener: RequestListener, edge: Edge): RequestListener;
+  /** Exports every queued span and stops polling; rejects if the last export fails. */
+  shutdown(): Promise<FlushReport>;
+}
+
+export function startTracing(config: Config, logger: Logger): Tracing {
+  const resource = serviceResource(config);
+  const sampler = createSampler(config.sampler, resource, logger);
+  const { exportTimeoutMillis, maxQueueSize, maxExportBatchSize, scheduledDelayMillis } = config.bsp;
+  const exporter = new OutageReportingExporter(
+    // Loaded on the first export, not at start (see OutageReportingExporter); a bundle of its own in dist/.
+    () =>
+      createOtlpExporter({
+        url: config.otlpEndpoint,
+        timeoutMillis: exportTimeoutMillis,
+        maxQueueSize,
+        maxExportBatchSize,
+      }),
+    logger,
+    config.otlpEndpoint,
+  );
+
+  const sdk = new NodeSDK({
+    resource,
+    autoDetectResources: false,
+    contextManager: new AsyncLocalStorageContextManager(),
+    // Extraction runs in order and the last valid context wins, so a full X-Ray header beats traceparent. An ALB's
+    // Root-only header is ignored by the X-Ray propagator; the app records that Root itself.
+    textMapPropagator: new CompositePropagator({
+      propagators: [new W3CTraceContextPropagator(), new AWSXRayPropagator()],
+    }),
+    idGenerator: new AWSXRayIdGenerator(),
+    sampler,
+    // Values copied from requests (URL, query, user agent, host) are cut so that no span, and no batch of
+    // MAX_EXPORT_BATCH_SIZE spans, can approach gRPC's 4 MiB message limit.
+    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter,
+        maxQueueSize,
+        maxExportBatchSize,
+        scheduledDelayMillis,
+        // A little longer than the exporter's own deadline, so the exporter reports the failure first.
+        exportTimeoutMillis: exportTimeoutMillis + 1000,
+      }),
+    ],
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  // After NodeSDK's constructor, which installs a plain-text console logger when OTEL_LOG_LEVEL is set.
+  const diagnostics = installDiagnostics(logger);
+  sdk.start();
+
+  let tracer: Tracer | undefined;
+  return {
+    sampler,
+    instrument(listener, edge) {
+      tracer ??= trace.getTracer(TRACER_NAME);
+      return traceRequests(listener, tracer, edge);
+    },
+    async shutdown() {
+      sampler.root.shutdown();
+      await sdk.shutdown();
+      return { lostSpans: exporter.lostSpansTotal + diagnostics.droppedSpans };
+    },
+  };
+}
