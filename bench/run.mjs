@@ -7,11 +7,12 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
 import { cpuBusyMicros, cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
-import { defaultTaskNodeOptions, defineVariants, VARIANT_IDS } from './lib/variants.mjs';
+import { defaultTaskNodeOptions, defineVariants, startSamplingProxies, VARIANT_IDS } from './lib/variants.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
@@ -101,12 +102,14 @@ function takeSpans() {
   });
 }
 
+const proxies = await startSamplingProxies(repoRoot);
 const allVariants = defineVariants({
   repoRoot,
   benchDir,
   sinkPort,
   cacheDir: path.join(benchDir, '.cache'),
   serviceNodeOptions: await defaultTaskNodeOptions(repoRoot),
+  proxies,
 });
 const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
 const unknown = wanted.filter((id) => !allVariants.some((v) => v.id === id));
@@ -133,13 +136,14 @@ const results = {
   machine: machine(),
   config,
   quiet: { loadBefore: loadAverage(), otherProcessesBefore: otherNodeProcesses() },
-  variants: allVariants.map(({ id, label, nodeArgs, env, missing, traced }) => ({
+  variants: allVariants.map(({ id, label, nodeArgs, env, missing, traced, sampling }) => ({
     id,
     label,
     nodeArgs,
     env,
     missing,
     traced,
+    sampled: sampling ? 'rule' : traced ? 'all' : 'none',
   })),
   skipped,
 };
@@ -223,6 +227,8 @@ function rotate(list, by) {
 async function cell(variant, round) {
   const port = await freePort();
   const stderrPath = path.join(stderrDir, `${variant.id}-round${round + 1}.log`);
+  const sampledBefore = variant.sampling?.sampledCount() ?? 0;
+  const decisionsBefore = variant.sampling?.requestCount() ?? 0;
   const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
   await waitFor200(child, port, '/healthz');
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
@@ -257,10 +263,26 @@ async function cell(variant, round) {
     openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
   );
   const rssMB = peakRssMB(child.pid);
+  // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
+  // give it the time to report the last second before it stops.
+  if (variant.sampling) await sleep(1500);
   const stop = await stopServer(child);
   const spans = await takeSpans();
   const lost = {};
-  for (const p of ['/', '/orders']) lost[p] = variant.traced ? served[p] - (spans.serverByPath[p] ?? 0) : 0;
+  let sampling;
+  if (variant.sampling) {
+    // Recorded requests the sampler reported against server spans received: a recorded span lost in the queue or
+    // the export shows as missing. Requests decided before the first rules arrived are not reported, so they can
+    // only show as extra spans, never as missing ones.
+    const reported = variant.sampling.sampledCount() - sampledBefore;
+    const decisions = variant.sampling.requestCount() - decisionsBefore;
+    const received = (spans.serverByPath['/'] ?? 0) + (spans.serverByPath['/orders'] ?? 0);
+    sampling = { reported, decisions, received, share: received / (served['/'] + served['/orders']) };
+    lost['/'] = Math.max(0, reported - received);
+    lost['/orders'] = 0;
+  } else {
+    for (const p of ['/', '/orders']) lost[p] = variant.traced ? served[p] - (spans.serverByPath[p] ?? 0) : 0;
+  }
   const sdkSaysDropped = droppedInLog(stderrPath);
   return {
     variant: variant.id,
@@ -270,6 +292,7 @@ async function cell(variant, round) {
     stop,
     served,
     spans,
+    sampling,
     serverSpansMissing: lost,
     sdkSaysDropped,
   };
@@ -346,7 +369,7 @@ if (!options['no-profile']) {
   const profileDir = path.join(benchDir, '.cache', 'profiles');
   rmSync(profileDir, { recursive: true, force: true });
   results.profiles = {};
-  const profiled = options.profile ? options.profile.split(',') : [byId.b ? 'b' : 'c', 'a', 'a0'];
+  const profiled = options.profile ? options.profile.split(',') : [byId.b ? 'b' : 'c', 'b-rule', 'a', 'a0'];
   for (const variant of profiled.map((id) => byId[id]).filter(Boolean)) {
     const dir = path.join(profileDir, variant.id);
     mkdirSync(dir, { recursive: true });
@@ -384,6 +407,7 @@ if (!options['no-profile']) {
 }
 
 sink.send({ type: 'stop' });
+await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
 results.elapsedS = (performance.now() - started) / 1000;
 results.quiet.loadAfter = loadAverage();
 const buildAfter = serviceBuild();

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { clientAddress } from './client-address';
 import { clip, toXrayTraceId } from './logger';
 import { priceFor, PricingError, type PricingClient } from './pricing';
-import { loggedByStep, step, TRACER_NAME } from './step';
+import { inChildSpan, loggedByStep, step } from './step';
 import type { OrderStore, ProductCache } from './store';
 
 export interface AppDeps {
@@ -87,10 +87,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/', (_req, res) => {
     // The original's child span, active while it logs so that the line carries its IDs.
-    trace.getTracer(TRACER_NAME).startActiveSpan('about', (span) => {
-      logger.info('about us page');
-      span.end();
-    });
+    inChildSpan('about', () => logger.info('about us page'));
     res.type('text/plain').send('Welcome to the Home Page!');
   });
 

@@ -23,11 +23,15 @@ const METRICS = {
 export const PAIRS = [
   ['b', 'a0'],
   ['b', 'a'],
+  ['b-rule', 'a'],
+  ['b-rule', 'a0'],
   ['a', 'a0'],
   ['c', 'a0'],
   ['d', 'a0'],
   ['b', 'c'],
   ['b', 'd'],
+  ['b-rule', 'd-rule'],
+  ['d-rule', 'a0'],
   ['b-semi', 'b'],
   ['b-semi', 'a'],
   ['b-cache', 'b'],
@@ -65,6 +69,15 @@ export function analyse(results) {
     entry.served = served;
     entry.sdkSaysDropped = cells.reduce((s, c) => s + (c.sdkSaysDropped ?? 0), 0);
     entry.serverSpansMissing = missing;
+    const sampledCells = cells.filter((c) => c.sampling);
+    if (sampledCells.length > 0) {
+      entry.sampling = {
+        reported: sampledCells.reduce((sum, c) => sum + c.sampling.reported, 0),
+        decisions: sampledCells.reduce((sum, c) => sum + c.sampling.decisions, 0),
+        received: sampledCells.reduce((sum, c) => sum + c.sampling.received, 0),
+        share: spread(sampledCells.map((c) => c.sampling.share)),
+      };
+    }
     entry.spansTotal = cells.reduce((s, c) => s + c.spans.spans, 0);
     entry.spanNames = cells[0]?.spans.byName ?? {};
     entry.startupMs = spread(results.startup?.[id] ?? []);
@@ -97,8 +110,58 @@ export function analyse(results) {
 function targets(results, v, ratios) {
   const list = [];
   const have = (...ids) => ids.every((id) => v[id]);
-  const add = (name, pass, detail) => list.push({ name, pass, detail });
+  let issue = 10;
+  const add = (name, pass, detail) => list.push({ issue, name, pass, detail });
   const fmt = (s) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+
+  // Issue 10: sampling by X-Ray rules, and what an unrecorded request costs.
+  if (have('a', 'b-rule')) {
+    const r = ratios['b-rule/a']['home.rps'];
+    add('(b-rule) GET / throughput ≥ 0.85 × (a), at the default rule', r.median >= 0.85, `b-rule/a = ${fmt(r)}`);
+    const c = ratios['b-rule/a']['home.cpuUsPerRequest'];
+    add('(b-rule) CPU per GET / request ≤ 1.15 × (a)', c.median <= 1.15, `b-rule/a = ${fmt(c)}`);
+    const s = v['b-rule'].sampling;
+    add(
+      '(b-rule) no recorded server span lost',
+      v['b-rule'].serverSpansMissing === 0,
+      s
+        ? `${s.reported} requests recorded by the rule (${(s.share.median * 100).toFixed(1)}% of those served), ` +
+            `${s.received} server spans received, ${v['b-rule'].serverSpansMissing} missing`
+        : 'no sampling counts',
+    );
+    const startup = v['b-rule'].startupMs.median - v.a.startupMs.median;
+    add(
+      '(b-rule) first response ≤ (a) + 150 ms',
+      startup <= 150,
+      `${v['b-rule'].startupMs.median.toFixed(0)} ms vs ${v.a.startupMs.median.toFixed(0)} ms = +${startup.toFixed(0)} ms`,
+    );
+  } else add('(b-rule) at the default rule', null, 'not in this run');
+  if (have('a', 'b')) {
+    const r = ratios['b/a']['home.rps'];
+    add('(b) every request recorded: GET / throughput ≥ 0.5 × (a)', r.median >= 0.5, `b/a = ${fmt(r)}`);
+    const o = ratios['b/a']['open.p99Ms'];
+    add(
+      `(b) every request recorded: open-loop p99 at ${results.config.openRate} req/s ≤ 3 × (a)`,
+      o.median <= 3,
+      `b/a p99 = ${fmt(o)}`,
+    );
+    add(
+      '(b) every request recorded: none lost',
+      v.b.serverSpansMissing === 0,
+      `${v.b.served} requests, ${v.b.serverSpansMissing} without a server span`,
+    );
+  }
+  if (have('b-rule', 'd-rule')) {
+    const r = ratios['b-rule/d-rule']['home.rps'];
+    add(
+      '(b-rule) ahead of (d-rule), the ADOT distro under the same rule, on GET /',
+      r.median > 1,
+      `b-rule/d-rule = ${fmt(r)}`,
+    );
+  }
+
+  // Issue 4's targets, kept so that runs stay comparable.
+  issue = 4;
 
   if (have('a', 'b')) {
     const r = ratios['b/a']['home.rps'];

@@ -15,6 +15,13 @@ const METRIC_LABELS = {
   peakRssMB: 'peak RSS',
 };
 
+/** Server spans missing: of every response, or, for a variant sampled by a rule, of the requests it recorded. */
+function missingCell(x) {
+  if (!x.traced) return '–';
+  const of = x.sampling ? x.sampling.reported : x.served;
+  return `${x.serverSpansMissing} of ${of}${x.sampling ? ' recorded' : ''} (${n((100 * x.serverSpansMissing) / Math.max(of, 1), 1)}%)`;
+}
+
 export function render(results) {
   const { analysis, config, machine } = results;
   const v = analysis.perVariant;
@@ -30,11 +37,20 @@ export function render(results) {
   );
   if (results.mode !== 'full') line('\n> This is a `--quick` smoke run: too short to trust.');
   line();
-  line('## Targets for (b), from issue 4');
-  line();
-  line('| Target | Result | Measured |');
-  line('| --- | --- | --- |');
-  for (const t of analysis.targets) line(`| ${t.name} | ${verdict(t.pass)} | ${t.detail} |`);
+  const headings = {
+    10: 'Targets from issue 10: sampling by X-Ray rules, and what an unrecorded request costs',
+    4: 'Targets from issue 4: the cost of tracing every request',
+  };
+  for (const issue of [10, 4]) {
+    const targets = analysis.targets.filter((t) => (t.issue ?? 4) === issue);
+    if (targets.length === 0) continue;
+    line(`## ${headings[issue]}`);
+    line();
+    line('| Target | Result | Measured |');
+    line('| --- | --- | --- |');
+    for (const t of targets) line(`| ${t.name} | ${verdict(t.pass)} | ${t.detail} |`);
+    line();
+  }
   for (const s of results.skipped ?? []) line(`\nNot measured: (${s.id}), ${s.reason}.`);
   line();
   line(
@@ -52,7 +68,10 @@ export function render(results) {
   for (const variant of results.variants) {
     const env = Object.entries(variant.env)
       .filter(([k]) => k.startsWith('OTEL_') || k === 'BENCH_OTEL_API' || k === 'NODE_OPTIONS')
-      .map(([k, val]) => `${k}=${val.replace(/127\.0\.0\.1:\d+/, 'sink')}`)
+      .map(
+        ([k, val]) =>
+          `${k}=${val.replace(/endpoint=http:\/\/127\.0\.0\.1:\d+/, 'endpoint=http://fake-xray-proxy').replace(/127\.0\.0\.1:\d+/, 'sink')}`,
+      )
       .join(' ');
     line(
       `| (${variant.id}) | ${variant.label}${variant.missing ? ' (not built)' : ''} | \`${env ? env + ' ' : ''}node ${variant.nodeArgs.map((a) => a.replace(/.*\/bench\//, 'bench/')).join(' ')}\` |`,
@@ -78,7 +97,7 @@ export function render(results) {
     line(
       `| (${id}) | ${n(x['home.rps'].median)} | ${n(x['home.serverBusy'].median * 100)}% | ${n(x['home.p50Ms'].median, 1)} / ${n(x['home.p99Ms'].median, 1)} | ${n(x['home.cpuUsPerRequest'].median)} | ` +
         `${n(x['orders.rps'].median)} | ${n(x['orders.p50Ms'].median, 1)} / ${n(x['orders.p99Ms'].median, 1)} | ${n(x['orders.cpuUsPerRequest'].median)} | ` +
-        `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${x.traced ? `${x.serverSpansMissing} of ${x.served} (${n((100 * x.serverSpansMissing) / x.served, 1)}%)` : '–'} | ` +
+        `${n(x['open.p50Ms'].median, 2)} / ${n(x['open.p99Ms'].median, 2)} | ${n(x.peakRssMB.median, 1)} | ${x.traced ? n(x.spansTotal / x.served, 2) : '–'} | ${missingCell(x)} | ` +
         `${n(x.startupMs.median)} | ${x.imageMB === undefined ? '–' : n(x.imageMB, 1)} |`,
     );
   }
@@ -90,6 +109,15 @@ export function render(results) {
       );
       line();
     }
+  }
+  for (const id of ids) {
+    const s = v[id].sampling;
+    if (!s) continue;
+    line(
+      `(${id}) recorded ${n(s.share.median * 100, 1)}% of its requests (median over rounds; ${s.reported} recorded as its ` +
+        `sampler reported to the proxy, ${s.received} server spans received, of ${s.decisions} sampling decisions).`,
+    );
+    line();
   }
   line('Span names and counts in round 1 (all routes, warm-ups included):');
   line();
@@ -238,6 +266,13 @@ export function render(results) {
     '- Heap: every variant runs with the `NODE_OPTIONS` the stack gives the service in a task of the default size ' +
       "(`lib/settings.ts`, shown in the commands above); without it V8 sizes its heap from this machine's memory, " +
       "many times a task's.",
+  );
+  line(
+    "- Sampling: (b) and (b-rule) run with the task's `OTEL_TRACES_SAMPLER=xray` and `OTEL_TRACES_SAMPLER_ARG=endpoint=…,polling_interval=60`, " +
+      'against a fake X-Ray sampling API in the harness (`app/test/support/xray-proxy.ts`: `POST /GetSamplingRules`, ' +
+      '`POST /SamplingTargets`), whose Default rule records every request for (b) and 1/s + 5% for (b-rule) and (d-rule). ' +
+      'It answers each SamplingTargets report with a 1 s interval; before each stop the harness waits 1.5 s for the last ' +
+      'report, so that the requests a sampler says it recorded can be matched with the server spans received.',
   );
   line(
     "- (c) and (d) run the same handlers (`bench/peer/app.cjs`, CommonJS so the agents' require hooks patch it) and make the " +

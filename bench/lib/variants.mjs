@@ -1,10 +1,12 @@
-// The five variants and exactly how each is started. Every traced variant exports to the same OTLP gRPC sink,
-// samples every request, and has its metrics and logs exporters off (the service has none).
+// The variants and exactly how each is started. Every traced variant exports to the same OTLP gRPC sink and has its
+// metrics and logs exporters off (the service has none). (b), (c) and (d) record every request; (b-rule) and
+// (d-rule) sample by X-Ray's default rule (1 request a second plus 5%), served by a fake X-Ray sampling proxy
+// (app/test/support/xray-proxy.ts, a real HTTP server in the harness) as the collector's awsproxy serves it in a task.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export const VARIANT_IDS = ['a0', 'a', 'b', 'c', 'd'];
+export const VARIANT_IDS = ['a0', 'a', 'b', 'b-rule', 'c', 'd', 'd-rule'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
 export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-bsp'];
 
@@ -26,7 +28,26 @@ export async function defaultTaskNodeOptions(repoRoot) {
   return settings.serviceNodeOptions(settings.DEFAULTS.memoryLimitMiB);
 }
 
-export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, serviceNodeOptions }) {
+/**
+ * The fake X-Ray sampling proxies: `default` answers X-Ray's Default rule (reservoir 1/s, rate 5%), `all` a Default
+ * rule at rate 1 (the stack's "record every request" demo setting). Each answers SamplingTargets with a 1 s
+ * Interval, so that the samplers' counts (SampledCount) of a run reach the harness within a second of its end.
+ */
+export async function startSamplingProxies(repoRoot) {
+  const { tsImport } = await import('tsx/esm/api');
+  const { FakeXRayProxy, samplingRule } = await tsImport(
+    pathToFileURL(path.join(repoRoot, 'app', 'test', 'support', 'xray-proxy.ts')).href,
+    import.meta.url,
+  );
+  const rule = (fixedRate) =>
+    samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 1, FixedRate: fixedRate });
+  return {
+    default: await FakeXRayProxy.start({ rules: [rule(0.05)], targetsIntervalS: 1 }),
+    all: await FakeXRayProxy.start({ rules: [rule(1)], targetsIntervalS: 1 }),
+  };
+}
+
+export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, serviceNodeOptions, proxies }) {
   const appDir = path.join(repoRoot, 'app');
   const image = imageNodeArgs(appDir);
 
@@ -57,11 +78,21 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
     },
     {
       id: 'b',
-      label: 'this service, tracing every request',
+      label: 'this service, every request recorded (an X-Ray rule at rate 1: the demo setting)',
       cwd: appDir,
       nodeArgs: image,
-      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink, ...xray(proxies.all) },
       traced: true,
+      missing: serviceMissing,
+    },
+    {
+      id: 'b-rule',
+      label: "this service at X-Ray's default rule (1/s + 5%): the task's configuration",
+      cwd: appDir,
+      nodeArgs: image,
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink, ...xray(proxies.default) },
+      traced: true,
+      sampling: proxies.default,
       missing: serviceMissing,
     },
     {
@@ -69,7 +100,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
       label: '(b) with a 64 MB young generation (--max-semi-space-size=64)',
       cwd: appDir,
       nodeArgs: ['--max-semi-space-size=64', ...image],
-      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink },
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink, ...xray(proxies.all) },
       traced: true,
       missing: serviceMissing,
       experiment: true,
@@ -84,6 +115,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
         NODE_COMPILE_CACHE: path.join(cacheDir, 'node-compile-cache'),
         OTEL_SERVICE_NAME: 'bench-b',
         OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+        ...xray(proxies.all),
       },
       traced: true,
       missing: serviceMissing,
@@ -98,6 +130,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
         ...common,
         OTEL_SERVICE_NAME: 'bench-b',
         OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+        ...xray(proxies.all),
         OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512',
         OTEL_BSP_SCHEDULE_DELAY: '50',
       },
@@ -142,5 +175,33 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
       },
       traced: true,
     },
+    {
+      id: 'd-rule',
+      label: "(d) at X-Ray's default rule from the same fake proxy (the distro's xray sampler)",
+      cwd: benchDir,
+      nodeArgs: ['--require', '@aws/aws-distro-opentelemetry-node-autoinstrumentation/register', peerApp],
+      env: {
+        ...common,
+        BENCH_OTEL_API: 'otel-api-1.9',
+        OTEL_SERVICE_NAME: 'bench-d',
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink,
+        ...xray(proxies.default),
+        OTEL_METRICS_EXPORTER: 'none',
+        OTEL_LOGS_EXPORTER: 'none',
+        OTEL_AWS_APPLICATION_SIGNALS_ENABLED: 'false',
+      },
+      traced: true,
+      sampling: proxies.default,
+    },
   ];
+}
+
+/** The sampler settings of the task (contract: xray, the proxy, rules polled every 60 s), pointed at a fake proxy. */
+function xray(proxy) {
+  return {
+    OTEL_TRACES_SAMPLER: 'xray',
+    OTEL_TRACES_SAMPLER_ARG: `endpoint=${proxy.endpoint},polling_interval=60`,
+  };
 }

@@ -7,7 +7,7 @@
 // `client.address`, which is the load balancer's word (client-address.ts), and `server.address`, taken from `Host`
 // alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
 import { errorMonitor } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   context,
   propagation,
@@ -19,10 +19,12 @@ import {
   type Attributes,
   type Context,
   type Span,
+  type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
 import { clientAddress } from '../client-address';
-import { PUBLIC_EDGE } from './sampler';
+import type { IdGenerator } from '@opentelemetry/sdk-trace';
+import { PUBLIC_EDGE, RECORD_DECIDED, type EdgePolicySampler } from './sampler';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -73,6 +75,9 @@ function urlPath(url: string): string {
 /** Host and port from the `Host` header, split as instrumentation-http splits it (semconv 1.27). */
 function hostAndPort(host: string | undefined): { host?: string; port?: number } {
   if (host === undefined || host === '') return {};
+  const colon = host.indexOf(':');
+  if (colon < 0) return { host, port: 80 };
+  if (host.indexOf(':', colon + 1) < 0) return { host: host.slice(0, colon), port: Number(host.slice(colon + 1)) };
   const parts = host.split(':');
   if (parts.length === 1) return { host, port: 80 };
   if (parts.length === 2) return { host: parts[0], port: Number(parts[1]) };
@@ -151,14 +156,37 @@ function traceResponse(traceId: string, spanId: string, flags: number): string {
   return `00-${traceId}-${spanId}-${(flags & TraceFlags.SAMPLED) !== 0 ? '01' : '00'}`;
 }
 
+/**
+ * The header getter for the propagators. Node lowercases incoming header names, and the propagators read only the
+ * fields they declare; the API's default getter lists every header from `keys()`, which the X-Ray propagator then
+ * lowercases one by one to find its own, on every request.
+ */
+function headerGetter(fields: readonly string[]): TextMapGetter<IncomingHttpHeaders> {
+  return {
+    keys: (headers) => fields.filter((field) => headers[field] !== undefined),
+    get: (headers, key) => headers[key],
+  };
+}
+
 /** Wraps a request listener so that each request but the health check runs inside its own SERVER span. */
-export function traceRequests(listener: RequestListener, tracer: Tracer, edge: Edge): RequestListener {
+export interface ServerSpans {
+  readonly tracer: Tracer;
+  readonly sampler: EdgePolicySampler;
+  readonly ids: IdGenerator;
+}
+
+export function traceRequests(
+  listener: RequestListener,
+  { tracer, sampler, ids }: ServerSpans,
+  edge: Edge,
+): RequestListener {
+  const getter = headerGetter(propagation.fields());
   return (req, res) => {
     if (isHealthCheck(req.url)) {
       listener(req, res);
       return;
     }
-    let parent: Context = propagation.extract(ROOT_CONTEXT, req.headers);
+    let parent: Context = propagation.extract(ROOT_CONTEXT, req.headers, getter);
     if (edge === 'public') {
       const caller = trace.getSpanContext(parent);
       if (caller !== undefined) {
@@ -178,7 +206,20 @@ export function traceRequests(listener: RequestListener, tracer: Tracer, edge: E
     const userAgent = req.headers['user-agent'];
     if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
 
-    const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    // The decision first: an unrecorded request gets its non-recording span here, without the tracer's work for a
+    // span that will be dropped (copying and checking the attributes, links, the SDK's own span metrics).
+    let span: Span;
+    if (sampler.decide(parent, attributes)) {
+      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent.setValue(RECORD_DECIDED, true));
+    } else {
+      const caller = trace.getSpanContext(parent);
+      span = trace.wrapSpanContext({
+        traceId: caller?.traceId ?? ids.generateTraceId(),
+        spanId: ids.generateSpanId(),
+        traceFlags: TraceFlags.NONE,
+        traceState: caller?.traceState,
+      });
+    }
     const { traceId, spanId, traceFlags } = span.spanContext();
     res.setHeader('traceresponse', traceResponse(traceId, spanId, traceFlags));
     if (span.isRecording()) {

@@ -31,15 +31,27 @@ export interface RootDecision {
 const SAMPLED: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
 const NOT_SAMPLED: SamplingResult = Object.freeze({ decision: SamplingDecision.NOT_RECORD });
 
+/**
+ * Set on the context given to the tracer for a server span whose decision was taken already (telemetry/http-server.ts
+ * asks `decide` first, so that an unrecorded request never goes through the tracer): the decision is not taken twice.
+ */
+export const RECORD_DECIDED = createContextKey('otel-fargate-service recorded by decision');
+
 export class EdgePolicySampler implements Sampler {
   constructor(readonly root: RootDecision) {}
 
-  shouldSample(ctx: Context, _traceId: string, _name: string, _kind: unknown, attributes: Attributes): SamplingResult {
+  /** Whether a span started in `ctx` is recorded. */
+  decide(ctx: Context, attributes: Attributes): boolean {
     const parent = trace.getSpanContext(ctx);
     if (parent !== undefined && isSpanContextValid(parent) && !(parent.isRemote && ctx.getValue(PUBLIC_EDGE))) {
-      return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? SAMPLED : NOT_SAMPLED;
+      return (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
     }
-    return this.root.sample(attributes) ? SAMPLED : NOT_SAMPLED;
+    return this.root.sample(attributes);
+  }
+
+  shouldSample(ctx: Context, _traceId: string, _name: string, _kind: unknown, attributes: Attributes): SamplingResult {
+    if (ctx.getValue(RECORD_DECIDED) === true) return SAMPLED;
+    return this.decide(ctx, attributes) ? SAMPLED : NOT_SAMPLED;
   }
 
   toString(): string {

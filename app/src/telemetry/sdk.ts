@@ -55,6 +55,7 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     config.otlpEndpoint,
   );
 
+  const ids = new AWSXRayIdGenerator();
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
@@ -64,7 +65,7 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     textMapPropagator: new CompositePropagator({
       propagators: [new W3CTraceContextPropagator(), new AWSXRayPropagator()],
     }),
-    idGenerator: new AWSXRayIdGenerator(),
+    idGenerator: ids,
     sampler,
     // Values copied from requests (URL, query, user agent, host) are cut so that no span, and no batch of
     // MAX_EXPORT_BATCH_SIZE spans, can approach gRPC's 4 MiB message limit.
@@ -92,7 +93,7 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     sampler,
     instrument(listener, edge) {
       tracer ??= trace.getTracer(TRACER_NAME);
-      return traceRequests(listener, tracer, edge);
+      return traceRequests(listener, { tracer, sampler, ids }, edge);
     },
     async shutdown() {
       sampler.root.shutdown();
