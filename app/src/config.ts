@@ -5,6 +5,9 @@ import { writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** OTEL_LOG_LEVEL's values, as the OpenTelemetry specification names them. */
+export const SDK_LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
+export type SdkLogLevel = (typeof SDK_LOG_LEVELS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
@@ -12,6 +15,8 @@ export interface Config {
   readonly port: number;
   readonly logLevel: LogLevel;
   readonly sdkDisabled: boolean;
+  /** How much of the SDK's own diagnostics reaches the log (OTEL_LOG_LEVEL). */
+  readonly sdkLogLevel: SdkLogLevel;
   /** OTLP gRPC endpoint of the collector. */
   readonly otlpEndpoint: string;
   readonly serviceName: string;
@@ -57,6 +62,18 @@ export const SAMPLER_NAMES = [
 export const DEFAULT_XRAY_ENDPOINT = 'http://localhost:2000';
 /** How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the X-Ray SDKs' and ADOT's default. */
 export const DEFAULT_XRAY_POLLING_INTERVAL_S = 300;
+
+/** The sampler in a few words, for the `listening` line. */
+export function describeSampler(sampler: SamplerConfig): string {
+  switch (sampler.name) {
+    case 'xray':
+      return `xray ${sampler.endpoint}, rules every ${sampler.pollingIntervalS} s`;
+    case 'traceidratio':
+      return `traceidratio ${sampler.ratio}`;
+    default:
+      return sampler.name;
+  }
+}
 
 /** Thrown for a bad value; `fail` turns it into the JSON line and the exit code. */
 export class ConfigError extends Error {
@@ -229,6 +246,11 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError('LOG_LEVEL', `one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const sdkLogLevel = (value(env, 'OTEL_LOG_LEVEL') ?? 'warn').toLowerCase();
+  if (!(SDK_LOG_LEVELS as readonly string[]).includes(sdkLogLevel)) {
+    throw new ConfigError('OTEL_LOG_LEVEL', `one of ${SDK_LOG_LEVELS.join(', ')}`);
+  }
+
   const disabledRaw = (value(env, 'OTEL_SDK_DISABLED') ?? 'false').toLowerCase();
   if (disabledRaw !== 'true' && disabledRaw !== 'false') throw new ConfigError('OTEL_SDK_DISABLED', 'true or false');
 
@@ -269,6 +291,7 @@ export function parseConfig(env: Env): Config {
     port,
     logLevel: logLevel as LogLevel,
     sdkDisabled: disabledRaw === 'true',
+    sdkLogLevel: sdkLogLevel as SdkLogLevel,
     otlpEndpoint,
     serviceName,
     serviceVersion: pkg.version,

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
-import { loadConfig } from './config';
+import { describeSampler, loadConfig } from './config';
 import { instrumentListener, shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
@@ -159,7 +159,12 @@ async function main(): Promise<void> {
   await listen(publicServer, config.port);
   const port = (publicServer.address() as AddressInfo).port;
   logger.info(
-    { port, tracing: !config.sdkDisabled, otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint },
+    {
+      port,
+      tracing: !config.sdkDisabled,
+      otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint,
+      sampler: config.sdkDisabled ? undefined : describeSampler(config.sampler),
+    },
     'listening',
   );
 }

@@ -1,6 +1,6 @@
 // Configuration is validated once at start: a bad value exits non-zero with one JSON line naming the variable.
 import { spawnSync } from 'node:child_process';
-import { parseConfig, parseResourceAttributes } from '../src/config';
+import { ConfigError, parseConfig, parseResourceAttributes } from '../src/config';
 import { APP_DIR, baseEnv, ENTRY } from './support/service';
 
 describe('configuration defaults', () => {
@@ -61,6 +61,55 @@ describe('configuration defaults', () => {
   });
 });
 
+describe('the sampler (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)', () => {
+  it('when nothing is set, then the X-Ray rules are asked for on the collector proxy, as the ADOT distro does', () => {
+    expect(parseConfig({}).sampler).toEqual({ name: 'xray', endpoint: 'http://localhost:2000', pollingIntervalS: 300 });
+  });
+
+  it("when the task's values are set, then they are used", () => {
+    expect(
+      parseConfig({
+        OTEL_TRACES_SAMPLER: 'xray',
+        OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://localhost:2000,polling_interval=60',
+      }).sampler,
+    ).toEqual({ name: 'xray', endpoint: 'http://localhost:2000', pollingIntervalS: 60 });
+  });
+
+  it.each([
+    ['always_on', undefined, { name: 'always_on' }],
+    ['parentbased_always_on', undefined, { name: 'always_on' }],
+    ['ALWAYS_OFF', undefined, { name: 'always_off' }],
+    ['parentbased_always_off', undefined, { name: 'always_off' }],
+    ['traceidratio', '0.25', { name: 'traceidratio', ratio: 0.25 }],
+    ['parentbased_traceidratio', undefined, { name: 'traceidratio', ratio: 1 }],
+    ['xray', ' polling_interval=10 ', { name: 'xray', endpoint: 'http://localhost:2000', pollingIntervalS: 10 }],
+  ])('when OTEL_TRACES_SAMPLER=%s and its argument is %s, then the sampler is %o', (name, arg, expected) => {
+    expect(
+      parseConfig({ OTEL_TRACES_SAMPLER: name, ...(arg === undefined ? {} : { OTEL_TRACES_SAMPLER_ARG: arg }) })
+        .sampler,
+    ).toEqual(expected);
+  });
+
+  it.each([
+    [{ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, 'OTEL_TRACES_SAMPLER', /one of xray, always_on/],
+    [{ OTEL_TRACES_SAMPLER_ARG: 'endpoint=localhost:2000' }, 'OTEL_TRACES_SAMPLER_ARG', /endpoint=<http URL/],
+    [{ OTEL_TRACES_SAMPLER_ARG: 'polling_interval=0' }, 'OTEL_TRACES_SAMPLER_ARG', /seconds from 1 to 3600/],
+    [{ OTEL_TRACES_SAMPLER_ARG: 'polling_interval=5m' }, 'OTEL_TRACES_SAMPLER_ARG', /seconds from 1 to 3600/],
+    [{ OTEL_TRACES_SAMPLER_ARG: 'interval=60' }, 'OTEL_TRACES_SAMPLER_ARG', /endpoint=.*polling_interval=/],
+    [{ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }, 'OTEL_TRACES_SAMPLER_ARG', /0 to 1/],
+    [{ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: 'half' }, 'OTEL_TRACES_SAMPLER_ARG', /0 to 1/],
+  ])('when %o, then the configuration is refused naming %s', (env, variable, accepts) => {
+    let error: unknown;
+    try {
+      parseConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ variable, accepts: expect.stringMatching(accepts) });
+  });
+});
+
 describe('a bad value at start', () => {
   it.each([
     ['PORT', 'http', /integer from 0 to 65535/],
@@ -76,10 +125,14 @@ describe('a bad value at start', () => {
     ['OTEL_BSP_EXPORT_TIMEOUT', 'soon', /integer from 1/],
     ['PRICING_URL', 'ftp://pricing', /http:\/\/ or https:\/\/ URL/],
     ['SHUTDOWN_TIMEOUT_MS', '60000', /integer from 100 to 25000/],
+    ['OTEL_TRACES_SAMPLER', 'sometimes', /one of xray, always_on, always_off, traceidratio/],
+    ['OTEL_LOG_LEVEL', 'chatty', /one of none, error, warn, info, debug, verbose, all/],
+    ['OTEL_TRACES_SAMPLER_ARG', 'endpoint=ftp://proxy', /endpoint=<http URL of the X-Ray sampling proxy>/],
   ])('when %s=%s, then the service exits 1 with one JSON line naming it', (variable, value, accepts) => {
     const result = spawnSync(process.execPath, ENTRY, {
       cwd: APP_DIR,
-      env: baseEnv({ [variable]: value }),
+      // The service's own default sampler, so that its argument is read (the tests' default, always_on, takes none).
+      env: baseEnv({ OTEL_TRACES_SAMPLER: 'xray', [variable]: value }),
       encoding: 'utf8',
       timeout: 20_000,
     });

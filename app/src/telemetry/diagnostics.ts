@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
 import type { Logger } from 'pino';
+import type { SdkLogLevel } from '../config';
 import { clip } from '../logger';
 
 /** How long an identical SDK diagnostic stays silent after it was logged once. */
@@ -99,13 +100,20 @@ function suppressedField(seen: Seen | undefined): Record<string, number> {
   };
 }
 
-/**
- * Routes the API's diagnostics and the SDK's global error handler to the log. Called after NodeSDK's constructor,
- * which installs a console logger of its own when OTEL_LOG_LEVEL is set (plain text on stdout, among JSON lines).
- */
-export function installDiagnostics(logger: Logger): SdkDiagLogger {
+const DIAG_LEVELS: Readonly<Record<SdkLogLevel, DiagLogLevel>> = {
+  none: DiagLogLevel.NONE,
+  error: DiagLogLevel.ERROR,
+  warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO,
+  debug: DiagLogLevel.DEBUG,
+  verbose: DiagLogLevel.VERBOSE,
+  all: DiagLogLevel.ALL,
+};
+
+/** Routes the API's diagnostics, at OTEL_LOG_LEVEL, and the SDK's global error handler to the log. */
+export function installDiagnostics(logger: Logger, level: SdkLogLevel): SdkDiagLogger {
   const diagLogger = createDiagLogger(logger);
-  diag.setLogger(diagLogger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  diag.setLogger(diagLogger, { logLevel: DIAG_LEVELS[level], suppressOverrideMessage: true });
   setGlobalErrorHandler((error) => {
     if (typeof error === 'object' && error !== null && reported.has(error)) return;
     diagLogger.error('OpenTelemetry SDK error', error);

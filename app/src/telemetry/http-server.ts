@@ -6,7 +6,6 @@
 // instrumentation-http records under the stable HTTP conventions (test/server-span.test.ts compares the two), except
 // `client.address`, which is the load balancer's word (client-address.ts), and `server.address`, taken from `Host`
 // alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
-import { errorMonitor } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   context,
@@ -106,20 +105,19 @@ function redactedQuery(search: string): string {
   return params.toString();
 }
 
-/** What only a recorded span needs: computed after the decision. */
-function recordedAttributes(
+/** What only a recorded span needs: computed after the decision, added to the attributes the decision saw. */
+function addRecordedAttributes(
+  attributes: Attributes,
   req: IncomingMessage,
   method: string,
   normalized: string,
   port: number | undefined,
 ): Attributes {
-  const attributes: Attributes = {
-    'url.scheme': 'http',
-    'network.peer.address': req.socket.remoteAddress,
-    'network.peer.port': req.socket.remotePort,
-    'network.protocol.version': req.httpVersion,
-    'client.address': clientAddress(req),
-  };
+  attributes['url.scheme'] = 'http';
+  attributes['network.peer.address'] = req.socket.remoteAddress;
+  attributes['network.peer.port'] = req.socket.remotePort;
+  attributes['network.protocol.version'] = req.httpVersion;
+  attributes['client.address'] = clientAddress(req);
   if (port !== undefined) attributes['server.port'] = port;
   if (method !== normalized) attributes['http.request.method_original'] = method;
   const url = req.url ?? '/';
@@ -209,8 +207,13 @@ export function traceRequests(
     // The decision first: an unrecorded request gets its non-recording span here, without the tracer's work for a
     // span that will be dropped (copying and checking the attributes, links, the SDK's own span metrics).
     let span: Span;
-    if (sampler.decide(parent, attributes)) {
-      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent.setValue(RECORD_DECIDED, true));
+    const recorded = sampler.decide(parent, attributes);
+    if (recorded) {
+      span = tracer.startSpan(
+        method,
+        { kind: SpanKind.SERVER, attributes: addRecordedAttributes(attributes, req, method, normalized, port) },
+        parent.setValue(RECORD_DECIDED, true),
+      );
     } else {
       const caller = trace.getSpanContext(parent);
       span = trace.wrapSpanContext({
@@ -222,15 +225,12 @@ export function traceRequests(
     }
     const { traceId, spanId, traceFlags } = span.spanContext();
     res.setHeader('traceresponse', traceResponse(traceId, spanId, traceFlags));
-    if (span.isRecording()) {
-      span.setAttributes(recordedAttributes(req, method, normalized, port));
-      let failed = false;
+    if (recorded) {
+      // 'close' comes after 'finish', so the access line has named the route by then; a response that failed has
+      // its error in `errored`.
       res.once('close', () => {
-        if (!failed) endServerSpan(span, res);
-      });
-      res.once(errorMonitor, (error: Error) => {
-        failed = true;
-        failServerSpan(span, error);
+        if (res.errored) failServerSpan(span, res.errored);
+        else endServerSpan(span, res);
       });
     }
     context.with(trace.setSpan(parent, span), listener, undefined, req, res);

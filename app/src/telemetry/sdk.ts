@@ -55,37 +55,40 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     config.otlpEndpoint,
   );
 
+  const diagnostics = installDiagnostics(logger, config.sdkLogLevel);
   const ids = new AWSXRayIdGenerator();
-  const sdk = new NodeSDK({
-    resource,
-    autoDetectResources: false,
-    contextManager: new AsyncLocalStorageContextManager(),
-    // Extraction runs in order and the last valid context wins, so a full X-Ray header beats traceparent. An ALB's
-    // Root-only header is ignored by the X-Ray propagator; the app records that Root itself.
-    textMapPropagator: new CompositePropagator({
-      propagators: [new W3CTraceContextPropagator(), new AWSXRayPropagator()],
-    }),
-    idGenerator: ids,
-    sampler,
-    // Values copied from requests (URL, query, user agent, host) are cut so that no span, and no batch of
-    // MAX_EXPORT_BATCH_SIZE spans, can approach gRPC's 4 MiB message limit.
-    spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
-    spanProcessors: [
-      new BatchSpanProcessor({
-        exporter,
-        maxQueueSize,
-        maxExportBatchSize,
-        scheduledDelayMillis,
-        // A little longer than the exporter's own deadline, so the exporter reports the failure first.
-        exportTimeoutMillis: exportTimeoutMillis + 1000,
+  const sdk = withoutVariable(
+    'OTEL_LOG_LEVEL',
+    () =>
+      new NodeSDK({
+        resource,
+        autoDetectResources: false,
+        contextManager: new AsyncLocalStorageContextManager(),
+        // Extraction runs in order and the last valid context wins, so a full X-Ray header beats traceparent. An ALB's
+        // Root-only header is ignored by the X-Ray propagator; the app records that Root itself.
+        textMapPropagator: new CompositePropagator({
+          propagators: [new W3CTraceContextPropagator(), new AWSXRayPropagator()],
+        }),
+        idGenerator: ids,
+        sampler,
+        // Values copied from requests (URL, query, user agent, host) are cut so that no span, and no batch of
+        // MAX_EXPORT_BATCH_SIZE spans, can approach gRPC's 4 MiB message limit.
+        spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT },
+        spanProcessors: [
+          new BatchSpanProcessor({
+            exporter,
+            maxQueueSize,
+            maxExportBatchSize,
+            scheduledDelayMillis,
+            // A little longer than the exporter's own deadline, so the exporter reports the failure first.
+            exportTimeoutMillis: exportTimeoutMillis + 1000,
+          }),
+        ],
+        metricReaders: [],
+        logRecordProcessors: [],
+        instrumentations: [],
       }),
-    ],
-    metricReaders: [],
-    logRecordProcessors: [],
-    instrumentations: [],
-  });
-  // After NodeSDK's constructor, which installs a plain-text console logger when OTEL_LOG_LEVEL is set.
-  const diagnostics = installDiagnostics(logger);
+  );
   sdk.start();
 
   let tracer: Tracer | undefined;
@@ -101,4 +104,19 @@ export function startTracing(config: Config, logger: Logger): Tracing {
       return { lostSpans: exporter.lostSpansTotal + diagnostics.droppedSpans };
     },
   };
+}
+
+/**
+ * Runs `make` with an environment variable hidden. NodeSDK's constructor installs a console diag logger of its own
+ * when OTEL_LOG_LEVEL is set, which prints plain text among the JSON lines (its first line at once); the service's diag
+ * logger (diagnostics.ts) takes that level instead.
+ */
+function withoutVariable<T>(name: string, make: () => T): T {
+  const saved = process.env[name];
+  delete process.env[name];
+  try {
+    return make();
+  } finally {
+    if (saved !== undefined) process.env[name] = saved;
+  }
 }
