@@ -36,12 +36,13 @@ function correlationSuffix(sc: SpanContext): string {
 /**
  * Every line written while a span is active gets that span's correlation fields, appended before the line's closing
  * brace. The destination sees each line synchronously, inside the log call, so the active span is the caller's. The
- * fields are serialised once per span (hex IDs and fixed names: nothing to escape) and spliced in as a string: a pino
- * `mixin` serialises them again on every line, which measured about 20,000 instructions a line against 8,000 here
- * (bench/FINDINGS.md), the largest part of what an unrecorded request cost.
+ * fields are written as one string (hex IDs and fixed names: nothing to escape) rather than handed to pino: a pino
+ * `mixin` has them serialised field by field on every line, which measured about 20,000 instructions a line against
+ * 8,000 here, the largest part of what an unrecorded request cost (bench/FINDINGS.md). The string is made again for
+ * each line on purpose: caching it per span in a WeakMap cost more than it saved, in the major collections its
+ * entries caused under concurrent requests.
  */
 export function correlating(destination: DestinationStream): DestinationStream {
-  const suffixes = new WeakMap<SpanContext, string>();
   return {
     write(line: string): void {
       const sc = trace.getActiveSpan()?.spanContext();
@@ -49,11 +50,7 @@ export function correlating(destination: DestinationStream): DestinationStream {
         destination.write(line);
         return;
       }
-      let suffix = suffixes.get(sc);
-      if (suffix === undefined) {
-        suffix = correlationSuffix(sc);
-        suffixes.set(sc, suffix);
-      }
+      const suffix = correlationSuffix(sc);
       destination.write(suffix === '' ? line : line.slice(0, -2) + suffix);
     },
   };

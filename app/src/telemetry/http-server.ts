@@ -160,8 +160,9 @@ function traceResponse(traceId: string, spanId: string, flags: number): string {
  * lowercases one by one to find its own, on every request.
  */
 function headerGetter(fields: readonly string[]): TextMapGetter<IncomingHttpHeaders> {
+  const none: string[] = [];
   return {
-    keys: (headers) => fields.filter((field) => headers[field] !== undefined),
+    keys: (headers) => (fields.some((field) => headers[field] !== undefined) ? fields.filter((f) => headers[f]) : none),
     get: (headers, key) => headers[key],
   };
 }

@@ -9,7 +9,6 @@
 // a deadline on each poll; and a decision cheap enough for the request path (patterns compiled once per rule, no
 // diagnostics built per request), on the SDK line the service uses (the package needs sdk-trace and core 2.x).
 import http from 'node:http';
-import https from 'node:https';
 import type { Attributes } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { Logger } from 'pino';
@@ -463,7 +462,10 @@ export class XRaySampling implements RootDecision {
     const payload = JSON.stringify(body);
     const timeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const request = (url.protocol === 'https:' ? https : http).request(url, {
+      // https (and TLS with it) is loaded only for an https endpoint: the task's proxy is plain HTTP on localhost.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const client: typeof http = url.protocol === 'https:' ? (require('node:https') as typeof http) : http;
+      const request = client.request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         agent: false,
