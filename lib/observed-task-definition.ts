@@ -25,6 +25,9 @@ export const LOG_ROUTER_CONFIG_FILE = '/fluent-bit/configs/parse-json.conf';
 /** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE} (aws/aws-for-fluent-bit configs/parse-json.conf: `Grace 30`). */
 export const LOG_ROUTER_FLUSH_GRACE = Duration.seconds(30);
 
+/** The service's writable scratch directory beside its read-only root file system (its image declares it a VOLUME). */
+export const SERVICE_TMP_PATH = '/tmp';
+
 /** Where the service sends OTLP: the collector, over the task's shared localhost. */
 export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
 
@@ -186,9 +189,10 @@ export class ObservedTaskDefinition extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'collector' }),
     });
-    // The root file system is read-only; /tmp stays writable on the task's ephemeral storage.
+    // The root file system is read-only; /tmp stays writable on the task's ephemeral storage. Fargate makes a bind
+    // mount root-owned 0755 unless the image declares a VOLUME at the same path (app/Dockerfile does, keeping 1777).
     this.taskDefinition.addVolume({ name: 'app-tmp' });
-    this.appContainer.addMountPoints({ sourceVolume: 'app-tmp', containerPath: '/tmp', readOnly: false });
+    this.appContainer.addMountPoints({ sourceVolume: 'app-tmp', containerPath: SERVICE_TMP_PATH, readOnly: false });
 
     // Spans from the first requests would be lost if the service started before the collector listens.
     this.appContainer.addContainerDependencies({
