@@ -245,24 +245,24 @@ export class ObservedTaskDefinition extends Construct {
   /** The task role: the collector writes to X-Ray, the log router writes to the service's log group. */
   private grantTelemetryWrites(logGroup: logs.ILogGroup): void {
     const taskRole = this.taskDefinition.taskRole;
-    // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the stack creates it.
+    // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the group exists before the task.
     logGroup.grantWrite(taskRole);
 
-    const xrayPolicy = new iam.Policy(this, 'XRayWritePolicy', {
-      statements: [
-        new iam.PolicyStatement({
-          actions: [
-            'xray:PutTraceSegments',
-            'xray:PutTelemetryRecords',
-            'xray:GetSamplingRules',
-            'xray:GetSamplingTargets',
-          ],
-          resources: ['*'],
-        }),
-      ],
-    });
-    xrayPolicy.attachToRole(taskRole);
-    Validations.of(xrayPolicy).acknowledge({
+    // In the role's default policy, which the ECS service depends on: a policy of its own would not be, and the
+    // first tasks could start before it exists and get AccessDenied on PutTraceSegments.
+    taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+        ],
+        resources: ['*'],
+      }),
+    );
+    const defaultPolicy = taskRole.node.findChild('DefaultPolicy');
+    Validations.of(defaultPolicy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'X-Ray PutTraceSegments, PutTelemetryRecords and the sampling reads support no resource-level ' +
