@@ -91,6 +91,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: DEFAULTS.fluentBitVersion,
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
   },
+  adoptLogGroup: {
+    defaultValue: String(DEFAULTS.adoptLogGroup),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
+    },
+  },
 };
 
 /**

@@ -247,6 +247,7 @@ export class ObservedTaskDefinition extends Construct {
     const taskRole = this.taskDefinition.taskRole;
     // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the group exists before the task.
     logGroup.grantWrite(taskRole);
+    const grantedArn = logGroup.node.defaultChild instanceof logs.CfnLogGroup ? undefined : logGroup.logGroupArn;
 
     // In the role's default policy, which the ECS service depends on: a policy of its own would not be, and the
     // first tasks could start before it exists and get AccessDenied on PutTraceSegments.
@@ -268,7 +269,26 @@ export class ObservedTaskDefinition extends Construct {
         'X-Ray PutTraceSegments, PutTelemetryRecords and the sampling reads support no resource-level ' +
         'permissions: the Service Authorization Reference lists "*" as their only resource.',
     });
+    if (grantedArn !== undefined) {
+      // An imported group's ARN is spelled out in the template, so cdk-nag sees its `:*` (a created group's Arn
+      // attribute ends the same way, unseen).
+      Validations.of(defaultPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(Stack.of(this).resolve(grantedArn))}]`,
+        reason:
+          "The service log group's own ARN, `arn:…:log-group:<name>:*`: CreateLogStream and PutLogEvents act on " +
+          "the group's log streams, which the trailing `:*` covers; no other group is reachable.",
+      });
+    }
   }
+}
+
+/** A resolved template value as cdk-nag names it in a finding ID: `Ref`s as `<Name>`, joins joined. */
+function nagResourceName(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const node = value as { 'Fn::Join'?: [string, unknown[]]; Ref?: string };
+  if (node['Fn::Join']) return node['Fn::Join'][1].map(nagResourceName).join(node['Fn::Join'][0]);
+  if (node.Ref !== undefined) return `<${node.Ref}>`;
+  return JSON.stringify(value);
 }
 
 function validateProps(

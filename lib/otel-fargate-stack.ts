@@ -1,7 +1,7 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
 // balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, and outputs.
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -24,6 +24,12 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** How long the service's lines are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Use the existing group named `logGroupName` (kept by an earlier `cdk destroy`) instead of creating it: imported
+   * by name, its retention left as it is, the task's grants still scoped to it. @default false
+   */
+  readonly adoptLogGroup?: boolean;
 
   /** The service's image. @default - built from app/ for `cpuArchitecture`, with NODE_OPTIONS sizing its heap */
   readonly image?: ecs.ContainerImage;
@@ -74,14 +80,9 @@ export class OtelFargateStack extends Stack {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
-    // Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a
-    // new ID would make CloudFormation replace the group and lose them.
-    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
-      logGroupName,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    const logGroup = props.adoptLogGroup
+      ? this.adoptLogGroup(logGroupName, props.logRetention)
+      : this.createLogGroup(logGroupName, props.logRetention);
 
     const observed = new ObservedTaskDefinition(this, 'ObservedTask', {
       image:
@@ -133,6 +134,31 @@ export class OtelFargateStack extends Stack {
       value: queryName,
       description: 'Saved Logs Insights query: paste a trace ID (either form) and run it',
     });
+  }
+
+  /**
+   * Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a new ID would
+   * make CloudFormation replace the group and lose them.
+   */
+  private createLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
+      logGroupName,
+      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    return logGroup;
+  }
+
+  /** The group of that name that already exists: referenced only, so the stack neither creates nor changes it. */
+  private adoptLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    if (retention !== undefined) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup: the retention of '${logGroupName}' is left as it is; the logRetention given is not ` +
+          'applied (set it with `aws logs put-retention-policy`).',
+      );
+    }
+    return logs.LogGroup.fromLogGroupName(this, 'ServiceLogGroup', logGroupName);
   }
 }
 

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   healthCheckPath: '/healthz',
   collectorVersion: 'v0.49.0',
   fluentBitVersion: '3.4.16',
+  /** The stack creates the service log group; true adopts one of that name that already exists. */
+  adoptLogGroup: false,
 } as const;
 
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */

@@ -27,6 +27,7 @@ describe('reading the CDK context', () => {
         certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
         collectorVersion: 'v0.48.0',
         fluentBitVersion: '2.34.3.20260209',
+        adoptLogGroup: 'true',
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -43,7 +44,13 @@ describe('reading the CDK context', () => {
       certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
       collectorVersion: 'v0.48.0',
       fluentBitVersion: '2.34.3.20260209',
+      adoptLogGroup: true,
     });
+  });
+
+  test('takes adoptLogGroup as a boolean or the strings true and false', () => {
+    expect(fromContext({ adoptLogGroup: true })).toEqual({ adoptLogGroup: true });
+    expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
   });
 });
 
@@ -63,6 +70,7 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['certificateArn', 'my-cert', /an ACM certificate ARN/],
     ['collectorVersion', 'latest', /an ADOT collector release tag/],
     ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+    ['adoptLogGroup', 'yes', /true or false/],
   ];
 
   test('every key the app reads has a case here', () => {
