@@ -158,7 +158,9 @@ export class OperationsDashboard extends Construct {
             ],
             { leftYAxis: { min: 0, max: 100 } },
           ),
-          graph('Service error and fatal lines per minute (good: 0)', [props.logMetrics.serviceErrorLines]),
+          graph('Service error and fatal lines per minute (good: 0)', [
+            props.logMetrics.serviceErrorLines.with({ label: 'Error and fatal lines' }),
+          ]),
           graph(
             'Span export: 1 while failing (good: 0)',
             [
@@ -174,8 +176,8 @@ export class OperationsDashboard extends Construct {
         ],
         [
           graph('Sidecar errors per minute (good: 0)', [
-            props.logMetrics.collectorErrors,
-            props.logMetrics.logRouterErrors,
+            props.logMetrics.collectorErrors.with({ label: 'Collector' }),
+            props.logMetrics.logRouterErrors.with({ label: 'Log router' }),
           ]),
           graph('X-Ray traces per minute (good: faults at 0, all above 0 while there is traffic)', [
             props.xrayGroups.traceCount('traces', `All (${props.xrayGroups.tracesGroupName})`),

@@ -52,9 +52,12 @@ export class LogMetrics extends Construct {
         metricValue: value,
       });
 
-    this.serviceErrorLines = filter('ServiceErrorLines', props.serviceLogGroup, SERVICE_ERROR_LINES, 'ErrorLogLines')
-      .metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) })
-      .with({ label: 'Error and fatal lines' });
+    this.serviceErrorLines = filter(
+      'ServiceErrorLines',
+      props.serviceLogGroup,
+      SERVICE_ERROR_LINES,
+      'ErrorLogLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
 
     // Two filters, one metric: the failing line publishes 1, the lines that end an outage publish 0.
     filter('SpanExportFailing', props.serviceLogGroup, SPAN_EXPORT_FAILING, 'SpanExportOutage', '1');
@@ -64,13 +67,19 @@ export class LogMetrics extends Construct {
       SPAN_EXPORT_NOT_FAILING,
       'SpanExportOutage',
       '0',
-    ).metric({ statistic: cloudwatch.Stats.MINIMUM, period: Duration.minutes(1), label: 'Span export outage' });
+    ).metric({ statistic: cloudwatch.Stats.MINIMUM, period: Duration.minutes(1) });
 
-    this.collectorErrors = filter('CollectorErrors', props.collectorLogGroup, COLLECTOR_ERRORS, 'CollectorErrorLines')
-      .metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) })
-      .with({ label: 'Collector errors' });
-    this.logRouterErrors = filter('LogRouterErrors', props.logRouterLogGroup, LOG_ROUTER_ERRORS, 'LogRouterErrorLines')
-      .metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) })
-      .with({ label: 'Log router errors' });
+    this.collectorErrors = filter(
+      'CollectorErrors',
+      props.collectorLogGroup,
+      COLLECTOR_ERRORS,
+      'CollectorErrorLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
+    this.logRouterErrors = filter(
+      'LogRouterErrors',
+      props.logRouterLogGroup,
+      LOG_ROUTER_ERRORS,
+      'LogRouterErrorLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
   }
 }
