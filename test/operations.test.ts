@@ -17,6 +17,8 @@ const STACK = 'TestStack';
 const CONSOLE = `https://${TEST_REGION}.console.aws.amazon.com/cloudwatch/home?region=${TEST_REGION}`;
 const DASHBOARD_URL = `${CONSOLE}#dashboards/dashboard/${STACK}-${TEST_REGION}`;
 
+// A template's properties are untyped JSON, read here by path.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Properties = Record<string, any>;
 
 function resourcesOf(template: Template, type: string): [string, Properties][] {
