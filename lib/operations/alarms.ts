@@ -102,14 +102,7 @@ export class ServiceAlarms extends Construct {
       maxErrorLines,
       spanExportFailingMinutes: spanExportMinutes,
     };
-    validate({
-      evaluationMinutes: minutes,
-      max5xxPercent,
-      maxP99LatencyMs,
-      maxErrorLines,
-      spanExportFailingMinutes: spanExportMinutes,
-      minTasks,
-    });
+    validate({ ...this.thresholds, minTasks });
 
     const stops = props.firstStops;
     const faults = `X-Ray traces (${stops.tracesUrl}), group ${stops.faultsGroupName}: open a fault trace; its Logs section lists its lines`;

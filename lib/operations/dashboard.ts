@@ -16,8 +16,13 @@ export interface OperationsDashboardProps {
   /** The service's name, in the dashboard's heading. */
   readonly serviceName: string;
 
+  /** The load balancer in front of the service (its own 4xx and 5xx). */
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+
+  /** The service's target group (requests, response codes, response time, target health). */
   readonly targetGroup: elbv2.ApplicationTargetGroup;
+
+  /** The ECS service (CPU, memory, task counts). */
   readonly service: ecs.BaseService;
 
   /** Whether the cluster has Container Insights (running and desired task counts). */
@@ -29,8 +34,13 @@ export interface OperationsDashboardProps {
   /** The CPU percentage autoscaling aims for. @default 60 */
   readonly targetCpuPercent?: number;
 
+  /** The metrics from log lines. */
   readonly logMetrics: LogMetrics;
+
+  /** The X-Ray groups, whose trace counts are graphed. */
   readonly xrayGroups: XRayGroups;
+
+  /** The alarms, shown with their state; their thresholds are drawn on the graphs. */
   readonly alarms: ServiceAlarms;
 
   /** Console links for the heading. */
