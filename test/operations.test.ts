@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as YAML from 'yaml';
-import { COLLECTOR_CONFIG_PATH } from '../lib/observed-task-definition';
 import { groupNameBase, MAX_GROUP_NAME_LENGTH } from '../lib/operations/xray-groups';
 import {
   COLLECTOR_ERRORS,
@@ -11,7 +10,10 @@ import {
   SPAN_EXPORT_FAILING,
   SPAN_EXPORT_NOT_FAILING,
 } from '../lib/operations/log-patterns';
-import { TEST_REGION, synthTemplate } from './helpers';
+import { COLLECTOR_CONFIG_PATH, ObservedTaskDefinition } from '../lib/observed-task-definition';
+import { Operations } from '../lib/operations';
+import { PublicLoadBalancedService } from '../lib/public-load-balanced-service';
+import { TEST_REGION, buildStack, synthTemplate } from './helpers';
 
 const STACK = 'TestStack';
 const CONSOLE = `https://${TEST_REGION}.console.aws.amazon.com/cloudwatch/home?region=${TEST_REGION}`;
@@ -292,9 +294,12 @@ describe('the alarm topic', () => {
   const template = synthTemplate();
   const keyId = logicalId(template, 'AWS::KMS::Key', /AlarmTopic/);
 
-  test('is encrypted with a key of its own that rotates', () => {
+  test('is encrypted with a key of its own that rotates, and that goes with the stack', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
-    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    expect(template.toJSON().Resources[keyId]).toMatchObject({
+      Properties: { EnableKeyRotation: true, PendingWindowInDays: 7 },
+      DeletionPolicy: 'Delete',
+    });
   });
 
   test("lets CloudWatch use the key, only for this account's alarms of this stack", () => {
@@ -489,6 +494,28 @@ describe('the dashboard', () => {
     expect(text).toContain(`(${CONSOLE}#xray:insights)`);
     expect(text).toContain('**otel-fargate-service/log-lines-of-one-trace**');
     expect(widgets.find((w) => w.type === 'alarm')!.properties.alarms).toHaveLength(6);
+  });
+});
+
+describe('the Operations construct', () => {
+  test('refuses a name prefix that alarm and dashboard names cannot hold', () => {
+    const { stack } = buildStack();
+    const web = stack.node.findChild('Web') as PublicLoadBalancedService;
+    const observed = stack.node.findChild('ObservedTask') as ObservedTaskDefinition;
+    expect(
+      () =>
+        new Operations(stack, 'Again', {
+          serviceName: 'again',
+          service: web.service.service,
+          loadBalancer: web.loadBalancer,
+          targetGroup: web.service.targetGroup,
+          serviceLogGroup: observed.collectorLogGroup,
+          collectorLogGroup: observed.collectorLogGroup,
+          logRouterLogGroup: observed.logRouterLogGroup,
+          traceLogsQueryName: 'again/query',
+          namePrefix: 'my stack',
+        }),
+    ).toThrow(/namePrefix must be 1 to 200 letters, digits, '-' or '_', got 'my stack'/);
   });
 });
 
