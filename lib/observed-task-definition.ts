@@ -83,6 +83,10 @@ export class ObservedTaskDefinition extends Construct {
   readonly appContainer: ecs.ContainerDefinition;
   readonly collectorContainer: ecs.ContainerDefinition;
   readonly logRouterContainer: ecs.FirelensLogRouter;
+  /** The collector sidecar's own log. */
+  readonly collectorLogGroup: logs.ILogGroup;
+  /** The log router sidecar's own log. */
+  readonly logRouterLogGroup: logs.ILogGroup;
 
   constructor(scope: Construct, id: string, props: ObservedTaskDefinitionProps) {
     super(scope, id);
@@ -112,6 +116,8 @@ export class ObservedTaskDefinition extends Construct {
       retention: sidecarLogRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.collectorLogGroup = collectorLogs;
+    this.logRouterLogGroup = logRouterLogs;
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu,
