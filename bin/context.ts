@@ -132,6 +132,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: String(DEFAULTS.alarmSpanExportMinutes),
     parse: (raw) => bounded(raw, 1, 60, (alarmSpanExportMinutes) => ({ alarmSpanExportMinutes })),
   },
+  adoptLogGroup: {
+    defaultValue: String(DEFAULTS.adoptLogGroup),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
+    },
+  },
 };
 
 /**

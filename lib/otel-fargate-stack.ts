@@ -2,7 +2,7 @@
 // balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, operations (alarms,
 // dashboard, X-Ray groups), and outputs.
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -26,6 +26,12 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** How long the service's lines are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Use the existing group named `logGroupName` (kept by an earlier `cdk destroy`) instead of creating it: imported
+   * by name, its retention left as it is, the task's grants still scoped to it. @default false
+   */
+  readonly adoptLogGroup?: boolean;
 
   /** The service's image. @default - built from app/ for `cpuArchitecture`, with NODE_OPTIONS sizing its heap */
   readonly image?: ecs.ContainerImage;
@@ -104,14 +110,9 @@ export class OtelFargateStack extends Stack {
       });
     }
 
-    // Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a
-    // new ID would make CloudFormation replace the group and lose them.
-    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
-      logGroupName,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    const logGroup = props.adoptLogGroup
+      ? this.adoptLogGroup(logGroupName, props.logRetention)
+      : this.createLogGroup(logGroupName, props.logRetention);
 
     const observed = new ObservedTaskDefinition(this, 'ObservedTask', {
       image:
@@ -190,6 +191,31 @@ export class OtelFargateStack extends Stack {
       value: operations.alarmTopic.topic.topicArn,
       description: 'The SNS topic every alarm notifies; subscribe to it (or set the alarmEmail context key)',
     });
+  }
+
+  /**
+   * Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a new ID would
+   * make CloudFormation replace the group and lose them.
+   */
+  private createLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
+      logGroupName,
+      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    return logGroup;
+  }
+
+  /** The group of that name that already exists: referenced only, so the stack neither creates nor changes it. */
+  private adoptLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    if (retention !== undefined) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup: the retention of '${logGroupName}' is left as it is; the logRetention given is not ` +
+          'applied (set it with `aws logs put-retention-policy`).',
+      );
+    }
+    return logs.LogGroup.fromLogGroupName(this, 'ServiceLogGroup', logGroupName);
   }
 }
 

@@ -26,6 +26,8 @@ export const DEFAULTS = {
   alarmErrorLines: 5,
   /** Minutes span export must have been failing before its alarm fires. */
   alarmSpanExportMinutes: 5,
+  /** The stack creates the service log group; true adopts one of that name that already exists. */
+  adoptLogGroup: false,
 } as const;
 
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */

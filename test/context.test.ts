@@ -34,6 +34,7 @@ describe('reading the CDK context', () => {
         alarmP99LatencyMs: '250',
         alarmErrorLines: '1',
         alarmSpanExportMinutes: 10,
+        adoptLogGroup: 'true',
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -57,7 +58,13 @@ describe('reading the CDK context', () => {
       alarmP99LatencyMs: 250,
       alarmErrorLines: 1,
       alarmSpanExportMinutes: 10,
+      adoptLogGroup: true,
     });
+  });
+
+  test('takes adoptLogGroup as a boolean or the strings true and false', () => {
+    expect(fromContext({ adoptLogGroup: true })).toEqual({ adoptLogGroup: true });
+    expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
   });
 
   test('containerInsights takes ECS’s three names for the setting', () => {
@@ -91,6 +98,7 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['alarmP99LatencyMs', '90000', /a whole number from 1 to 60000/],
     ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
     ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
+    ['adoptLogGroup', 'yes', /true or false/],
   ];
 
   test('every key the app reads has a case here', () => {
