@@ -4,21 +4,22 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, StartQueryCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { BatchGetTracesCommand, XRayClient } from '@aws-sdk/client-xray';
 import 'aws-sdk-client-mock-jest';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { main } from '../cli';
+import { main, type Signals } from '../cli';
 import { systemClock } from '../clock';
 import { insightsQuery } from '../logs';
 import { consoleUrl } from '../report';
 import { awsClientConfig } from '../retry';
 import { ROUTES } from '../traffic';
-import { verify, type VerifyOptions } from '../verify';
+import { verify, type VerifyOptions, type VerifyOutcome } from '../verify';
 import {
   FakeAws,
   FakeClock,
   LOG_GROUP,
   LOG_GROUP_ARN,
+  SAMPLING_RULE_NAME,
   SERVICE_NAME,
   SERVICE_SPANS,
   START_MS,
@@ -45,18 +46,22 @@ afterEach(async () => {
 
 const OPTIONS: VerifyOptions = { stackName: 'OtelFargateStack', requestsPerRoute: 2, timeoutMs: 120_000 };
 
-function deployed(scenario: Scenario = {}) {
-  return new FakeAws(service, scenario).withStack({
+/** The mocked AWS of a deployed stack, on a virtual clock that the stand-in service shares. */
+function deployed(scenario: Scenario = {}, outputs: Record<string, string> = {}) {
+  return new FakeAws(service, scenario, new FakeClock()).withStack({
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
     XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
+    SamplingRuleName: SAMPLING_RULE_NAME,
+    ...outputs,
   });
 }
 
-async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions> = {}) {
-  const fake = deployed(scenario);
-  const clock = new FakeClock();
+const clockOf = (fake: FakeAws) => fake.clock as FakeClock;
+
+async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions> = {}, fake = deployed(scenario)) {
+  const clock = clockOf(fake);
   const progress: string[] = [];
   const outcome = await verify(
     { ...OPTIONS, ...options },
@@ -65,11 +70,21 @@ async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions
   return { outcome, fake, clock, progress };
 }
 
-async function runCli(argv: string[], fake: FakeAws) {
+async function runCli(argv: string[], fake: FakeAws, signals?: Signals) {
   const io = captureIo();
-  const clock = new FakeClock();
-  const code = await main(argv, io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }));
+  const clock = fake.clock instanceof FakeClock ? fake.clock : new FakeClock();
+  const code = await main(
+    argv,
+    io,
+    () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }),
+    signals ?? new EventEmitter(),
+  );
   return { code, io, clock };
+}
+
+/** The requests whose traces the run judged (probes and requests sent again aside), in the order sent. */
+function judged(outcome: VerifyOutcome): ReceivedRequest[] {
+  return outcome.rows.map((r) => service.received.find((q) => q.traceId && xrayIdOf(q) === r.xrayTraceId)!);
 }
 
 const isOrder = (r: ReceivedRequest) => r.path === '/orders';
@@ -93,35 +108,32 @@ describe('when every trace arrives with its spans, its log link and its log line
   });
 
   it('sends requests to / and to /orders, each with its own time-prefixed trace in both header formats', async () => {
-    await runVerify();
-    expect(service.received.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /',
-      'POST /orders',
-      'GET /',
-      'POST /orders',
-    ]);
+    const { outcome } = await runVerify();
+    const sent = judged(outcome);
+    expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /', 'POST /orders', 'GET /', 'POST /orders']);
     const epochHex = Math.floor(START_MS / 1000).toString(16);
-    for (const req of service.received) {
+    for (const req of sent) {
       expect(req.traceId?.slice(0, 8)).toBe(epochHex);
       expect(req.headers['x-amzn-trace-id']).toMatch(
         new RegExp(`^Root=${xrayIdOf(req)};Parent=[0-9a-f]{16};Sampled=1$`),
       );
       expect(req.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     }
-    expect(new Set(service.received.map((r) => r.traceId)).size).toBe(4);
-    expect(JSON.parse(service.received[1].body)).toEqual({ sku: 'verify-1', quantity: 1 });
+    expect(new Set(sent.map((r) => r.traceId)).size).toBe(4);
+    expect(JSON.parse(sent[1].body)).toEqual({ sku: 'verify-1', quantity: 1 });
   });
 
   it('asks X-Ray for exactly the trace IDs it generated', async () => {
-    const { fake } = await runVerify();
-    expect([...fake.askedTraceIds].sort()).toEqual(service.received.map(xrayIdOf).sort());
+    const { fake, outcome } = await runVerify();
+    expect([...fake.askedTraceIds].sort()).toEqual(judged(outcome).map(xrayIdOf).sort());
+    expect(outcome.rows.map((r) => r.xrayTraceId)).toEqual(outcome.rows.map((r) => r.sentXrayTraceId));
   });
 
   it("runs one Logs Insights query per round on the stack's log group, matching every trace's IDs", async () => {
     const { fake, outcome } = await runVerify();
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: [LOG_GROUP] });
     expect(fake.queries).toHaveLength(1);
-    for (const req of service.received) {
+    for (const req of judged(outcome)) {
       expect(fake.queries[0]).toContain(xrayIdOf(req));
       expect(fake.queries[0]).toContain(req.traceId);
     }
@@ -186,7 +198,9 @@ describe('while traces are still on their way', () => {
     expect(outcome.ok).toBe(true);
     expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 4);
     expect(progress).toContainEqual(expect.stringMatching(/^Waiting: X-Ray 0\/4 traces complete, 0 partial; /));
-    expect(progress.at(-1)).toMatch(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines \(\d+ s/);
+    expect(progress.filter((line) => line.startsWith('Waiting: ')).at(-1)).toMatch(
+      /^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines \(\d+ s/,
+    );
   });
 
   it('polls again the traces X-Ray lists as unprocessed', async () => {
@@ -198,18 +212,22 @@ describe('while traces are still on their way', () => {
   it('on a terminal, rewrites one status line in place', async () => {
     const fake = deployed({ emptyPolls: 2 });
     let err = '';
-    const code = await main([], { ...captureIo(), isTTY: true, stderr: (t) => (err += t) }, () => ({
-      cfn: fake.cfn,
-      xray: fake.xray,
-      logs: fake.logs,
-      clock: new FakeClock(),
-    }));
+    const code = await main(
+      [],
+      { ...captureIo(), isTTY: true, stderr: (t) => (err += t) },
+      () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock: clockOf(fake) }),
+      new EventEmitter(),
+    );
     expect(code).toBe(0);
     const shown = err.split('\n').map((line) => line.split('\r\x1b[K').at(-1));
     expect(shown).toEqual([
       expect.stringMatching(/^Service /),
+      expect.stringMatching(/^Sampling rule of the stack: /),
+      expect.stringMatching(/^Temporary sampling rule: /),
+      expect.stringMatching(/^Temporary rule in force: probe 1 sampled/),
       'Sent 4 traced requests, 4 answered',
       expect.stringMatching(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines/),
+      expect.stringMatching(/^Deleted the temporary sampling rule otel-verify-[0-9a-f]{12}\.$/),
       '',
     ]);
     expect(err.match(/Waiting: /g)!.length).toBeGreaterThanOrEqual(3);
@@ -253,14 +271,6 @@ describe('when a trace never reaches X-Ray', () => {
 });
 
 describe('when CloudWatch Transaction Search is on', () => {
-  it('exits 2 with one line before sending traffic: BatchGetTraces cannot find traces there', async () => {
-    const { code, io } = await runCli([], deployed({ segmentDestination: 'CloudWatchLogs' }));
-    expect(code).toBe(2);
-    expect(io.err).toMatch(/^verify: CloudWatch Transaction Search is on in us-east-1: .*BatchGetTraces cannot find/);
-    expect(io.err.trim().split('\n')).toHaveLength(1);
-    expect(service.received).toHaveLength(0);
-  });
-
   it('carries on when it may not ask, and says so if a trace is missing', async () => {
     const { outcome } = await runVerify({ segmentDestination: 'denied', exported: () => false }, { timeoutMs: 20_000 });
     expect(outcome.report).toMatch(/Could not check whether CloudWatch Transaction Search is on \(AccessDenied/);
@@ -333,7 +343,7 @@ describe('when the trace links the log group but Logs Insights finds no lines', 
       cfn: fake.cfn,
       xray: fake.xray,
       logs: fake.logs,
-      clock: new FakeClock(),
+      clock: clockOf(fake),
       progress: (text) => {
         if (/Logs 0\/4/.test(text)) late = false;
       },
@@ -441,6 +451,7 @@ describe('when AWS stops answering mid-run (real SDK clients, a local endpoint t
         const json = (value: object) =>
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
         if (req.url === '/GetTraceSegmentDestination') json({ Destination: 'XRay', Status: 'ACTIVE' });
+        else if (req.url === '/CreateSamplingRule' || req.url === '/DeleteSamplingRule') json({});
         else if (req.url === '/Traces' && body.includes('000000000000000000000000')) json({ Traces: [] });
         else if (target.endsWith('.StartQuery') && body.includes('"fields @timestamp"')) json({ queryId: 'p' });
         else if (target.endsWith('.StopQuery')) json({ success: true });
@@ -455,6 +466,8 @@ describe('when AWS stops answering mid-run (real SDK clients, a local endpoint t
       credentials: { accessKeyId: 'a', secretAccessKey: 's' },
     };
     const fake = new FakeAws(service);
+    // The rule goes to the local endpoint, not to the fake: the service samples everything.
+    service.sample = () => true;
     const started = Date.now();
     try {
       const outcome = await verify(
@@ -575,7 +588,7 @@ describe('given --url and --log-group instead of a stack', () => {
     expect(code).toBe(0);
     expect(fake.cfnMock.commandCalls(DescribeStacksCommand)).toHaveLength(0);
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: ['my-group'] });
-    expect(service.received).toHaveLength(2);
+    expect(service.received).toHaveLength(1 + 2);
     expect(io.err).toMatch(new RegExp(`^Service ${url} \\(command line\\), log group my-group, region us-east-1`));
   });
 });
