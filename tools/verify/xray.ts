@@ -291,6 +291,7 @@ export async function pollTraces(
   let stop = false;
 
   const transactionSearch = opts.source === 'transaction-search';
+  const retrievalErrors = new Set<string>();
   const batchSize = transactionSearch ? RETRIEVAL_BATCH_SIZE : BATCH_SIZE;
   const permission = transactionSearch
     ? 'xray:StartTraceRetrieval and xray:ListRetrievedTraces'
@@ -316,7 +317,8 @@ export async function pollTraces(
           throttledThisRound = true;
         } else if ((err as { name?: string }).name === 'RetrievalEnded') {
           // A retrieval that failed or ran out of time: the next round starts a new one.
-          error = (err as Error).message;
+          retrievalErrors.add((err as Error).message);
+          error = [...retrievalErrors].join('; ');
         } else if (isNoAnswer(err)) {
           // A request timeout after the SDK's attempts: try again next round. The run's abort: stop.
           error = 'X-Ray did not answer in time';

@@ -2,14 +2,19 @@
 // documents follow the awsxray exporter's naming rules (see fakes.ts).
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, StartQueryCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { BatchGetTracesCommand, XRayClient } from '@aws-sdk/client-xray';
+import {
+  BatchGetTracesCommand,
+  ListRetrievedTracesCommand,
+  StartTraceRetrievalCommand,
+  XRayClient,
+} from '@aws-sdk/client-xray';
 import 'aws-sdk-client-mock-jest';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { main, type Signals } from '../cli';
 import { systemClock } from '../clock';
-import { insightsQuery } from '../logs';
+import { CONCURRENT_QUERIES_PER_ACCOUNT, QUERY_STRING_MAX_CHARS, insightsQuery } from '../logs';
 import { consoleUrl } from '../report';
 import { awsClientConfig } from '../retry';
 import { ROUTES } from '../traffic';
@@ -240,6 +245,58 @@ describe('while traces are still on their way', () => {
   });
 });
 
+describe('when the service does not continue the sent trace context (issue 14.4)', () => {
+  it('says NOT CONTINUED with both IDs, and finds the trace under the ID the service answered with', async () => {
+    service.continuesContext = false;
+    const { outcome } = await runVerify();
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['not-continued']));
+    const order = outcome.rows.find((r) => r.route === 'POST /orders')!;
+    expect(order.xrayTraceId).not.toBe(order.sentXrayTraceId);
+    expect(order).toMatchObject({ traceFound: true, spansFound: 3, logs: { lines: 3 } });
+    expect(outcome.report).toMatch(
+      /NOT CONTINUED \(4\): A propagation gap: the service did not continue the trace context it was sent .*sent 1-[0-9a-f]{8}-[0-9a-f]{24}, got 1-[0-9a-f]{8}-[0-9a-f]{24}/,
+    );
+  });
+
+  it("takes the service's ID from POST /orders' xrayTraceId when it sends no traceresponse", async () => {
+    service.continuesContext = false;
+    service.sendsTraceResponse = false;
+    const { outcome } = await runVerify();
+    const order = outcome.rows.find((r) => r.route === 'POST /orders')!;
+    expect(order.gaps).toEqual(['not-continued']);
+    expect(order.traceFound).toBe(true);
+  });
+});
+
+describe("when this machine's clock is off (issue 14.4)", () => {
+  it("makes the trace IDs from the service's Date header, and notes the skew", async () => {
+    const fake = deployed();
+    const local = clockOf(fake);
+    service.now = () => local.now() - 10 * 60_000; // this machine is 10 minutes fast
+    const { outcome } = await runVerify({}, {}, fake);
+    expect(outcome.ok).toBe(true);
+    const epochHex = Math.floor((START_MS - 10 * 60_000) / 1000).toString(16);
+    for (const req of judged(outcome)) expect(req.traceId?.slice(0, 8)).toBe(epochHex);
+    expect(outcome.report).toMatch(/Note: this machine's clock is 600 s ahead of the service's \(its Date header\)/);
+  });
+
+  it("names this machine's clock as a cause of NO TRACE when the service sends no Date header", async () => {
+    service.sendsDate = false;
+    const { outcome } = await runVerify({ exported: () => false }, { timeoutMs: 20_000 });
+    expect(outcome.report).toMatch(/NO TRACE \(4\): .*Or this machine's clock: the trace IDs carry its time/);
+  });
+});
+
+describe('when a trace comes from BatchGetTraces in two pages (issue 14.5)', () => {
+  it('merges its segments by trace ID instead of keeping only the last page', async () => {
+    const { outcome, fake } = await runVerify({ splitPages: true });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.rows.find((r) => r.route === 'POST /orders')).toMatchObject({ spansFound: 3 });
+    // One round: the preflight probe, then one call per page for the one batch of 4 IDs.
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 2);
+  });
+});
+
 describe('when a trace never reaches X-Ray', () => {
   it('waits until the timeout, then says NO TRACE and blames the collector or IAM, exiting 1', async () => {
     const fake = deployed({ exported: (r) => !isOrder(r) });
@@ -270,11 +327,56 @@ describe('when a trace never reaches X-Ray', () => {
   });
 });
 
-describe('when CloudWatch Transaction Search is on', () => {
+describe('when CloudWatch Transaction Search is on (issue 14.3)', () => {
+  it('reads the traces with StartTraceRetrieval and ListRetrievedTraces in X-Ray format, and judges them the same', async () => {
+    const { outcome, fake } = await runVerify({ segmentDestination: 'CloudWatchLogs', retrievalRunning: 2 });
+    expect(outcome.ok).toBe(true);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(0);
+    const [start] = fake.xrayMock.commandCalls(StartTraceRetrievalCommand);
+    expect([...start.args[0].input.TraceIds!].sort()).toEqual(outcome.rows.map((r) => r.xrayTraceId).sort());
+    expect(start.args[0].input.StartTime!.getTime()).toBeLessThanOrEqual(START_MS);
+    expect(fake.xrayMock).toHaveReceivedCommandWith(ListRetrievedTracesCommand, { TraceFormat: 'XRAY' });
+    expect(outcome.rows.find((r) => r.route === 'POST /orders')).toMatchObject({ spansFound: 3, linked: true });
+    expect(outcome.report).toMatch(/^Traces read from CloudWatch Transaction Search/m);
+  });
+
+  it('starts a new retrieval each round while traces are missing, and says why when a retrieval fails', async () => {
+    const { outcome, fake } = await runVerify(
+      { segmentDestination: 'CloudWatchLogs', retrievalStatus: 'FAILED' },
+      { timeoutMs: 30_000 },
+    );
+    expect(fake.xrayMock.commandCalls(StartTraceRetrievalCommand).length).toBeGreaterThan(1);
+    expect(outcome.rows.every((r) => r.gaps.includes('trace-missing'))).toBe(true);
+    expect(outcome.report).toMatch(/Reading X-Ray: Transaction Search retrieval failed[;.]/);
+  });
+
+  it('treats a PENDING destination as unknown: reads X-Ray and says it could not tell', async () => {
+    const { outcome, fake } = await runVerify(
+      { segmentDestination: 'pending', exported: () => false },
+      { timeoutMs: 20_000 },
+    );
+    expect(fake.xrayMock.commandCalls(StartTraceRetrievalCommand)).toHaveLength(0);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand).length).toBeGreaterThan(1);
+    expect(outcome.report).toMatch(
+      /Could not check whether CloudWatch Transaction Search is on \(a change of the trace segment destination to CloudWatchLogs is still pending\)/,
+    );
+  });
+
   it('carries on when it may not ask, and says so if a trace is missing', async () => {
     const { outcome } = await runVerify({ segmentDestination: 'denied', exported: () => false }, { timeoutMs: 20_000 });
     expect(outcome.report).toMatch(/Could not check whether CloudWatch Transaction Search is on \(AccessDenied/);
     expect(outcome.report).toMatch(/xray:GetTraceSegmentDestination/);
+  });
+
+  it('carries on when GetTraceSegmentDestination fails in any other way, and says so (issue 14.5)', async () => {
+    const { outcome } = await runVerify(
+      { segmentDestination: 'failing', exported: () => false },
+      { timeoutMs: 20_000 },
+    );
+    expect(outcome.report).toMatch(
+      /Could not check whether CloudWatch Transaction Search is on \(GetTraceSegmentDestination failed: InternalFailure: We encountered an internal error/,
+    );
+    expect(outcome.rows).toHaveLength(4);
   });
 });
 
@@ -306,12 +408,23 @@ describe('when the segments carry no log link, or the wrong one', () => {
     expect(outcome.report).toContain(`they name ${other} instead`);
   });
 
-  it('accepts a link given only as the ARN, with or without the trailing :*, and lists nothing elsewhere', async () => {
-    for (const arn of [LOG_GROUP_ARN, LOG_GROUP_ARN.replace(/:\*$/, '')]) {
-      const { outcome } = await runVerify({ links: [{ arn }] });
-      expect(outcome.ok).toBe(true);
-      expect(outcome.rows.every((r) => r.linkedElsewhere.length === 0)).toBe(true);
-    }
+  it('accepts a link given only as the ARN, and lists nothing elsewhere', async () => {
+    const { outcome } = await runVerify({ links: [{ arn: LOG_GROUP_ARN }] });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.rows.every((r) => r.linkedElsewhere.length === 0)).toBe(true);
+  });
+
+  it('flags a linked ARN that ends in :*, which StartQuery refuses, naming the ARN to set instead', async () => {
+    // CloudFormation's Arn attribute of a log group ends in `:*`; CloudWatch Logs' StartQuery refuses `*` in
+    // logGroupIdentifiers, so the console cannot query such a group (issue 14.2).
+    const { outcome } = await runVerify({ links: [{ log_group: LOG_GROUP, arn: `${LOG_GROUP_ARN}:*` }] });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['link-wildcard']));
+    expect(outcome.report).toMatch(/ yes, :\* +3 +LINK ARN :\* /);
+    expect(outcome.report).toContain(
+      `LINK ARN :* (4): The resource attribute aws.log.group.arns ends in ":*" (${LOG_GROUP_ARN}:*)`,
+    );
+    expect(outcome.report).toContain(`Set it without the suffix: ${LOG_GROUP_ARN}.`);
   });
 
   it('without a known ARN (--url), accepts a link by name but warns that it is by name only', async () => {
@@ -606,12 +719,20 @@ describe('console links', () => {
   });
 });
 
-describe('the Logs Insights query', () => {
-  it('stays under the 10,000-character limit for the most traces a run makes (50 per route)', () => {
-    const lookups = Array.from({ length: 100 }, (_, i) => {
+describe('the Logs Insights query (issue 14.5: the API reference limits)', () => {
+  const lookups = (n: number) =>
+    Array.from({ length: n }, (_, i) => {
       const traceId = `6b06cdc0${String(i).padStart(24, 'f')}`;
       return { traceId, xrayTraceId: `1-${traceId.slice(0, 8)}-${traceId.slice(8)}` };
     });
-    expect(insightsQuery(lookups).length).toBeLessThan(10_000);
+
+  it("knows StartQuery's limits: 100,000 characters of query, 100 queries at once per account", () => {
+    expect(QUERY_STRING_MAX_CHARS).toBe(100_000);
+    expect(CONCURRENT_QUERIES_PER_ACCOUNT).toBe(100);
+  });
+
+  it('fits the most traces a run makes (50 per route) in one query, and refuses a query StartQuery would', () => {
+    expect(insightsQuery(lookups(100)).length).toBeLessThan(QUERY_STRING_MAX_CHARS);
+    expect(() => insightsQuery(lookups(2000))).toThrow(/StartQuery takes 100,000/);
   });
 });
