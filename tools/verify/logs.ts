@@ -42,6 +42,8 @@ export interface LogsOptions {
   readonly signal?: AbortSignal;
   /** Epoch milliseconds: the query window starts 5 minutes before this. */
   readonly since: number;
+  /** The service's clock minus this machine's: the window is moved by it, to the times the lines carry. @default 0 */
+  readonly serviceOffsetMs?: number;
   /** Pause between rounds. @default 10000 */
   readonly intervalMs?: number;
   /** Pause between GetQueryResults calls. @default 1000 */
@@ -86,8 +88,8 @@ export function insightsQuery(lookups: readonly LogLookup[]): string {
 
 function queryWindow(opts: LogsOptions): { startTime: number; endTime: number } {
   return {
-    startTime: Math.floor(opts.since / 1000) - WINDOW_MARGIN_S,
-    endTime: Math.ceil(opts.clock.now() / 1000) + WINDOW_MARGIN_S,
+    startTime: Math.floor((opts.since + (opts.serviceOffsetMs ?? 0)) / 1000) - WINDOW_MARGIN_S,
+    endTime: Math.ceil((opts.clock.now() + (opts.serviceOffsetMs ?? 0)) / 1000) + WINDOW_MARGIN_S,
   };
 }
 

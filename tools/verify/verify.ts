@@ -263,6 +263,7 @@ async function run(opts: VerifyOptions, deps: VerifyDeps, cleanup: Cleanup): Pro
       {
         source,
         since: start,
+        serviceOffsetMs: offsetMs,
         clock,
         deadline,
         signal,
@@ -282,6 +283,7 @@ async function run(opts: VerifyOptions, deps: VerifyDeps, cleanup: Cleanup): Pro
         deadline,
         signal,
         since: start,
+        serviceOffsetMs: offsetMs,
         ...(deps.logsIntervalMs ? { intervalMs: deps.logsIntervalMs } : {}),
         onProgress: (p) => {
           status.withLines = p.withLines;

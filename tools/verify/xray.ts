@@ -49,6 +49,8 @@ export interface XRayPollOptions {
   readonly source?: TraceSource;
   /** Epoch milliseconds of the first request: Transaction Search retrievals cover from 5 minutes before it. */
   readonly since?: number;
+  /** The service's clock minus this machine's: the retrieval window is moved by it. @default 0 */
+  readonly serviceOffsetMs?: number;
   /** Pause between ListRetrievedTraces calls while a retrieval runs. @default 1000 */
   readonly retrievalPollMs?: number;
   readonly clock: Clock;
@@ -227,12 +229,13 @@ async function fetchRetrievedTraces(
   giveUpAt: number,
 ): Promise<Trace[]> {
   const send = opts.signal ? { abortSignal: opts.signal } : {};
-  const since = opts.since ?? opts.clock.now();
+  const offset = opts.serviceOffsetMs ?? 0;
+  const since = (opts.since ?? opts.clock.now()) + offset;
   const { RetrievalToken } = await xray.send(
     new StartTraceRetrievalCommand({
       TraceIds: ids,
       StartTime: new Date(since - RETRIEVAL_WINDOW_MARGIN_MS),
-      EndTime: new Date(opts.clock.now() + RETRIEVAL_WINDOW_MARGIN_MS),
+      EndTime: new Date(opts.clock.now() + offset + RETRIEVAL_WINDOW_MARGIN_MS),
     }),
     send,
   );

@@ -277,6 +277,11 @@ describe("when this machine's clock is off (issue 14.4)", () => {
     expect(outcome.ok).toBe(true);
     const epochHex = Math.floor((START_MS - 10 * 60_000) / 1000).toString(16);
     for (const req of judged(outcome)) expect(req.traceId?.slice(0, 8)).toBe(epochHex);
+    // The Logs Insights window follows the service's clock too: its lines carry the service's times.
+    const round = fake.logsMock
+      .commandCalls(StartQueryCommand)
+      .find((call) => call.args[0].input.queryString !== 'fields @timestamp');
+    expect(round?.args[0].input.startTime).toBe(Math.floor((START_MS - 10 * 60_000) / 1000) - 300);
     expect(outcome.report).toMatch(/Note: this machine's clock is 600 s ahead of the service's \(its Date header\)/);
   });
 
