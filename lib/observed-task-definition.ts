@@ -110,6 +110,10 @@ export class ObservedTaskDefinition extends Construct {
    * writes it this way, and CloudWatch Logs' StartQuery refuses `*` in `logGroupIdentifiers`.
    */
   readonly logGroupArn: string;
+  /** The collector sidecar's own log. */
+  readonly collectorLogGroup: logs.ILogGroup;
+  /** The log router sidecar's own log. */
+  readonly logRouterLogGroup: logs.ILogGroup;
 
   constructor(scope: Construct, id: string, props: ObservedTaskDefinitionProps) {
     super(scope, id);
@@ -146,6 +150,8 @@ export class ObservedTaskDefinition extends Construct {
       retention: sidecarLogRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.collectorLogGroup = collectorLogs;
+    this.logRouterLogGroup = logRouterLogs;
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu,

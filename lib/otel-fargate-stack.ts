@@ -1,8 +1,8 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
 // balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
-// trace's lines, and outputs.
+// trace's lines, operations (alarms, dashboard, X-Ray groups), and outputs.
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -11,6 +11,7 @@ import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
 import { ServiceSamplingRule } from './sampling-rule';
+import { Operations } from './operations';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
 
@@ -68,6 +69,26 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** Record every request (a sampling rate of 1), for demos; each is a billed trace. @default false */
   readonly recordEveryRequest?: boolean;
+  /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED */
+  readonly containerInsights?: ecs.ContainerInsights;
+
+  /** Where alarm notifications are emailed (the recipient confirms). @default - no subscription */
+  readonly alarmEmail?: string;
+
+  /** Consecutive minutes before the 5xx, latency, target and task alarms fire; the error-line window. @default 5 */
+  readonly alarmEvaluationMinutes?: number;
+
+  /** The 5xx share of requests that pages, in percent. @default 5 */
+  readonly alarm5xxPercent?: number;
+
+  /** The p99 response time that pages, in milliseconds. @default 1000 */
+  readonly alarmP99LatencyMs?: number;
+
+  /** Service error lines within alarmEvaluationMinutes that page. @default 5 */
+  readonly alarmErrorLines?: number;
+
+  /** Minutes of failing span export before its alarm fires. @default 5 */
+  readonly alarmSpanExportMinutes?: number;
 }
 
 export class OtelFargateStack extends Stack {
@@ -80,10 +101,17 @@ export class OtelFargateStack extends Stack {
     const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
 
     const network = new Network(this, 'Network', { natGateways: props.natGateways });
-    const cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: network.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
+    const containerInsights = props.containerInsights ?? ecs.ContainerInsights.ENHANCED;
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc: network.vpc, containerInsightsV2: containerInsights });
+    if (containerInsights === ecs.ContainerInsights.DISABLED) {
+      Validations.of(cluster).acknowledge({
+        id: 'AwsSolutions-ECS4',
+        reason:
+          'Container Insights is off because the deployer chose so (context key containerInsights=disabled) to save ' +
+          'its cost; ECS still publishes the service CPU and memory metrics, and the missing-tasks alarm then ' +
+          'counts healthy targets instead of running tasks.',
+      });
+    }
 
     // Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a
     // new ID would make CloudFormation replace the group and lose them.
@@ -135,6 +163,25 @@ export class OtelFargateStack extends Stack {
     const queryName = `${serviceName}/log-lines-of-one-trace`;
     new TraceLogsQuery(this, 'TraceLogsQuery', { logGroups: [logGroup], queryName });
 
+    const operations = new Operations(this, 'Operations', {
+      serviceName,
+      service: web.service.service,
+      loadBalancer: web.loadBalancer,
+      targetGroup: web.service.targetGroup,
+      serviceLogGroup: logGroup,
+      collectorLogGroup: observed.collectorLogGroup,
+      logRouterLogGroup: observed.logRouterLogGroup,
+      traceLogsQueryName: queryName,
+      containerInsights: containerInsights !== ecs.ContainerInsights.DISABLED,
+      minTasks: props.minTasks ?? props.desiredCount ?? DEFAULTS.desiredCount,
+      alarmEmail: props.alarmEmail,
+      evaluationMinutes: props.alarmEvaluationMinutes,
+      max5xxPercent: props.alarm5xxPercent,
+      maxP99LatencyMs: props.alarmP99LatencyMs,
+      maxErrorLines: props.alarmErrorLines,
+      spanExportFailingMinutes: props.alarmSpanExportMinutes,
+    });
+
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
@@ -160,6 +207,14 @@ export class OtelFargateStack extends Stack {
     new CfnOutput(this, 'TraceLogsQueryName', {
       value: queryName,
       description: 'Saved Logs Insights query: paste a trace ID (either form) and run it',
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: operations.dashboardUrl,
+      description: 'The service dashboard: traffic, errors, latency, tasks, log errors, traces',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: operations.alarmTopic.topic.topicArn,
+      description: 'The SNS topic every alarm notifies; subscribe to it (or set the alarmEmail context key)',
     });
   }
 }

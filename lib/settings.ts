@@ -21,6 +21,15 @@ export const DEFAULTS = {
   samplingRate: 0.05,
   /** The service's X-Ray sampling rule: requests recorded each second before the rate applies. */
   samplingReservoirPerSecond: 1,
+  containerInsights: 'enhanced',
+  /** Consecutive 1-minute periods the 5xx, latency, target and task alarms wait for; the error-line window. */
+  alarmEvaluationMinutes: 5,
+  alarm5xxPercent: 5,
+  alarmP99LatencyMs: 1000,
+  /** Service error lines within alarmEvaluationMinutes that page. */
+  alarmErrorLines: 5,
+  /** Minutes span export must have been failing before its alarm fires. */
+  alarmSpanExportMinutes: 5,
 } as const;
 
 /** The most requests a second the context lets the sampling rule's reservoir take. */
@@ -81,6 +90,11 @@ export const RULES = {
   fluentBitVersion: {
     pattern: /^\d+\.\d+\.\d+(\.\d{8})?$/,
     accepts: "an immutable AWS for Fluent Bit tag such as '3.4.16' or '2.34.3.20260209'",
+  },
+  // Deliberately plain: SNS itself validates the address, and the recipient must confirm the subscription anyway.
+  alarmEmail: {
+    pattern: /^(?=.{3,254}$)[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/,
+    accepts: 'one email address such as ops@example.com',
   },
 } as const;
 

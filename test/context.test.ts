@@ -30,6 +30,13 @@ describe('reading the CDK context', () => {
         samplingRate: '0.25',
         samplingReservoirPerSecond: '0',
         recordEveryRequest: 'false',
+        containerInsights: 'disabled',
+        alarmEmail: 'ops@example.com',
+        alarmEvaluationMinutes: '3',
+        alarm5xxPercent: 2,
+        alarmP99LatencyMs: '250',
+        alarmErrorLines: '1',
+        alarmSpanExportMinutes: 10,
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -49,6 +56,13 @@ describe('reading the CDK context', () => {
       samplingRate: 0.25,
       samplingReservoirPerSecond: 0,
       recordEveryRequest: false,
+      containerInsights: ecs.ContainerInsights.DISABLED,
+      alarmEmail: 'ops@example.com',
+      alarmEvaluationMinutes: 3,
+      alarm5xxPercent: 2,
+      alarmP99LatencyMs: 250,
+      alarmErrorLines: 1,
+      alarmSpanExportMinutes: 10,
     });
   });
 
@@ -59,6 +73,13 @@ describe('reading the CDK context', () => {
       recordEveryRequest: true,
     });
     expect(fromContext({ samplingRate: 0 })).toEqual({ samplingRate: 0 });
+  });
+
+  test('containerInsights takes ECS’s three names for the setting', () => {
+    expect(fromContext({ containerInsights: 'enhanced' })).toEqual({
+      containerInsights: ecs.ContainerInsights.ENHANCED,
+    });
+    expect(fromContext({ containerInsights: 'enabled' })).toEqual({ containerInsights: ecs.ContainerInsights.ENABLED });
   });
 });
 
@@ -81,6 +102,13 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['samplingRate', '5%', /a number from 0 to 1, the share of requests recorded beyond the reservoir/],
     ['samplingReservoirPerSecond', '-1', /a whole number from 0 to 10000/],
     ['recordEveryRequest', 'yes', /true or false/],
+    ['containerInsights', 'off', /one of enhanced, enabled, disabled/],
+    ['alarmEmail', 'ops@example', /one email address/],
+    ['alarmEvaluationMinutes', '0', /a whole number from 1 to 60/],
+    ['alarm5xxPercent', '0.5', /a whole number from 1 to 100/],
+    ['alarmP99LatencyMs', '90000', /a whole number from 1 to 60000/],
+    ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
+    ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
   ];
 
   test('every key the app reads has a case here', () => {

@@ -100,9 +100,9 @@ describe('the network', () => {
 });
 
 describe('the cluster', () => {
-  test('has Container Insights on', () => {
+  test('has Container Insights on, with enhanced observability', () => {
     synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
-      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
     });
   });
 });
