@@ -4,7 +4,13 @@ import type { StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { DEFAULTS, FARGATE_MEMORY_BY_CPU, RULES, defaultMaxTasks } from '../lib/settings';
+import {
+  DEFAULTS,
+  FARGATE_MEMORY_BY_CPU,
+  MAX_SAMPLING_RESERVOIR_PER_SECOND,
+  RULES,
+  defaultMaxTasks,
+} from '../lib/settings';
 import { WAF_RATE_LIMIT_RANGE } from '../lib/web-firewall';
 
 export type ContextProps = Omit<OtelFargateStackProps, keyof StackProps | 'image'> & {
@@ -98,6 +104,31 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   fluentBitVersion: {
     defaultValue: DEFAULTS.fluentBitVersion,
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
+  },
+  samplingRate: {
+    defaultValue: String(DEFAULTS.samplingRate),
+    parse: (raw) => {
+      const rate = decimal(raw);
+      return rate !== undefined && rate >= 0 && rate <= 1
+        ? { samplingRate: rate }
+        : { accepts: 'a number from 0 to 1, the share of requests recorded beyond the reservoir (0.05 is 5%)' };
+    },
+  },
+  samplingReservoirPerSecond: {
+    defaultValue: String(DEFAULTS.samplingReservoirPerSecond),
+    parse: (raw) =>
+      bounded(raw, 0, MAX_SAMPLING_RESERVOIR_PER_SECOND, (samplingReservoirPerSecond) => ({
+        samplingReservoirPerSecond,
+      })),
+  },
+  recordEveryRequest: {
+    defaultValue: 'false',
+    parse: (raw) =>
+      raw === true || raw === 'true'
+        ? { recordEveryRequest: true }
+        : raw === false || raw === 'false'
+          ? { recordEveryRequest: false }
+          : { accepts: "true or false ('true' records every request: for demos, at X-Ray's price per trace)" },
   },
   containerInsights: {
     defaultValue: DEFAULTS.containerInsights,
@@ -222,6 +253,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
       `context key 'budgetEmail' is ${JSON.stringify(props.budgetEmail)}; it applies only with budgetMonthlyUsd`,
     );
   }
+  if (props.recordEveryRequest && props.samplingRate !== undefined && props.samplingRate !== 1) {
+    problems.push(
+      `context key 'samplingRate' is ${props.samplingRate}, but recordEveryRequest is true (a rate of 1); ` +
+        'it accepts only 1 then: set one of the two',
+    );
+  }
   return problems;
 }
 
@@ -229,6 +266,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
 function wholeNumber(raw: unknown): number | undefined {
   const value = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** A finite number, from a number or from the string `-c key=value` passes. */
+function decimal(raw: unknown): number | undefined {
+  const value = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 function bounded<T>(raw: unknown, min: number, max: number, toProps: (value: number) => T): T | { accepts: string } {

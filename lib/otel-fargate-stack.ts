@@ -1,6 +1,7 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
-// balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, operations (alarms,
-// dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and outputs.
+// balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
+// trace's lines, operations (alarms, dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and
+// outputs.
 import * as path from 'node:path';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,6 +11,7 @@ import { Construct } from 'constructs';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
+import { ServiceSamplingRule } from './sampling-rule';
 import { Operations } from './operations';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
@@ -68,6 +70,14 @@ export interface OtelFargateStackProps extends StackProps {
   /** The AWS for Fluent Bit image tag. @default '3.4.16' */
   readonly fluentBitVersion?: string;
 
+  /** Share of requests beyond the reservoir that the sampling rule records, 0 to 1. @default 0.05 */
+  readonly samplingRate?: number;
+
+  /** Requests a second the sampling rule records before the rate applies. @default 1 */
+  readonly samplingReservoirPerSecond?: number;
+
+  /** Record every request (a sampling rate of 1), for demos; each is a billed trace. @default false */
+  readonly recordEveryRequest?: boolean;
   /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED */
   readonly containerInsights?: ecs.ContainerInsights;
 
@@ -160,6 +170,12 @@ export class OtelFargateStack extends Stack {
       maxTasks: props.maxTasks,
     });
 
+    const samplingRule = new ServiceSamplingRule(this, 'SamplingRule', {
+      serviceName,
+      fixedRate: props.recordEveryRequest ? 1 : props.samplingRate,
+      reservoirPerSecond: props.samplingReservoirPerSecond,
+    });
+
     const queryName = `${serviceName}/log-lines-of-one-trace`;
     new TraceLogsQuery(this, 'TraceLogsQuery', { logGroups: [logGroup], queryName });
 
@@ -207,13 +223,24 @@ export class OtelFargateStack extends Stack {
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
-    new CfnOutput(this, 'LogGroupArn', { value: logGroup.logGroupArn });
+    new CfnOutput(this, 'LogGroupArn', {
+      value: observed.logGroupArn,
+      description: 'The ARN the spans link to (aws.log.group.arns), without the :* of the group’s Arn attribute',
+    });
     new CfnOutput(this, 'XRayTracesConsoleUrl', {
       value: `${consoleHome}#xray:traces/query`,
       description: 'X-Ray traces; open one to see its log lines',
     });
     new CfnOutput(this, 'LogGroupConsoleUrl', {
       value: `${consoleHome}#logsV2:log-groups/log-group/${consoleEscape(logGroupName)}`,
+    });
+    new CfnOutput(this, 'SamplingRuleName', {
+      value: samplingRule.ruleName,
+      description: `X-Ray sampling rule: ${samplingRule.reservoirPerSecond}/s + ${samplingRule.fixedRate} of the rest`,
+    });
+    new CfnOutput(this, 'SamplingRuleConsoleUrl', {
+      value: `${consoleHome}#xray:settings/sampling-rules`,
+      description: 'X-Ray sampling rules; a change there applies within a minute, until the next deploy',
     });
     new CfnOutput(this, 'TraceLogsQueryName', {
       value: queryName,

@@ -27,6 +27,9 @@ describe('reading the CDK context', () => {
         certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
         collectorVersion: 'v0.48.0',
         fluentBitVersion: '2.34.3.20260209',
+        samplingRate: '0.25',
+        samplingReservoirPerSecond: '0',
+        recordEveryRequest: 'false',
         containerInsights: 'disabled',
         alarmEmail: 'ops@example.com',
         alarmEvaluationMinutes: '3',
@@ -55,6 +58,9 @@ describe('reading the CDK context', () => {
       certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
       collectorVersion: 'v0.48.0',
       fluentBitVersion: '2.34.3.20260209',
+      samplingRate: 0.25,
+      samplingReservoirPerSecond: 0,
+      recordEveryRequest: false,
       containerInsights: ecs.ContainerInsights.DISABLED,
       alarmEmail: 'ops@example.com',
       alarmEvaluationMinutes: 3,
@@ -87,6 +93,15 @@ describe('reading the CDK context', () => {
     expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
   });
 
+  test('takes the sampling settings as JSON values from cdk.json too', () => {
+    expect(fromContext({ samplingRate: 1, samplingReservoirPerSecond: 50, recordEveryRequest: true })).toEqual({
+      samplingRate: 1,
+      samplingReservoirPerSecond: 50,
+      recordEveryRequest: true,
+    });
+    expect(fromContext({ samplingRate: 0 })).toEqual({ samplingRate: 0 });
+  });
+
   test('containerInsights takes ECS’s three names for the setting', () => {
     expect(fromContext({ containerInsights: 'enhanced' })).toEqual({
       containerInsights: ecs.ContainerInsights.ENHANCED,
@@ -111,6 +126,9 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['certificateArn', 'my-cert', /an ACM certificate ARN/],
     ['collectorVersion', 'latest', /an ADOT collector release tag/],
     ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+    ['samplingRate', '5%', /a number from 0 to 1, the share of requests recorded beyond the reservoir/],
+    ['samplingReservoirPerSecond', '-1', /a whole number from 0 to 10000/],
+    ['recordEveryRequest', 'yes', /true or false/],
     ['containerInsights', 'off', /one of enhanced, enabled, disabled/],
     ['alarmEmail', 'ops@example', /one email address/],
     ['alarmEvaluationMinutes', '0', /a whole number from 1 to 60/],
@@ -166,6 +184,22 @@ describe('values that are good alone but not together', () => {
     expect(() => fromContext({ budgetEmail: 'a@example.com' })).toThrow(
       /'budgetEmail' is "a@example.com"; it applies only with budgetMonthlyUsd/,
     );
+  });
+
+  test('a sampling rate above 1 names samplingRate', () => {
+    expect(() => fromContext({ samplingRate: '1.5' })).toThrow(
+      /context key 'samplingRate' is "1.5"; it accepts a number from 0 to 1/,
+    );
+  });
+
+  test('recordEveryRequest with a sampling rate other than 1 names samplingRate', () => {
+    expect(() => fromContext({ recordEveryRequest: 'true', samplingRate: '0.1' })).toThrow(
+      /'samplingRate' is 0.1, but recordEveryRequest is true \(a rate of 1\); it accepts only 1 then/,
+    );
+    expect(fromContext({ recordEveryRequest: 'true', samplingRate: '1' })).toEqual({
+      recordEveryRequest: true,
+      samplingRate: 1,
+    });
   });
 
   test('scaling bounds that exclude the desired count name the bound', () => {
