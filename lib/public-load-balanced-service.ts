@@ -69,6 +69,9 @@ export class PublicLoadBalancedService extends Construct {
   /** Seconds the load balancer lets in-flight requests finish on a deregistering task. */
   static readonly DEREGISTRATION_DELAY = Duration.seconds(15);
 
+  /** The load balancer's connection idle timeout, on both the client's and the target's connection. */
+  static readonly IDLE_TIMEOUT = Duration.seconds(60);
+
   readonly service: ecsPatterns.ApplicationLoadBalancedFargateService;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
   readonly accessLogsBucket: s3.Bucket;
@@ -102,6 +105,9 @@ export class PublicLoadBalancedService extends Construct {
       vpc: props.cluster.vpc,
       internetFacing: true,
       dropInvalidHeaderFields: true,
+      // ELB's default, stated: the service's keep-alive (65 s) must outlast it, and its request limit (30 s) end
+      // within it (app/src/config.ts).
+      idleTimeout: PublicLoadBalancedService.IDLE_TIMEOUT,
     });
     this.loadBalancer.logAccessLogs(this.accessLogsBucket, 'alb');
 

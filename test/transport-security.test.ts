@@ -1,10 +1,17 @@
-// Plain HTTP by default says so at synth; with a certificate the load balancer itself adds HSTS and nosniff.
+// Plain HTTP by default says so at synth; with a certificate the load balancer itself adds HSTS and nosniff; and the
+// load balancer's idle timeout sits between the service's request limit and its keep-alive (app/src/config.ts).
 // Attribute keys: CloudFormation's AWS::ElasticLoadBalancingV2::Listener ListenerAttribute, as documented in
 // aws-cdk-lib (pinned 2.276.0) aws-elasticloadbalancingv2/lib/elasticloadbalancingv2.generated.d.ts, set through
 // BaseListener.setAttribute (aws-elasticloadbalancingv2/lib/shared/base-listener.js).
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from '../app/src/config';
+import {
   PLAIN_HTTP_WARNING_ID,
+  PublicLoadBalancedService,
   RESPONSE_HEADER_ATTRIBUTES,
   STRICT_TRANSPORT_SECURITY,
 } from '../lib/public-load-balanced-service';
@@ -79,5 +86,31 @@ describe('with a certificate', () => {
 
   test('synth gives no plain-HTTP warning', () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('plain HTTP'))).toEqual([]);
+  });
+});
+
+describe('the load balancer’s timeouts and the service’s', () => {
+  const template = Template.fromStack(buildStack().stack);
+  const idleTimeoutMs =
+    1000 *
+    Number(
+      (
+        Object.values(template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer'))[0].Properties
+          .LoadBalancerAttributes as { Key: string; Value: string }[]
+      ).find(({ Key }) => Key === 'idle_timeout.timeout_seconds')?.Value,
+    );
+
+  test('the idle timeout is stated in the template: 60 s', () => {
+    expect(idleTimeoutMs).toBe(PublicLoadBalancedService.IDLE_TIMEOUT.toMilliseconds());
+    expect(idleTimeoutMs).toBe(60_000);
+  });
+
+  test('the service keeps idle connections longer, so the load balancer closes them first (no 502 on reuse)', () => {
+    expect(DEFAULT_KEEP_ALIVE_TIMEOUT_MS).toBeGreaterThan(idleTimeoutMs);
+  });
+
+  test('the service ends a slow request before the load balancer would give up on the connection', () => {
+    expect(DEFAULT_HEADERS_TIMEOUT_MS).toBeLessThan(DEFAULT_REQUEST_TIMEOUT_MS);
+    expect(DEFAULT_REQUEST_TIMEOUT_MS).toBeLessThan(idleTimeoutMs);
   });
 });
