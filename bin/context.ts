@@ -11,6 +11,7 @@ import {
   RULES,
   defaultMaxTasks,
 } from '../lib/settings';
+import { WAF_RATE_LIMIT_RANGE } from '../lib/web-firewall';
 
 export type ContextProps = Omit<OtelFargateStackProps, keyof StackProps | 'image'> & {
   /** The region to deploy to; load balancer access logging needs it known at synth. */
@@ -170,6 +171,28 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
       return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
     },
   },
+  waf: {
+    defaultValue: String(DEFAULTS.webFirewall),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { webFirewall: value };
+    },
+  },
+  wafRateLimit: {
+    defaultValue: String(DEFAULTS.webFirewallRateLimit),
+    parse: (raw) =>
+      bounded(raw, WAF_RATE_LIMIT_RANGE.min, WAF_RATE_LIMIT_RANGE.max, (webFirewallRateLimit) => ({
+        webFirewallRateLimit,
+      })),
+  },
+  budgetMonthlyUsd: {
+    defaultValue: 'none: no budget',
+    parse: (raw) => bounded(raw, 1, 1_000_000, (monthlyBudgetUsd) => ({ monthlyBudgetUsd })),
+  },
+  budgetEmail: {
+    defaultValue: 'alarmEmail',
+    parse: (raw) => following(raw, 'alarmEmail', (budgetEmail) => ({ budgetEmail })),
+  },
 };
 
 /**
@@ -216,6 +239,19 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
   }
   if (max < desired) {
     problems.push(`context key 'maxTasks' is ${max}; it accepts at least desiredCount (${desired})`);
+  }
+  if (props.webFirewallRateLimit !== undefined && !props.webFirewall) {
+    problems.push(`context key 'wafRateLimit' is ${props.webFirewallRateLimit}; it applies only with waf=true`);
+  }
+  if (props.monthlyBudgetUsd !== undefined && props.budgetEmail === undefined && props.alarmEmail === undefined) {
+    problems.push(
+      `context key 'budgetMonthlyUsd' is ${props.monthlyBudgetUsd}; it needs budgetEmail (or alarmEmail) to notify`,
+    );
+  }
+  if (props.budgetEmail !== undefined && props.monthlyBudgetUsd === undefined) {
+    problems.push(
+      `context key 'budgetEmail' is ${JSON.stringify(props.budgetEmail)}; it applies only with budgetMonthlyUsd`,
+    );
   }
   if (props.recordEveryRequest && props.samplingRate !== undefined && props.samplingRate !== 1) {
     problems.push(

@@ -1,6 +1,7 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
 // balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
-// trace's lines, operations (alarms, dashboard, X-Ray groups), and outputs.
+// trace's lines, operations (alarms, dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and
+// outputs.
 import * as path from 'node:path';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -14,6 +15,8 @@ import { ServiceSamplingRule } from './sampling-rule';
 import { Operations } from './operations';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
+import { CostBudget, tagForCostAllocation } from './cost-budget';
+import { WebFirewall } from './web-firewall';
 
 /** The service in this repo, built by `cdk deploy` from app/Dockerfile. */
 export const APP_DIRECTORY = path.join(__dirname, '..', 'app');
@@ -95,6 +98,18 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** Minutes of failing span export before its alarm fires. @default 5 */
   readonly alarmSpanExportMinutes?: number;
+
+  /** An AWS WAF web ACL on the load balancer: a per-address rate limit and AWS managed rules. @default false */
+  readonly webFirewall?: boolean;
+
+  /** Requests one address may send within 5 minutes, with webFirewall. @default 1000 */
+  readonly webFirewallRateLimit?: number;
+
+  /** A monthly AWS Budgets cost budget, in whole US dollars, over the stack's cost-allocation tag. @default - none */
+  readonly monthlyBudgetUsd?: number;
+
+  /** Who the budget emails. @default - alarmEmail */
+  readonly budgetEmail?: string;
 }
 
 export class OtelFargateStack extends Stack {
@@ -182,6 +197,28 @@ export class OtelFargateStack extends Stack {
       maxErrorLines: props.alarmErrorLines,
       spanExportFailingMinutes: props.alarmSpanExportMinutes,
     });
+
+    // Every taggable resource carries the stack's cost-allocation tag, whether or not a budget watches it, so that it
+    // can be activated in the Billing console before a budget is wanted.
+    tagForCostAllocation(this, this.stackName);
+    if (props.webFirewallRateLimit !== undefined && !props.webFirewall) {
+      throw new Error('webFirewallRateLimit applies only with webFirewall: true');
+    }
+    if (props.webFirewall) {
+      const firewall = new WebFirewall(this, 'WebFirewall', {
+        loadBalancer: web.loadBalancer,
+        rateLimit: props.webFirewallRateLimit,
+      });
+      new CfnOutput(this, 'WebAclArn', { value: firewall.webAcl.attrArn, description: 'The AWS WAF web ACL' });
+    }
+    if (props.monthlyBudgetUsd !== undefined) {
+      const email = props.budgetEmail ?? props.alarmEmail;
+      if (email === undefined) throw new Error('monthlyBudgetUsd needs budgetEmail (or alarmEmail) to notify');
+      const budget = new CostBudget(this, 'CostBudget', { monthlyLimitUsd: props.monthlyBudgetUsd, email });
+      new CfnOutput(this, 'BudgetName', { value: budget.budgetName, description: 'The AWS Budgets cost budget' });
+    } else if (props.budgetEmail !== undefined) {
+      throw new Error('budgetEmail applies only with monthlyBudgetUsd');
+    }
 
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });

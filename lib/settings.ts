@@ -32,6 +32,10 @@ export const DEFAULTS = {
   alarmSpanExportMinutes: 5,
   /** The stack creates the service log group; true adopts one of that name that already exists. */
   adoptLogGroup: false,
+  /** An AWS WAF web ACL costs $5 a month and more per rule and request: off unless asked for. */
+  webFirewall: false,
+  /** Requests one address may send within 5 minutes through the web ACL (see WebFirewall.DEFAULT_RATE_LIMIT). */
+  webFirewallRateLimit: 1000,
 } as const;
 
 /** The most requests a second the context lets the sampling rule's reservoir take. */

@@ -38,6 +38,10 @@ describe('reading the CDK context', () => {
         alarmErrorLines: '1',
         alarmSpanExportMinutes: 10,
         adoptLogGroup: 'true',
+        waf: 'true',
+        wafRateLimit: '300',
+        budgetMonthlyUsd: '150',
+        budgetEmail: 'finance@example.com',
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -65,6 +69,22 @@ describe('reading the CDK context', () => {
       alarmErrorLines: 1,
       alarmSpanExportMinutes: 10,
       adoptLogGroup: true,
+      webFirewall: true,
+      webFirewallRateLimit: 300,
+      monthlyBudgetUsd: 150,
+      budgetEmail: 'finance@example.com',
+    });
+  });
+
+  test('takes waf as a boolean or the strings true and false', () => {
+    expect(fromContext({ waf: true })).toEqual({ webFirewall: true });
+    expect(fromContext({ waf: 'false' })).toEqual({ webFirewall: false });
+  });
+
+  test('a budget emails alarmEmail when budgetEmail is not given', () => {
+    expect(fromContext({ budgetMonthlyUsd: 40, alarmEmail: 'ops@example.com' })).toEqual({
+      monthlyBudgetUsd: 40,
+      alarmEmail: 'ops@example.com',
     });
   });
 
@@ -117,6 +137,10 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
     ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
     ['adoptLogGroup', 'yes', /true or false/],
+    ['waf', 'on', /true or false/],
+    ['wafRateLimit', '5', /a whole number from 10 to 2000000000/],
+    ['budgetMonthlyUsd', '99.50', /a whole number from 1 to 1000000/],
+    ['budgetEmail', 'finance', /one email address/],
   ];
 
   test('every key the app reads has a case here', () => {
@@ -143,6 +167,23 @@ describe('values that are good alone but not together', () => {
 
   test('a default memory that does not fit a larger CPU is reported too', () => {
     expect(() => fromContext({ cpu: 2048 })).toThrow(/'memoryMiB' is 1024, which Fargate does not offer with cpu 2048/);
+  });
+
+  test('a rate limit without the web ACL names wafRateLimit', () => {
+    expect(() => fromContext({ wafRateLimit: 500 })).toThrow(/'wafRateLimit' is 500; it applies only with waf=true/);
+    expect(() => fromContext({ waf: 'false', wafRateLimit: 500 })).toThrow(/applies only with waf=true/);
+  });
+
+  test('a budget with nobody to email names budgetMonthlyUsd', () => {
+    expect(() => fromContext({ budgetMonthlyUsd: 100 })).toThrow(
+      /'budgetMonthlyUsd' is 100; it needs budgetEmail \(or alarmEmail\) to notify/,
+    );
+  });
+
+  test('a budget email without a budget names budgetEmail', () => {
+    expect(() => fromContext({ budgetEmail: 'a@example.com' })).toThrow(
+      /'budgetEmail' is "a@example.com"; it applies only with budgetMonthlyUsd/,
+    );
   });
 
   test('a sampling rate above 1 names samplingRate', () => {

@@ -42,6 +42,8 @@ describe('cdk synth from the command line', () => {
     const { status, output, outdir } = cdkSynth();
     expect(output).not.toMatch(/AwsSolutions-/);
     expect(status).toBe(0);
+    // Without certificateArn the quick start stays on HTTP, and says so where the user looks.
+    expect(output).toMatch(/WARNING The load balancer listens on plain HTTP \(port 80\)/);
     const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtelFargateStack.template.json'), 'utf8'));
     const resources = Object.values(template.Resources as Record<string, { Type: string; Properties: unknown }>);
     const taskDefinition = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition')?.Properties as {
