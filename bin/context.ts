@@ -4,7 +4,17 @@ import type { StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { DEFAULTS, FARGATE_MEMORY_BY_CPU, RULES, defaultMaxTasks } from '../lib/settings';
+import { GOVERNED_MIN_RETENTION_DAYS, PROFILES, Profile, governedProblems } from '../lib/profile';
+import {
+  COLLECTOR_MEMORY_LIMIT_MIB,
+  DEFAULTS,
+  FARGATE_MEMORY_BY_CPU,
+  LOG_ROUTER_MEMORY_LIMIT_MIB,
+  MIN_APP_MEMORY_MIB,
+  RULES,
+  appMemoryLimitMiB,
+  defaultMaxTasks,
+} from '../lib/settings';
 
 export type ContextProps = Omit<OtelFargateStackProps, keyof StackProps | 'image'> & {
   /** The region to deploy to; load balancer access logging needs it known at synth. */
@@ -33,6 +43,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: "the CLI's region, else us-east-1",
     parse: (raw) => following(raw, 'region', (region) => ({ region })),
   },
+  profile: {
+    defaultValue: DEFAULTS.profile,
+    parse: (raw) =>
+      typeof raw === 'string' && (PROFILES as readonly string[]).includes(raw)
+        ? { profile: raw as Profile }
+        : { accepts: `one of ${PROFILES.join(', ')}` },
+  },
   serviceName: {
     defaultValue: DEFAULTS.serviceName,
     parse: (raw) => following(raw, 'serviceName', (serviceName) => ({ serviceName })),
@@ -42,7 +59,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => following(raw, 'logGroupName', (logGroupName) => ({ logGroupName })),
   },
   logRetentionDays: {
-    defaultValue: String(DEFAULTS.logRetentionDays),
+    defaultValue: `${DEFAULTS.logRetentionDays}; ${GOVERNED_MIN_RETENTION_DAYS} with profile=governed`,
     parse: (raw) => {
       const days = wholeNumber(raw);
       return days !== undefined && RETENTION_DAYS.includes(days)
@@ -87,8 +104,17 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => bounded(raw, 0, 2, (natGateways) => ({ natGateways })),
   },
   certificateArn: {
-    defaultValue: 'none: HTTP on 80',
+    defaultValue: 'none: HTTP on 80 (required with profile=governed)',
     parse: (raw) => following(raw, 'certificateArn', (certificateArn) => ({ certificateArn })),
+  },
+  deletionProtection: {
+    defaultValue: `${DEFAULTS.deletionProtection}; true with profile=governed`,
+    parse: (raw) =>
+      raw === true || raw === 'true'
+        ? { deletionProtection: true }
+        : raw === false || raw === 'false'
+          ? { deletionProtection: false }
+          : { accepts: 'true or false' },
   },
   collectorVersion: {
     defaultValue: DEFAULTS.collectorVersion,
@@ -99,7 +125,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
   },
   containerInsights: {
-    defaultValue: DEFAULTS.containerInsights,
+    defaultValue: `${DEFAULTS.containerInsights}; enabled with profile=governed`,
     parse: (raw) => {
       const setting =
         typeof raw === 'string' && Object.hasOwn(CONTAINER_INSIGHTS, raw) ? CONTAINER_INSIGHTS[raw] : undefined;
@@ -169,6 +195,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
       `context key 'memoryMiB' is ${memory}, which Fargate does not offer with cpu ${cpu}; ` +
         `it accepts ${FARGATE_MEMORY_BY_CPU[cpu].join(', ')}`,
     );
+  } else if (appMemoryLimitMiB(memory) < MIN_APP_MEMORY_MIB) {
+    problems.push(
+      `context key 'memoryMiB' is ${memory}, which leaves the service ${appMemoryLimitMiB(memory)} MiB after the ` +
+        `sidecars' hard limits (collector ${COLLECTOR_MEMORY_LIMIT_MIB}, log router ${LOG_ROUTER_MEMORY_LIMIT_MIB}); ` +
+        `it accepts a size that leaves at least ${MIN_APP_MEMORY_MIB}, from 1024 up`,
+    );
   }
   const desired = props.desiredCount ?? DEFAULTS.desiredCount;
   const min = props.minTasks ?? desired;
@@ -178,6 +210,16 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
   }
   if (max < desired) {
     problems.push(`context key 'maxTasks' is ${max}; it accepts at least desiredCount (${desired})`);
+  }
+  if (props.profile === 'governed') {
+    const governed = governedProblems({
+      certificateArn: props.certificateArn,
+      natGateways: props.natGateways,
+      logRetentionDays: props.logRetention,
+      containerInsights: props.containerInsights,
+      deletionProtection: props.deletionProtection,
+    });
+    problems.push(...governed.map(({ key, problem }) => `context key '${key}' ${problem}`));
   }
   return problems;
 }
