@@ -3,7 +3,12 @@
 // rules it bundles over each synthesized template. A finding fails the synth unless it is waived at its resource,
 // with a reason, through the same acknowledgement mechanism cdk-nag uses (`Validations.of(construct).acknowledge`).
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
-import { Validations } from 'aws-cdk-lib';
+import {
+  IPolicyValidationContext,
+  IPolicyValidationPlugin,
+  PolicyValidationPluginReport,
+  Validations,
+} from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
 /** The plugin's name: aws-cdk-lib prefixes its rule IDs with it (`cdk-validator-cfnguard::<guard rule>`). */
@@ -32,9 +37,32 @@ export const CONTROL_RULES = {
 
 export type ControlId = keyof typeof CONTROL_RULES;
 
-/** The validation plugin with every bundled Control Tower rule on: nothing is disabled globally. */
-export function controlTowerChecks(): CfnGuardValidator {
-  return new CfnGuardValidator({ controlTowerRulesEnabled: true, disabledRules: [] });
+/**
+ * The cfn-guard plugin with every bundled Control Tower rule on (nothing is disabled globally), reporting each
+ * finding as an error. The plugin leaves `severity` unset, and aws-cdk-lib (2.276), once it has waived any finding of
+ * a plugin, recomputes that plugin's success as "no violation of severity error or fatal": without a severity, the
+ * findings nobody waived would then pass the synth.
+ */
+export class ControlTowerChecks implements IPolicyValidationPlugin {
+  readonly name: string;
+  readonly version?: string;
+  readonly ruleIds?: string[];
+  private readonly guard = new CfnGuardValidator({ controlTowerRulesEnabled: true, disabledRules: [] });
+
+  constructor() {
+    this.name = this.guard.name;
+    this.version = this.guard.version;
+    this.ruleIds = this.guard.ruleIds;
+  }
+
+  validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
+    const report = this.guard.validate(context);
+    return { ...report, violations: report.violations.map((v) => ({ ...v, severity: v.severity ?? 'error' })) };
+  }
+}
+
+export function controlTowerChecks(): ControlTowerChecks {
+  return new ControlTowerChecks();
 }
 
 /**

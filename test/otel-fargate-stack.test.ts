@@ -4,7 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { MIN_SERVICE_HEAP_MIB } from '../lib/settings';
+import { MIN_SERVICE_HEAP_MIB, serviceNodeOptions } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
 import { TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
 
@@ -218,7 +218,7 @@ describe('the load balancer', () => {
       SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
     });
     const groups = template.findResources('AWS::EC2::SecurityGroup');
-    const serviceGroupIds = Object.keys(groups).filter((id) => /ServiceSecurityGroup/.test(id));
+    const serviceGroupIds = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
     expect(serviceGroupIds).toHaveLength(1);
     expect(groups[serviceGroupIds[0]].Properties.SecurityGroupIngress).toBeUndefined();
     expect(ingress[0].Properties.GroupId).toEqual({ 'Fn::GetAtt': [serviceGroupIds[0], 'GroupId'] });
@@ -274,7 +274,9 @@ describe('the service', () => {
     expect(heapOf({})).toBe('--max-old-space-size=359');
     expect(heapOf({ cpu: 1024, memoryLimitMiB: 4096 })).toBe('--max-old-space-size=1895');
     // Half of 206 MiB would be 103; the floor covers the old space of a full span queue.
-    expect(heapOf({ cpu: 256, memoryLimitMiB: 512 })).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    expect(serviceNodeOptions(512)).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    // No such task is built, though: the sidecars' hard limits would leave the service 128 MiB.
+    expect(() => heapOf({ cpu: 256, memoryLimitMiB: 512 })).toThrow(/leaves the service 128 MiB/);
   });
 
   test("leaves NODE_OPTIONS to an image of the user's own", () => {
