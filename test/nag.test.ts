@@ -34,6 +34,13 @@ describe('cdk-nag AwsSolutions checks', () => {
     ],
     ['alarms emailed to an address', { alarmEmail: 'ops@example.com' }],
     ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
+    [
+      'the governed profile',
+      {
+        profile: 'governed',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+      },
+    ],
   ];
 
   test.each(variants)('find no unacknowledged violation in %s', (_name, props) => {

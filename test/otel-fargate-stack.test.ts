@@ -97,6 +97,14 @@ describe('the network', () => {
   test('refuses more NAT gateways than AZs', () => {
     expect(() => synthTemplate({ natGateways: 3 })).toThrow(/natGateways must be 0, 1 or 2/);
   });
+
+  // The load balancer and the NAT gateway get their public addresses from AWS, and Fargate gives a task one only
+  // when the service asks (AssignPublicIp): no subnet needs to hand them out (CT.EC2.PR.11).
+  test.each([1, 0])('with %i NAT gateways, no subnet assigns public IPs on its own', (natGateways) => {
+    const subnets = Object.values(synthTemplate({ natGateways }).findResources('AWS::EC2::Subnet'));
+    expect(subnets.length).toBeGreaterThan(0);
+    for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+  });
 });
 
 describe('the cluster', () => {
@@ -206,6 +214,32 @@ describe('the load balancer', () => {
       HealthCheckPath: '/healthz',
       Matcher: { HttpCode: '200' },
       TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '15' }]),
+    });
+  });
+
+  // Security groups do not filter DNS to the VPC resolver or the task metadata and credentials endpoints, so HTTPS
+  // is the one rule the tasks need: ECR and S3 for the image, X-Ray, CloudWatch Logs (all public AWS endpoints).
+  test.each([1, 0])('with %i NAT gateways, lets the tasks out to HTTPS only', (natGateways) => {
+    const template = synthTemplate({ natGateways });
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    const [taskGroupId] = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
+    expect(groups[taskGroupId].Properties.SecurityGroupEgress).toEqual([
+      {
+        CidrIp: '0.0.0.0/0',
+        Description: 'HTTPS to AWS endpoints: ECR, S3, X-Ray, CloudWatch Logs',
+        FromPort: 443,
+        IpProtocol: 'tcp',
+        ToPort: 443,
+      },
+    ]);
+    const taskEgress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).filter(
+      (rule) => JSON.stringify(rule.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }),
+    );
+    expect(taskEgress).toEqual([]);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ SecurityGroups: [{ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }] }),
+      },
     });
   });
 
