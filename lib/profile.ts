@@ -40,7 +40,7 @@ export function governedProblems(choices: GovernedChoices): { key: keyof Governe
     });
   }
   const days = choices.logRetentionDays;
-  if (days !== undefined && days !== logs.RetentionDays.INFINITE && days < GOVERNED_MIN_RETENTION_DAYS) {
+  if (days !== undefined && days !== Number(logs.RetentionDays.INFINITE) && days < GOVERNED_MIN_RETENTION_DAYS) {
     problems.push({
       key: 'logRetentionDays',
       problem: `is ${days}; profile=governed needs at least ${GOVERNED_MIN_RETENTION_DAYS} (CT.CLOUDWATCH.PR.2)`,
