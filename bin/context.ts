@@ -59,7 +59,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => following(raw, 'logGroupName', (logGroupName) => ({ logGroupName })),
   },
   logRetentionDays: {
-    defaultValue: `${DEFAULTS.logRetentionDays}; ${GOVERNED_MIN_RETENTION_DAYS} with profile=governed`,
+    defaultValue: `${DEFAULTS.logRetentionDays}; governed: ${GOVERNED_MIN_RETENTION_DAYS}`,
     parse: (raw) => {
       const days = wholeNumber(raw);
       return days !== undefined && RETENTION_DAYS.includes(days)
@@ -104,11 +104,11 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => bounded(raw, 0, 2, (natGateways) => ({ natGateways })),
   },
   certificateArn: {
-    defaultValue: 'none: HTTP on 80 (required with profile=governed)',
+    defaultValue: 'none: HTTP on 80',
     parse: (raw) => following(raw, 'certificateArn', (certificateArn) => ({ certificateArn })),
   },
   deletionProtection: {
-    defaultValue: `${DEFAULTS.deletionProtection}; true with profile=governed`,
+    defaultValue: `${DEFAULTS.deletionProtection}; governed: true`,
     parse: (raw) =>
       raw === true || raw === 'true'
         ? { deletionProtection: true }
@@ -125,7 +125,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
   },
   containerInsights: {
-    defaultValue: `${DEFAULTS.containerInsights}; enabled with profile=governed`,
+    defaultValue: `${DEFAULTS.containerInsights}; governed: enabled`,
     parse: (raw) => {
       const setting =
         typeof raw === 'string' && Object.hasOwn(CONTAINER_INSIGHTS, raw) ? CONTAINER_INSIGHTS[raw] : undefined;
