@@ -10,6 +10,7 @@ import {
   DEFAULTS,
   FARGATE_MEMORY_BY_CPU,
   LOG_ROUTER_MEMORY_LIMIT_MIB,
+  MAX_SAMPLING_RESERVOIR_PER_SECOND,
   MIN_APP_MEMORY_MIB,
   RULES,
   appMemoryLimitMiB,
@@ -124,6 +125,31 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: DEFAULTS.fluentBitVersion,
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
   },
+  samplingRate: {
+    defaultValue: String(DEFAULTS.samplingRate),
+    parse: (raw) => {
+      const rate = decimal(raw);
+      return rate !== undefined && rate >= 0 && rate <= 1
+        ? { samplingRate: rate }
+        : { accepts: 'a number from 0 to 1, the share of requests recorded beyond the reservoir (0.05 is 5%)' };
+    },
+  },
+  samplingReservoirPerSecond: {
+    defaultValue: String(DEFAULTS.samplingReservoirPerSecond),
+    parse: (raw) =>
+      bounded(raw, 0, MAX_SAMPLING_RESERVOIR_PER_SECOND, (samplingReservoirPerSecond) => ({
+        samplingReservoirPerSecond,
+      })),
+  },
+  recordEveryRequest: {
+    defaultValue: 'false',
+    parse: (raw) =>
+      raw === true || raw === 'true'
+        ? { recordEveryRequest: true }
+        : raw === false || raw === 'false'
+          ? { recordEveryRequest: false }
+          : { accepts: "true or false ('true' records every request: for demos, at X-Ray's price per trace)" },
+  },
   containerInsights: {
     defaultValue: `${DEFAULTS.containerInsights}; governed: enabled`,
     parse: (raw) => {
@@ -157,6 +183,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   alarmSpanExportMinutes: {
     defaultValue: String(DEFAULTS.alarmSpanExportMinutes),
     parse: (raw) => bounded(raw, 1, 60, (alarmSpanExportMinutes) => ({ alarmSpanExportMinutes })),
+  },
+  adoptLogGroup: {
+    defaultValue: String(DEFAULTS.adoptLogGroup),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
+    },
   },
 };
 
@@ -211,6 +244,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
   if (max < desired) {
     problems.push(`context key 'maxTasks' is ${max}; it accepts at least desiredCount (${desired})`);
   }
+  if (props.recordEveryRequest && props.samplingRate !== undefined && props.samplingRate !== 1) {
+    problems.push(
+      `context key 'samplingRate' is ${props.samplingRate}, but recordEveryRequest is true (a rate of 1); ` +
+        'it accepts only 1 then: set one of the two',
+    );
+  }
   if (props.profile === 'governed') {
     const governed = governedProblems({
       certificateArn: props.certificateArn,
@@ -228,6 +267,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
 function wholeNumber(raw: unknown): number | undefined {
   const value = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** A finite number, from a number or from the string `-c key=value` passes. */
+function decimal(raw: unknown): number | undefined {
+  const value = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 function bounded<T>(raw: unknown, min: number, max: number, toProps: (value: number) => T): T | { accepts: string } {

@@ -3,7 +3,7 @@
 // CloudWatch Logs, the resource attributes that link each trace to those logs, and the least IAM for both.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -32,8 +32,35 @@ export const LOG_ROUTER_CONFIG_FILE = '/fluent-bit/configs/parse-json.conf';
 /** The `Grace` of {@link LOG_ROUTER_CONFIG_FILE} (aws/aws-for-fluent-bit configs/parse-json.conf: `Grace 30`). */
 export const LOG_ROUTER_FLUSH_GRACE = Duration.seconds(30);
 
+/** The service's writable scratch directory beside its read-only root file system (its image declares it a VOLUME). */
+export const SERVICE_TMP_PATH = '/tmp';
+
 /** Where the service sends OTLP: the collector, over the task's shared localhost. */
 export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
+
+/** Where the service's sampler reads X-Ray's sampling rules: the collector's awsproxy extension (collector.yaml). */
+export const SAMPLING_PROXY_ENDPOINT = 'http://localhost:2000';
+
+/**
+ * How often the sampler fetches the rules, in seconds: a rule changed in the console, or `npm run verify`'s temporary
+ * rule, is in force within about a minute (the ADOT distro's default is 300).
+ */
+export const SAMPLING_RULES_POLL_SECONDS = 60;
+
+/** The service container's sampler: X-Ray's rules through the collector (the ADOT distro's variables). */
+export const SAMPLER_ENVIRONMENT = {
+  OTEL_TRACES_SAMPLER: 'xray',
+  OTEL_TRACES_SAMPLER_ARG: `endpoint=${SAMPLING_PROXY_ENDPOINT},polling_interval=${SAMPLING_RULES_POLL_SECONDS}`,
+} as const;
+
+/** Environment the construct sets on the service container, which `environment` may not override. */
+export const RESERVED_ENVIRONMENT = [
+  'PORT',
+  'OTEL_SERVICE_NAME',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  ...Object.keys(SAMPLER_ENVIRONMENT),
+] as const;
 
 export interface ObservedTaskDefinitionProps {
   /** The service's image. It must listen on `containerPort` and answer `healthCheckPath` with 200. */
@@ -90,6 +117,12 @@ export class ObservedTaskDefinition extends Construct {
   readonly appContainer: ecs.ContainerDefinition;
   readonly collectorContainer: ecs.ContainerDefinition;
   readonly logRouterContainer: ecs.FirelensLogRouter;
+  /**
+   * The log group's ARN as the spans carry it (`aws.log.group.arns`): `arn:<partition>:logs:<region>:<account>:
+   * log-group:<name>`, without the `:*` that CloudFormation's `Arn` attribute ends in. The ECS resource detector
+   * writes it this way, and CloudWatch Logs' StartQuery refuses `*` in `logGroupIdentifiers`.
+   */
+  readonly logGroupArn: string;
   /** The collector sidecar's own log. */
   readonly collectorLogGroup: logs.ILogGroup;
   /** The log router sidecar's own log. */
@@ -114,6 +147,13 @@ export class ObservedTaskDefinition extends Construct {
     });
 
     const region = Stack.of(this).region;
+    // Built from the name, so it holds for a group imported by name as for one the stack creates.
+    this.logGroupArn = Stack.of(this).formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: props.logGroup.logGroupName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const sidecarLogRetention = props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH;
     const collectorLogs = new logs.LogGroup(this, 'CollectorLogs', {
       retention: sidecarLogRetention,
@@ -156,10 +196,11 @@ export class ObservedTaskDefinition extends Construct {
         PORT: String(containerPort),
         OTEL_SERVICE_NAME: props.serviceName,
         OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_GRPC_ENDPOINT,
+        ...SAMPLER_ENVIRONMENT,
         // The ECS resource detector sets these only for the awslogs driver; without them X-Ray shows no logs.
         OTEL_RESOURCE_ATTRIBUTES: [
           `aws.log.group.names=${props.logGroup.logGroupName}`,
-          `aws.log.group.arns=${props.logGroup.logGroupArn}`,
+          `aws.log.group.arns=${this.logGroupArn}`,
         ].join(','),
       },
       healthCheck: {
@@ -214,9 +255,10 @@ export class ObservedTaskDefinition extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: collectorLogs, streamPrefix: 'collector' }),
     });
-    // The root file system is read-only; /tmp stays writable on the task's ephemeral storage.
+    // The root file system is read-only; /tmp stays writable on the task's ephemeral storage. Fargate makes a bind
+    // mount root-owned 0755 unless the image declares a VOLUME at the same path (app/Dockerfile does, keeping 1777).
     this.taskDefinition.addVolume({ name: 'app-tmp' });
-    this.appContainer.addMountPoints({ sourceVolume: 'app-tmp', containerPath: '/tmp', readOnly: false });
+    this.appContainer.addMountPoints({ sourceVolume: 'app-tmp', containerPath: SERVICE_TMP_PATH, readOnly: false });
 
     // Spans from the first requests would be lost if the service started before the collector listens.
     this.appContainer.addContainerDependencies({
@@ -261,8 +303,9 @@ export class ObservedTaskDefinition extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds no secrets: the port, the service name, the OTLP endpoint, the log group ' +
-        'name and ARN, the region and the collector configuration. Secrets belong in `secrets` instead.',
+        'The environment holds no secrets: the port, the service name, the OTLP endpoint, the sampler and its ' +
+        'rules endpoint, the log group name and ARN, the region and the collector configuration. Secrets belong ' +
+        'in `secrets` instead.',
     });
     waiveControl(
       this.taskDefinition,
@@ -283,30 +326,50 @@ export class ObservedTaskDefinition extends Construct {
   /** The task role: the collector writes to X-Ray, the log router writes to the service's log group. */
   private grantTelemetryWrites(logGroup: logs.ILogGroup): void {
     const taskRole = this.taskDefinition.taskRole;
-    // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the stack creates it.
+    // CreateLogStream and PutLogEvents on this group only; no CreateLogGroup: the group exists before the task.
     logGroup.grantWrite(taskRole);
+    const grantedArn = logGroup.node.defaultChild instanceof logs.CfnLogGroup ? undefined : logGroup.logGroupArn;
 
-    const xrayPolicy = new iam.Policy(this, 'XRayWritePolicy', {
-      statements: [
-        new iam.PolicyStatement({
-          actions: [
-            'xray:PutTraceSegments',
-            'xray:PutTelemetryRecords',
-            'xray:GetSamplingRules',
-            'xray:GetSamplingTargets',
-          ],
-          resources: ['*'],
-        }),
-      ],
-    });
-    xrayPolicy.attachToRole(taskRole);
-    Validations.of(xrayPolicy).acknowledge({
+    // In the role's default policy, which the ECS service depends on: a policy of its own would not be, and the
+    // first tasks could start before it exists and get AccessDenied on PutTraceSegments.
+    taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+        ],
+        resources: ['*'],
+      }),
+    );
+    const defaultPolicy = taskRole.node.findChild('DefaultPolicy');
+    Validations.of(defaultPolicy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'X-Ray PutTraceSegments, PutTelemetryRecords and the sampling reads support no resource-level ' +
         'permissions: the Service Authorization Reference lists "*" as their only resource.',
     });
+    if (grantedArn !== undefined) {
+      // An imported group's ARN is spelled out in the template, so cdk-nag sees its `:*` (a created group's Arn
+      // attribute ends the same way, unseen).
+      Validations.of(defaultPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(Stack.of(this).resolve(grantedArn))}]`,
+        reason:
+          "The service log group's own ARN, `arn:…:log-group:<name>:*`: CreateLogStream and PutLogEvents act on " +
+          "the group's log streams, which the trailing `:*` covers; no other group is reachable.",
+      });
+    }
   }
+}
+
+/** A resolved template value as cdk-nag names it in a finding ID: `Ref`s as `<Name>`, joins joined. */
+function nagResourceName(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const node = value as { 'Fn::Join'?: [string, unknown[]]; Ref?: string };
+  if (node['Fn::Join']) return node['Fn::Join'][1].map(nagResourceName).join(node['Fn::Join'][0]);
+  if (node.Ref !== undefined) return `<${node.Ref}>`;
+  return JSON.stringify(value);
 }
 
 function validateProps(
@@ -343,7 +406,7 @@ function validateProps(
     );
   }
   if (props.environment) {
-    const reserved = ['PORT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_RESOURCE_ATTRIBUTES'];
+    const reserved: readonly string[] = RESERVED_ENVIRONMENT;
     const clashes = Object.keys(props.environment).filter((key) => reserved.includes(key));
     if (clashes.length > 0) {
       throw new Error(`environment must not set ${clashes.join(', ')}: ObservedTaskDefinition sets them`);

@@ -1,10 +1,11 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
-// balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, operations (alarms,
-// dashboard, X-Ray groups), and outputs; with profile 'governed', also what AWS Control Tower's proactive
-// controls require (lib/profile.ts).
+// balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
+// trace's lines, operations (alarms, dashboard, X-Ray groups), and outputs; with profile 'governed', also what AWS
+// Control Tower's proactive controls require (lib/profile.ts).
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Construct } from 'constructs';
@@ -13,6 +14,7 @@ import { LogEncryptionKey } from './log-encryption-key';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
+import { ServiceSamplingRule } from './sampling-rule';
 import { Operations } from './operations';
 import { Profile, governedProblems } from './profile';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
@@ -33,6 +35,12 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** How long the service's lines are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Use the existing group named `logGroupName` (kept by an earlier `cdk destroy`) instead of creating it: imported
+   * by name, its retention left as it is, the task's grants still scoped to it. @default false
+   */
+  readonly adoptLogGroup?: boolean;
 
   /** The service's image. @default - built from app/ for `cpuArchitecture`, with NODE_OPTIONS sizing its heap */
   readonly image?: ecs.ContainerImage;
@@ -70,6 +78,14 @@ export interface OtelFargateStackProps extends StackProps {
   /** The AWS for Fluent Bit image tag. @default '3.4.16' */
   readonly fluentBitVersion?: string;
 
+  /** Share of requests beyond the reservoir that the sampling rule records, 0 to 1. @default 0.05 */
+  readonly samplingRate?: number;
+
+  /** Requests a second the sampling rule records before the rate applies. @default 1 */
+  readonly samplingReservoirPerSecond?: number;
+
+  /** Record every request (a sampling rate of 1), for demos; each is a billed trace. @default false */
+  readonly recordEveryRequest?: boolean;
   /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED; ENABLED with profile 'governed' */
   readonly containerInsights?: ecs.ContainerInsights;
 
@@ -140,17 +156,10 @@ export class OtelFargateStack extends Stack {
       );
     }
 
-    // Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a
-    // new ID would make CloudFormation replace the group and lose them.
     const logRetention = props.logRetention ?? (governed ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH);
-    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
-      logGroupName,
-      retention: logRetention,
-      encryptionKey: logEncryptionKey,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
-    waiveDefaultProfileLogGroup(logGroup, logRetention, logEncryptionKey !== undefined);
+    const logGroup = props.adoptLogGroup
+      ? this.adoptLogGroup(logGroupName, props.logRetention, governed)
+      : this.createLogGroup(logGroupName, logRetention, logEncryptionKey);
 
     const observed = new ObservedTaskDefinition(this, 'ObservedTask', {
       image:
@@ -188,6 +197,12 @@ export class OtelFargateStack extends Stack {
       maxTasks: props.maxTasks,
     });
 
+    const samplingRule = new ServiceSamplingRule(this, 'SamplingRule', {
+      serviceName,
+      fixedRate: props.recordEveryRequest ? 1 : props.samplingRate,
+      reservoirPerSecond: props.samplingReservoirPerSecond,
+    });
+
     const queryName = `${serviceName}/log-lines-of-one-trace`;
     new TraceLogsQuery(this, 'TraceLogsQuery', { logGroups: [logGroup], queryName });
 
@@ -213,13 +228,24 @@ export class OtelFargateStack extends Stack {
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
-    new CfnOutput(this, 'LogGroupArn', { value: logGroup.logGroupArn });
+    new CfnOutput(this, 'LogGroupArn', {
+      value: observed.logGroupArn,
+      description: 'The ARN the spans link to (aws.log.group.arns), without the :* of the group’s Arn attribute',
+    });
     new CfnOutput(this, 'XRayTracesConsoleUrl', {
       value: `${consoleHome}#xray:traces/query`,
       description: 'X-Ray traces; open one to see its log lines',
     });
     new CfnOutput(this, 'LogGroupConsoleUrl', {
       value: `${consoleHome}#logsV2:log-groups/log-group/${consoleEscape(logGroupName)}`,
+    });
+    new CfnOutput(this, 'SamplingRuleName', {
+      value: samplingRule.ruleName,
+      description: `X-Ray sampling rule: ${samplingRule.reservoirPerSecond}/s + ${samplingRule.fixedRate} of the rest`,
+    });
+    new CfnOutput(this, 'SamplingRuleConsoleUrl', {
+      value: `${consoleHome}#xray:settings/sampling-rules`,
+      description: 'X-Ray sampling rules; a change there applies within a minute, until the next deploy',
     });
     new CfnOutput(this, 'TraceLogsQueryName', {
       value: queryName,
@@ -233,6 +259,48 @@ export class OtelFargateStack extends Stack {
       value: operations.alarmTopic.topic.topicArn,
       description: 'The SNS topic every alarm notifies; subscribe to it (or set the alarmEmail context key)',
     });
+  }
+
+  /**
+   * Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a new ID would
+   * make CloudFormation replace the group and lose them.
+   */
+  private createLogGroup(
+    logGroupName: string,
+    retention: logs.RetentionDays,
+    encryptionKey: kms.IKey | undefined,
+  ): logs.ILogGroup {
+    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
+      logGroupName,
+      retention,
+      encryptionKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    waiveDefaultProfileLogGroup(logGroup, retention, encryptionKey !== undefined);
+    return logGroup;
+  }
+
+  /** The group of that name that already exists: referenced only, so the stack neither creates nor changes it. */
+  private adoptLogGroup(
+    logGroupName: string,
+    retention: logs.RetentionDays | undefined,
+    governed: boolean,
+  ): logs.ILogGroup {
+    if (governed) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup with profile=governed: '${logGroupName}' keeps its own retention and encryption, which the ` +
+          'Control Tower checks cannot see (they judge only what the template creates); CT.CLOUDWATCH.PR.2 and PR.3 ' +
+          'ask for a year or more and a KMS key (`aws logs put-retention-policy`, `aws logs associate-kms-key`).',
+      );
+    }
+    if (retention !== undefined) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup: the retention of '${logGroupName}' is left as it is; the logRetention given is not ` +
+          'applied (set it with `aws logs put-retention-policy`).',
+      );
+    }
+    return logs.LogGroup.fromLogGroupName(this, 'ServiceLogGroup', logGroupName);
   }
 }
 

@@ -27,6 +27,9 @@ describe('reading the CDK context', () => {
         certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
         collectorVersion: 'v0.48.0',
         fluentBitVersion: '2.34.3.20260209',
+        samplingRate: '0.25',
+        samplingReservoirPerSecond: '0',
+        recordEveryRequest: 'false',
         containerInsights: 'disabled',
         alarmEmail: 'ops@example.com',
         alarmEvaluationMinutes: '3',
@@ -35,6 +38,7 @@ describe('reading the CDK context', () => {
         alarmErrorLines: '1',
         alarmSpanExportMinutes: 10,
         deletionProtection: 'true',
+        adoptLogGroup: 'true',
       }),
     ).toEqual({
       deletionProtection: true,
@@ -52,6 +56,9 @@ describe('reading the CDK context', () => {
       certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
       collectorVersion: 'v0.48.0',
       fluentBitVersion: '2.34.3.20260209',
+      samplingRate: 0.25,
+      samplingReservoirPerSecond: 0,
+      recordEveryRequest: false,
       containerInsights: ecs.ContainerInsights.DISABLED,
       alarmEmail: 'ops@example.com',
       alarmEvaluationMinutes: 3,
@@ -59,7 +66,22 @@ describe('reading the CDK context', () => {
       alarmP99LatencyMs: 250,
       alarmErrorLines: 1,
       alarmSpanExportMinutes: 10,
+      adoptLogGroup: true,
     });
+  });
+
+  test('takes adoptLogGroup as a boolean or the strings true and false', () => {
+    expect(fromContext({ adoptLogGroup: true })).toEqual({ adoptLogGroup: true });
+    expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
+  });
+
+  test('takes the sampling settings as JSON values from cdk.json too', () => {
+    expect(fromContext({ samplingRate: 1, samplingReservoirPerSecond: 50, recordEveryRequest: true })).toEqual({
+      samplingRate: 1,
+      samplingReservoirPerSecond: 50,
+      recordEveryRequest: true,
+    });
+    expect(fromContext({ samplingRate: 0 })).toEqual({ samplingRate: 0 });
   });
 
   test('containerInsights takes ECS’s three names for the setting', () => {
@@ -88,6 +110,9 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['certificateArn', 'my-cert', /an ACM certificate ARN/],
     ['collectorVersion', 'latest', /an ADOT collector release tag/],
     ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+    ['samplingRate', '5%', /a number from 0 to 1, the share of requests recorded beyond the reservoir/],
+    ['samplingReservoirPerSecond', '-1', /a whole number from 0 to 10000/],
+    ['recordEveryRequest', 'yes', /true or false/],
     ['containerInsights', 'off', /one of enhanced, enabled, disabled/],
     ['alarmEmail', 'ops@example', /one email address/],
     ['alarmEvaluationMinutes', '0', /a whole number from 1 to 60/],
@@ -95,6 +120,7 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['alarmP99LatencyMs', '90000', /a whole number from 1 to 60000/],
     ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
     ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
+    ['adoptLogGroup', 'yes', /true or false/],
   ];
 
   test('every key the app reads has a case here', () => {
@@ -121,6 +147,22 @@ describe('values that are good alone but not together', () => {
 
   test('a default memory that does not fit a larger CPU is reported too', () => {
     expect(() => fromContext({ cpu: 2048 })).toThrow(/'memoryMiB' is 1024, which Fargate does not offer with cpu 2048/);
+  });
+
+  test('a sampling rate above 1 names samplingRate', () => {
+    expect(() => fromContext({ samplingRate: '1.5' })).toThrow(
+      /context key 'samplingRate' is "1.5"; it accepts a number from 0 to 1/,
+    );
+  });
+
+  test('recordEveryRequest with a sampling rate other than 1 names samplingRate', () => {
+    expect(() => fromContext({ recordEveryRequest: 'true', samplingRate: '0.1' })).toThrow(
+      /'samplingRate' is 0.1, but recordEveryRequest is true \(a rate of 1\); it accepts only 1 then/,
+    );
+    expect(fromContext({ recordEveryRequest: 'true', samplingRate: '1' })).toEqual({
+      recordEveryRequest: true,
+      samplingRate: 1,
+    });
   });
 
   test('scaling bounds that exclude the desired count name the bound', () => {

@@ -80,8 +80,8 @@ describe('cdk-nag AwsSolutions checks', () => {
     const acknowledgements = nagAcknowledgementsOf(buildStack().app);
     expect(acknowledgements.map(({ path, id }) => [path, id])).toEqual([
       ['TestStack/ObservedTask/TaskDefinition', 'AwsSolutions-ECS2'],
+      ['TestStack/ObservedTask/TaskDefinition/TaskRole/DefaultPolicy', 'AwsSolutions-IAM5[Resource::*]'],
       ['TestStack/ObservedTask/TaskDefinition/ExecutionRole', 'AwsSolutions-IAM5[Resource::*]'],
-      ['TestStack/ObservedTask/XRayWritePolicy', 'AwsSolutions-IAM5[Resource::*]'],
       ['TestStack/Web/AccessLogs', 'AwsSolutions-S1'],
       ['TestStack/Web/LoadBalancer/SecurityGroup', 'AwsSolutions-EC23'],
     ]);

@@ -123,8 +123,9 @@ describe('cdk synth from the command line', () => {
   });
 
   test('fails on a bad context value, naming the key and what it accepts', () => {
-    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm');
+    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2');
     expect(status).not.toBe(0);
+    expect(output).toMatch(/context key 'samplingRate' is "2"; it accepts a number from 0 to 1/);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
     expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
   });
