@@ -1,10 +1,10 @@
 // The governed profile's template: what each AWS Control Tower control it meets asks of a resource, and the settings
 // it refuses. test/control-tower.test.ts runs the controls themselves over the same stack.
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { synthTemplate } from './helpers';
+import { buildStack, synthTemplate } from './helpers';
 
 const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const GOVERNED: OtelFargateStackProps = { profile: 'governed', certificateArn: CERTIFICATE };
@@ -212,5 +212,21 @@ describe('the governed profile’s CDK handler for the default security group (C
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
       expect(fn.Properties.VpcConfig).toBeDefined();
     }
+  });
+});
+
+describe('the governed profile with an adopted service log group', () => {
+  test('warns that the group keeps its own retention and encryption, which the checks cannot see', () => {
+    const { stack } = buildStack({ ...GOVERNED, adoptLogGroup: true });
+    Annotations.fromStack(stack).hasWarning(
+      '*',
+      Match.stringLikeRegexp("adoptLogGroup with profile=governed: 'otel-test' keeps its own retention and encryption"),
+    );
+    expect(Template.fromStack(stack).findResources('AWS::Logs::LogGroup')).not.toHaveProperty('ServiceLogGroup');
+  });
+
+  test('gives no such warning in the default profile', () => {
+    const { stack } = buildStack({ adoptLogGroup: true });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('adoptLogGroup with profile=governed'));
   });
 });
