@@ -4,11 +4,16 @@ import type { StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { OtelFargateStackProps } from '../lib/otel-fargate-stack';
+import { GOVERNED_MIN_RETENTION_DAYS, PROFILES, Profile, governedProblems } from '../lib/profile';
 import {
+  COLLECTOR_MEMORY_LIMIT_MIB,
   DEFAULTS,
   FARGATE_MEMORY_BY_CPU,
+  LOG_ROUTER_MEMORY_LIMIT_MIB,
   MAX_SAMPLING_RESERVOIR_PER_SECOND,
+  MIN_APP_MEMORY_MIB,
   RULES,
+  appMemoryLimitMiB,
   defaultMaxTasks,
 } from '../lib/settings';
 import { WAF_RATE_LIMIT_RANGE } from '../lib/web-firewall';
@@ -40,6 +45,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: "the CLI's region, else us-east-1",
     parse: (raw) => following(raw, 'region', (region) => ({ region })),
   },
+  profile: {
+    defaultValue: DEFAULTS.profile,
+    parse: (raw) =>
+      typeof raw === 'string' && (PROFILES as readonly string[]).includes(raw)
+        ? { profile: raw as Profile }
+        : { accepts: `one of ${PROFILES.join(', ')}` },
+  },
   serviceName: {
     defaultValue: DEFAULTS.serviceName,
     parse: (raw) => following(raw, 'serviceName', (serviceName) => ({ serviceName })),
@@ -49,7 +61,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     parse: (raw) => following(raw, 'logGroupName', (logGroupName) => ({ logGroupName })),
   },
   logRetentionDays: {
-    defaultValue: String(DEFAULTS.logRetentionDays),
+    defaultValue: `${DEFAULTS.logRetentionDays}; governed: ${GOVERNED_MIN_RETENTION_DAYS}`,
     parse: (raw) => {
       const days = wholeNumber(raw);
       return days !== undefined && RETENTION_DAYS.includes(days)
@@ -97,6 +109,15 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: 'none: HTTP on 80',
     parse: (raw) => following(raw, 'certificateArn', (certificateArn) => ({ certificateArn })),
   },
+  deletionProtection: {
+    defaultValue: `${DEFAULTS.deletionProtection}; governed: true`,
+    parse: (raw) =>
+      raw === true || raw === 'true'
+        ? { deletionProtection: true }
+        : raw === false || raw === 'false'
+          ? { deletionProtection: false }
+          : { accepts: 'true or false' },
+  },
   collectorVersion: {
     defaultValue: DEFAULTS.collectorVersion,
     parse: (raw) => following(raw, 'collectorVersion', (collectorVersion) => ({ collectorVersion })),
@@ -131,7 +152,7 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
           : { accepts: "true or false ('true' records every request: for demos, at X-Ray's price per trace)" },
   },
   containerInsights: {
-    defaultValue: DEFAULTS.containerInsights,
+    defaultValue: `${DEFAULTS.containerInsights}; governed: enabled`,
     parse: (raw) => {
       const setting =
         typeof raw === 'string' && Object.hasOwn(CONTAINER_INSIGHTS, raw) ? CONTAINER_INSIGHTS[raw] : undefined;
@@ -230,6 +251,12 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
       `context key 'memoryMiB' is ${memory}, which Fargate does not offer with cpu ${cpu}; ` +
         `it accepts ${FARGATE_MEMORY_BY_CPU[cpu].join(', ')}`,
     );
+  } else if (appMemoryLimitMiB(memory) < MIN_APP_MEMORY_MIB) {
+    problems.push(
+      `context key 'memoryMiB' is ${memory}, which leaves the service ${appMemoryLimitMiB(memory)} MiB after the ` +
+        `sidecars' hard limits (collector ${COLLECTOR_MEMORY_LIMIT_MIB}, log router ${LOG_ROUTER_MEMORY_LIMIT_MIB}); ` +
+        `it accepts a size that leaves at least ${MIN_APP_MEMORY_MIB}, from 1024 up`,
+    );
   }
   const desired = props.desiredCount ?? DEFAULTS.desiredCount;
   const min = props.minTasks ?? desired;
@@ -258,6 +285,16 @@ function crossKeyProblems(props: Partial<ContextProps>): string[] {
       `context key 'samplingRate' is ${props.samplingRate}, but recordEveryRequest is true (a rate of 1); ` +
         'it accepts only 1 then: set one of the two',
     );
+  }
+  if (props.profile === 'governed') {
+    const governed = governedProblems({
+      certificateArn: props.certificateArn,
+      natGateways: props.natGateways,
+      logRetentionDays: props.logRetention,
+      containerInsights: props.containerInsights,
+      deletionProtection: props.deletionProtection,
+    });
+    problems.push(...governed.map(({ key, problem }) => `context key '${key}' ${problem}`));
   }
   return problems;
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The CDK app: reads the context, builds the stack, and runs cdk-nag's AwsSolutions checks on every synth.
+// The CDK app: reads the context, builds the stack, and runs cdk-nag's AwsSolutions checks and AWS Control Tower's
+// proactive controls (cfn-guard) on every synth.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { controlTowerChecks } from '../lib/control-tower';
 import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import { stackPropsFromContext } from './context';
 
-/** Adds the stack, configured from the app's context, and the cdk-nag checks that fail synth on a finding. */
+/** Adds the stack, configured from the app's context, and the checks that fail synth on an unwaived finding. */
 export function addOtelFargateStack(app: App, environment: NodeJS.ProcessEnv = process.env): OtelFargateStack {
   const { region, ...props } = stackPropsFromContext((key) => app.node.tryGetContext(key));
   const stack = new OtelFargateStack(app, 'OtelFargateStack', {
@@ -15,7 +17,7 @@ export function addOtelFargateStack(app: App, environment: NodeJS.ProcessEnv = p
     env: { region: region ?? environment.CDK_DEFAULT_REGION ?? 'us-east-1' },
     ...props,
   });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), controlTowerChecks());
   return stack;
 }
 

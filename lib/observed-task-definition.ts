@@ -6,12 +6,19 @@ import * as path from 'node:path';
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { waiveControl, waiveDefaultProfileLogGroup } from './control-tower';
 import {
   COLLECTOR_MEMORY_LIMIT_MIB,
+  COLLECTOR_USER,
   DEFAULTS,
+  LOG_ROUTER_MEMORY_LIMIT_MIB,
   LOG_ROUTER_MEMORY_RESERVATION_MIB,
+  LOG_ROUTER_USER,
+  MIN_APP_MEMORY_MIB,
+  appMemoryLimitMiB,
   checkSetting,
   fargateSizeProblem,
 } from './settings';
@@ -91,6 +98,9 @@ export interface ObservedTaskDefinitionProps {
 
   /** How long the sidecars' own diagnostic logs are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly sidecarLogRetention?: logs.RetentionDays;
+
+  /** The KMS key that encrypts the sidecars' log groups. @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
 /**
@@ -147,12 +157,17 @@ export class ObservedTaskDefinition extends Construct {
     const sidecarLogRetention = props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH;
     const collectorLogs = new logs.LogGroup(this, 'CollectorLogs', {
       retention: sidecarLogRetention,
+      encryptionKey: props.logEncryptionKey,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const logRouterLogs = new logs.LogGroup(this, 'LogRouterLogs', {
       retention: sidecarLogRetention,
+      encryptionKey: props.logEncryptionKey,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    for (const group of [collectorLogs, logRouterLogs]) {
+      waiveDefaultProfileLogGroup(group, sidecarLogRetention, props.logEncryptionKey !== undefined);
+    }
     this.collectorLogGroup = collectorLogs;
     this.logRouterLogGroup = logRouterLogs;
 
@@ -173,6 +188,8 @@ export class ObservedTaskDefinition extends Construct {
       portMappings: [{ containerPort, name: 'http' }],
       readonlyRootFilesystem: true,
       user: '1000:1000',
+      // What the sidecars' hard limits leave: a leak in the service kills the service, not a sidecar.
+      memoryLimitMiB: Token.isUnresolved(memoryLimitMiB) ? undefined : appMemoryLimitMiB(memoryLimitMiB),
       stopTimeout: ObservedTaskDefinition.APP_STOP_TIMEOUT,
       environment: {
         ...props.environment,
@@ -219,6 +236,11 @@ export class ObservedTaskDefinition extends Construct {
       essential: true,
       memoryReservationMiB: 64,
       memoryLimitMiB: COLLECTOR_MEMORY_LIMIT_MIB,
+      // The image's own user (aoc). RUN_IN_CONTAINER=True in the image makes the collector log to stderr instead of
+      // /opt/aws/aws-otel-collector/logs, and the configuration comes from AOT_CONFIG_CONTENT: it writes no file
+      // (aws-otel-collector v0.49.0: cmd/awscollector/Dockerfile, pkg/logger/logger.go, pkg/config/config_factory.go).
+      user: COLLECTOR_USER,
+      readonlyRootFilesystem: true,
       environment: {
         AOT_CONFIG_CONTENT: fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8'),
         AWS_REGION: region,
@@ -250,6 +272,12 @@ export class ObservedTaskDefinition extends Construct {
       image: ecs.ContainerImage.fromRegistry(`public.ecr.aws/aws-observability/aws-for-fluent-bit:${fluentBitVersion}`),
       essential: true,
       memoryReservationMiB: LOG_ROUTER_MEMORY_RESERVATION_MIB,
+      memoryLimitMiB: LOG_ROUTER_MEMORY_LIMIT_MIB,
+      // Root, as ECS requires of a FireLens container (see LOG_ROUTER_USER). Read-only root: the image's entrypoint.sh
+      // only execs fluent-bit, parse-json.conf sets no storage.path, and the two paths Fluent Bit writes, the socket
+      // /var/run/fluent.sock and the generated /fluent-bit/etc/fluent-bit.conf, are bind mounts ECS provides.
+      user: LOG_ROUTER_USER,
+      readonlyRootFilesystem: true,
       stopTimeout: ObservedTaskDefinition.LOG_ROUTER_STOP_TIMEOUT,
       firelensConfig: {
         type: ecs.FirelensLogRouterType.FLUENTBIT,
@@ -279,6 +307,14 @@ export class ObservedTaskDefinition extends Construct {
         'rules endpoint, the log group name and ARN, the region and the collector configuration. Secrets belong ' +
         'in `secrets` instead.',
     });
+    waiveControl(
+      this.taskDefinition,
+      'CT.ECS.PR.3',
+      'The FireLens log router runs as root (user 0) because ECS refuses any other user on a FireLens container: ' +
+        "Fluent Bit must create the unix socket the containers' log driver connects to in a directory that ECS " +
+        'creates for root only (aws/aws-for-fluent-bit troubleshooting/debugging.md, "Amazon ECS FireLens: root is ' +
+        'required"; containers-roadmap#2122). The service runs as 1000:1000 and the collector as 4317:4317.',
+    );
     Validations.of(this.taskDefinition).acknowledge({
       id: 'CloudFormation-Validate::E1029',
       reason:
@@ -361,6 +397,13 @@ function validateProps(
   if (!Token.isUnresolved(cpu) && !Token.isUnresolved(memoryLimitMiB)) {
     const problem = fargateSizeProblem(cpu, memoryLimitMiB);
     if (problem) throw new Error(`cpu and memoryLimitMiB: ${problem}`);
+  }
+  if (!Token.isUnresolved(memoryLimitMiB) && appMemoryLimitMiB(memoryLimitMiB) < MIN_APP_MEMORY_MIB) {
+    throw new Error(
+      `memoryLimitMiB ${memoryLimitMiB} leaves the service ${appMemoryLimitMiB(memoryLimitMiB)} MiB after the ` +
+        `sidecars' hard limits (collector ${COLLECTOR_MEMORY_LIMIT_MIB}, log router ${LOG_ROUTER_MEMORY_LIMIT_MIB}); ` +
+        `the service needs at least ${MIN_APP_MEMORY_MIB} MiB: use a task of 1024 MiB or more`,
+    );
   }
   if (props.environment) {
     const reserved: readonly string[] = RESERVED_ENVIRONMENT;

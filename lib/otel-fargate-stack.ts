@@ -1,18 +1,22 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
 // balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
 // trace's lines, operations (alarms, dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and
-// outputs.
+// outputs; with profile 'governed', also what AWS Control Tower's proactive controls require (lib/profile.ts).
 import * as path from 'node:path';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Construct } from 'constructs';
+import { waiveControl, waiveDefaultProfileLogGroup } from './control-tower';
+import { LogEncryptionKey } from './log-encryption-key';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
 import { ServiceSamplingRule } from './sampling-rule';
 import { Operations } from './operations';
+import { Profile, governedProblems } from './profile';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
 import { CostBudget, tagForCostAllocation } from './cost-budget';
@@ -22,6 +26,9 @@ import { WebFirewall } from './web-firewall';
 export const APP_DIRECTORY = path.join(__dirname, '..', 'app');
 
 export interface OtelFargateStackProps extends StackProps {
+  /** 'governed' meets AWS Control Tower's proactive controls and refuses settings that break one. @default 'default' */
+  readonly profile?: Profile;
+
   /** The service's name in traces and log streams. @default 'otel-fargate-service' */
   readonly serviceName?: string;
 
@@ -61,8 +68,11 @@ export interface OtelFargateStackProps extends StackProps {
   /** NAT gateways; 0 runs the tasks in public subnets. @default 1 */
   readonly natGateways?: number;
 
-  /** An ACM certificate ARN for HTTPS with HTTP redirected. @default - HTTP only */
+  /** An ACM certificate ARN for HTTPS with HTTP redirected. @default - HTTP only; required with profile 'governed' */
   readonly certificateArn?: string;
+
+  /** Deletion protection on the load balancer. @default - false; true with profile 'governed' */
+  readonly deletionProtection?: boolean;
 
   /** The ADOT collector release tag. @default 'v0.49.0' */
   readonly collectorVersion?: string;
@@ -78,7 +88,7 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** Record every request (a sampling rate of 1), for demos; each is a billed trace. @default false */
   readonly recordEveryRequest?: boolean;
-  /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED */
+  /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED; ENABLED with profile 'governed' */
   readonly containerInsights?: ecs.ContainerInsights;
 
   /** Where alarm notifications are emailed (the recipient confirms). @default - no subscription */
@@ -120,10 +130,30 @@ export class OtelFargateStack extends Stack {
     checkSetting('logGroupName', logGroupName);
     const cpuArchitecture = props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64;
     const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
+    const governed = (props.profile ?? DEFAULTS.profile) === 'governed';
+    if (governed) validateGoverned(props);
+    // The flow logs', the sidecars' and the WAF logs' retention; the service's own group follows logRetention.
+    const supportingLogRetention = governed ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH;
+    const logEncryptionKey = governed ? new LogEncryptionKey(this, 'LogEncryptionKey').key : undefined;
 
-    const network = new Network(this, 'Network', { natGateways: props.natGateways });
-    const containerInsights = props.containerInsights ?? ecs.ContainerInsights.ENHANCED;
+    const network = new Network(this, 'Network', {
+      natGateways: props.natGateways,
+      flowLogRetention: supportingLogRetention,
+      logEncryptionKey,
+      defaultSecurityGroupHandlerInVpc: governed,
+    });
+    const containerInsights =
+      props.containerInsights ?? (governed ? ecs.ContainerInsights.ENABLED : ecs.ContainerInsights.ENHANCED);
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc: network.vpc, containerInsightsV2: containerInsights });
+    if (containerInsights === ecs.ContainerInsights.ENHANCED) {
+      waiveControl(
+        cluster,
+        'CT.ECS.PR.2',
+        'Container Insights runs with enhanced observability (context key containerInsights=enhanced), which ' +
+          "collects what the standard 'enabled' setting does and task- and container-level metrics besides; the " +
+          "control's rule accepts only the value 'enabled'. profile=governed uses 'enabled'.",
+      );
+    }
     if (containerInsights === ecs.ContainerInsights.DISABLED) {
       Validations.of(cluster).acknowledge({
         id: 'AwsSolutions-ECS4',
@@ -132,11 +162,18 @@ export class OtelFargateStack extends Stack {
           'its cost; ECS still publishes the service CPU and memory metrics, and the missing-tasks alarm then ' +
           'counts healthy targets instead of running tasks.',
       });
+      waiveControl(
+        cluster,
+        'CT.ECS.PR.2',
+        'The deployer turned Container Insights off (context key containerInsights=disabled) to save its cost; ECS ' +
+          'still publishes the service CPU and memory metrics. profile=governed refuses this setting.',
+      );
     }
 
+    const logRetention = props.logRetention ?? (governed ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH);
     const logGroup = props.adoptLogGroup
-      ? this.adoptLogGroup(logGroupName, props.logRetention)
-      : this.createLogGroup(logGroupName, props.logRetention);
+      ? this.adoptLogGroup(logGroupName, props.logRetention, governed)
+      : this.createLogGroup(logGroupName, logRetention, logEncryptionKey);
 
     const observed = new ObservedTaskDefinition(this, 'ObservedTask', {
       image:
@@ -157,6 +194,8 @@ export class OtelFargateStack extends Stack {
       cpuArchitecture,
       collectorVersion: props.collectorVersion,
       fluentBitVersion: props.fluentBitVersion,
+      sidecarLogRetention: supportingLogRetention,
+      logEncryptionKey,
     });
 
     const web = new PublicLoadBalancedService(this, 'Web', {
@@ -165,6 +204,8 @@ export class OtelFargateStack extends Stack {
       taskSubnets: network.taskSubnets,
       assignPublicIp: network.tasksNeedPublicIp,
       certificateArn: props.certificateArn,
+      deletionProtection: props.deletionProtection ?? governed,
+      governedAccessLogBucket: governed,
       desiredCount: props.desiredCount,
       minTasks: props.minTasks,
       maxTasks: props.maxTasks,
@@ -208,6 +249,8 @@ export class OtelFargateStack extends Stack {
       const firewall = new WebFirewall(this, 'WebFirewall', {
         loadBalancer: web.loadBalancer,
         rateLimit: props.webFirewallRateLimit,
+        logRetention: supportingLogRetention,
+        logEncryptionKey,
       });
       new CfnOutput(this, 'WebAclArn', { value: firewall.webAcl.attrArn, description: 'The AWS WAF web ACL' });
     }
@@ -260,18 +303,35 @@ export class OtelFargateStack extends Stack {
    * Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a new ID would
    * make CloudFormation replace the group and lose them.
    */
-  private createLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+  private createLogGroup(
+    logGroupName: string,
+    retention: logs.RetentionDays,
+    encryptionKey: kms.IKey | undefined,
+  ): logs.ILogGroup {
     const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
       logGroupName,
-      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      retention,
+      encryptionKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    waiveDefaultProfileLogGroup(logGroup, retention, encryptionKey !== undefined);
     return logGroup;
   }
 
   /** The group of that name that already exists: referenced only, so the stack neither creates nor changes it. */
-  private adoptLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+  private adoptLogGroup(
+    logGroupName: string,
+    retention: logs.RetentionDays | undefined,
+    governed: boolean,
+  ): logs.ILogGroup {
+    if (governed) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup with profile=governed: '${logGroupName}' keeps its own retention and encryption, which the ` +
+          'Control Tower checks cannot see (they judge only what the template creates); CT.CLOUDWATCH.PR.2 and PR.3 ' +
+          'ask for a year or more and a KMS key (`aws logs put-retention-policy`, `aws logs associate-kms-key`).',
+      );
+    }
     if (retention !== undefined) {
       Annotations.of(this).addWarning(
         `adoptLogGroup: the retention of '${logGroupName}' is left as it is; the logRetention given is not ` +
@@ -279,6 +339,22 @@ export class OtelFargateStack extends Stack {
       );
     }
     return logs.LogGroup.fromLogGroupName(this, 'ServiceLogGroup', logGroupName);
+  }
+}
+
+/** Throws, naming each setting, when props ask the governed profile for something its controls refuse. */
+function validateGoverned(props: OtelFargateStackProps): void {
+  const problems = governedProblems({
+    certificateArn: props.certificateArn,
+    natGateways: props.natGateways,
+    logRetentionDays: props.logRetention,
+    containerInsights: props.containerInsights,
+    deletionProtection: props.deletionProtection,
+  });
+  if (problems.length > 0) {
+    throw new Error(
+      `profile 'governed' cannot deploy these settings:\n${problems.map((p) => `  - ${p.key} ${p.problem}`).join('\n')}`,
+    );
   }
 }
 

@@ -36,6 +36,9 @@ export const DEFAULTS = {
   webFirewall: false,
   /** Requests one address may send within 5 minutes through the web ACL (see WebFirewall.DEFAULT_RATE_LIMIT). */
   webFirewallRateLimit: 1000,
+  /** The settings profile: `governed` meets AWS Control Tower's proactive controls (lib/profile.ts). */
+  profile: 'default',
+  deletionProtection: false,
 } as const;
 
 /** The most requests a second the context lets the sampling rule's reservoir take. */
@@ -44,11 +47,40 @@ export const MAX_SAMPLING_RESERVOIR_PER_SECOND = 10_000;
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */
 export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 
-/** The FireLens router's memory reservation (it has no hard limit). */
+/** The FireLens router's memory reservation. */
 export const LOG_ROUTER_MEMORY_RESERVATION_MIB = 50;
+
+/**
+ * The FireLens router's hard memory limit. Fluent Bit buffers in memory here (parse-json.conf sets no storage.path),
+ * so a destination outage grows it; at the limit the router alone is killed and the task replaced, instead of the
+ * service or the collector. AWS for Fluent Bit advises 250 MB and more only for several MB/s per task
+ * (troubleshooting/debugging.md, "high throughput").
+ */
+export const LOG_ROUTER_MEMORY_LIMIT_MIB = 128;
+
+/** The collector image's own user: aoc, uid and gid 4317 (aws-otel-collector cmd/awscollector/Dockerfile). */
+export const COLLECTOR_USER = '4317:4317';
+
+/**
+ * The FireLens router's user: ECS refuses any other uid on a FireLens container, because Fluent Bit must create the
+ * unix socket the log driver connects to in an ECS directory only root may write (aws-for-fluent-bit
+ * troubleshooting/debugging.md, "Amazon ECS FireLens: root is required").
+ */
+export const LOG_ROUTER_USER = '0';
 
 /** The smallest V8 old-space limit the service gets: its old space reaches about 80 MB with a full span queue. */
 export const MIN_SERVICE_HEAP_MIB = 128;
+
+/** The least memory the service container may be limited to: its smallest heap and 64 MiB for the rest of Node. */
+export const MIN_APP_MEMORY_MIB = MIN_SERVICE_HEAP_MIB + 64;
+
+/**
+ * The service container's hard memory limit in a task of `taskMemoryMiB`: what the sidecars' hard limits leave, so
+ * the three limits add up to the task and a leak in one container cannot take another's memory.
+ */
+export function appMemoryLimitMiB(taskMemoryMiB: number): number {
+  return taskMemoryMiB - COLLECTOR_MEMORY_LIMIT_MIB - LOG_ROUTER_MEMORY_LIMIT_MIB;
+}
 
 /**
  * The V8 old-space limit (`--max-old-space-size`) for the Node service in a task of `taskMemoryMiB`: half of what

@@ -4,9 +4,11 @@
 // to a CloudWatch Logs group of its own (the allowed ones are already in the load balancer's access logs).
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { waiveDefaultProfileLogGroup } from './control-tower';
 import { DEFAULTS } from './settings';
 
 /** WAF's own bounds for a rate-based rule's limit (AWS::WAFv2::WebACL RateBasedStatement.Limit). */
@@ -36,6 +38,9 @@ export interface WebFirewallProps {
 
   /** How long the log lines of blocked and counted requests are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+
+  /** The KMS key that encrypts the log group (profile=governed). @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
 
   /** The start of the web ACL's, metrics' and log group's names, unique in the region. @default - the stack's name */
   readonly namePrefix?: string;
@@ -106,11 +111,14 @@ export class WebFirewall extends Construct {
 
     // WAF writes only to groups whose names start with `aws-waf-logs-`, and takes the group's ARN without the `:*`
     // that CDK's logGroupArn ends with.
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `aws-waf-logs-${prefix}`,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: logRetention,
+      encryptionKey: props.logEncryptionKey,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    waiveDefaultProfileLogGroup(this.logGroup, logRetention, props.logEncryptionKey !== undefined);
     const logGroupArn = stack.formatArn({
       service: 'logs',
       resource: 'log-group',

@@ -51,10 +51,10 @@ describe('the collector configuration file', () => {
     }
   });
 
-  test('receives OTLP over gRPC and HTTP on localhost only', () => {
+  test('receives OTLP over gRPC only, on localhost only: no OTLP/HTTP receiver on 4318, which nothing uses', () => {
     const protocols = config.receivers.otlp?.protocols ?? {};
+    expect(Object.keys(protocols)).toEqual(['grpc']);
     expect(protocols.grpc?.endpoint).toBe('127.0.0.1:4317');
-    expect(protocols.http?.endpoint).toBe('127.0.0.1:4318');
     for (const receiver of Object.values(config.receivers)) {
       for (const protocol of Object.values(receiver?.protocols ?? {})) {
         expect(protocol?.endpoint).toMatch(/^(127\.0\.0\.1|localhost):\d+$/);

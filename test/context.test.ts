@@ -37,6 +37,7 @@ describe('reading the CDK context', () => {
         alarmP99LatencyMs: '250',
         alarmErrorLines: '1',
         alarmSpanExportMinutes: 10,
+        deletionProtection: 'true',
         adoptLogGroup: 'true',
         waf: 'true',
         wafRateLimit: '300',
@@ -44,6 +45,7 @@ describe('reading the CDK context', () => {
         budgetEmail: 'finance@example.com',
       }),
     ).toEqual({
+      deletionProtection: true,
       region: 'ap-northeast-1',
       serviceName: 'checkout',
       logGroupName: '/demo/checkout',
@@ -113,6 +115,8 @@ describe('reading the CDK context', () => {
 describe('a bad context value fails naming the key and what it accepts', () => {
   const badValues: [key: string, value: unknown, accepts: RegExp][] = [
     ['region', 'Europe', /an AWS region name/],
+    ['profile', 'strict', /one of default, governed/],
+    ['deletionProtection', 'yes', /true or false/],
     ['serviceName', 'my service', /letters, digits/],
     ['logGroupName', 'otel test!', /CloudWatch Logs group name/],
     ['logRetentionDays', '10', /retention periods: 1, 3, 5, 7, 14, 30/],
@@ -209,5 +213,64 @@ describe('values that are good alone but not together', () => {
     expect(() => fromContext({ desiredCount: 8, maxTasks: 4 })).toThrow(
       /'maxTasks' is 4; it accepts at least desiredCount \(8\)/,
     );
+  });
+});
+
+describe('the governed profile', () => {
+  const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/abcd-1234';
+
+  test('is read from the context with the settings it needs', () => {
+    expect(fromContext({ profile: 'governed', certificateArn: CERTIFICATE })).toEqual({
+      profile: 'governed',
+      certificateArn: CERTIFICATE,
+    });
+    expect(fromContext({ profile: 'default' })).toEqual({ profile: 'default' });
+  });
+
+  test('without a certificate fails naming certificateArn and the control that needs HTTPS', () => {
+    expect(() => fromContext({ profile: 'governed' })).toThrow(
+      /context key 'certificateArn' is required with profile=governed: CT\.ELASTICLOADBALANCING\.PR\.1/,
+    );
+  });
+
+  test('refuses, all at once and each with its control, the settings its controls refuse', () => {
+    const read = () =>
+      fromContext({
+        profile: 'governed',
+        certificateArn: CERTIFICATE,
+        natGateways: 0,
+        logRetentionDays: 30,
+        containerInsights: 'enhanced',
+        deletionProtection: 'false',
+      });
+    expect(read).toThrow(/context key 'natGateways' is 0.*CT\.ECS\.PR\.9/);
+    expect(read).toThrow(
+      /context key 'logRetentionDays' is 30; profile=governed needs at least 365 \(CT\.CLOUDWATCH\.PR\.2\)/,
+    );
+    expect(read).toThrow(
+      /context key 'containerInsights' is 'enhanced'; profile=governed needs 'enabled'.*CT\.ECS\.PR\.2/,
+    );
+    expect(read).toThrow(/context key 'deletionProtection' is false; profile=governed needs true/);
+  });
+
+  test('accepts a retention of a year or more, or forever', () => {
+    for (const days of [365, 3653, 9999]) {
+      expect(fromContext({ profile: 'governed', certificateArn: CERTIFICATE, logRetentionDays: days })).toMatchObject({
+        logRetention: days,
+      });
+    }
+  });
+
+  test('the same settings are fine in the default profile', () => {
+    expect(() => fromContext({ natGateways: 0, logRetentionDays: 30, deletionProtection: false })).not.toThrow();
+  });
+});
+
+describe('task memory for the sidecars’ hard limits', () => {
+  test('a task that leaves the service less than 192 MiB names memoryMiB', () => {
+    expect(() => fromContext({ cpu: 256, memoryMiB: 512 })).toThrow(
+      /'memoryMiB' is 512, which leaves the service 128 MiB after the sidecars' hard limits \(collector 256, log router 128\)/,
+    );
+    expect(() => fromContext({ cpu: 256, memoryMiB: 1024 })).not.toThrow();
   });
 });

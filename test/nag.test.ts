@@ -36,6 +36,13 @@ describe('cdk-nag AwsSolutions checks', () => {
     ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
     ['a WAF web ACL on the load balancer', { webFirewall: true, webFirewallRateLimit: 200 }],
     ['a monthly cost budget', { monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' }],
+    [
+      'the governed profile',
+      {
+        profile: 'governed',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+      },
+    ],
   ];
 
   test.each(variants)('find no unacknowledged violation in %s', (_name, props) => {

@@ -12,7 +12,11 @@ import {
   ObservedTaskDefinitionProps,
 } from '../lib/observed-task-definition';
 import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, newApp, synthTemplate } from './helpers';
-import { COLLECTOR_MEMORY_LIMIT_MIB } from '../lib/settings';
+import {
+  COLLECTOR_MEMORY_LIMIT_MIB,
+  LOG_ROUTER_MEMORY_LIMIT_MIB,
+  LOG_ROUTER_MEMORY_RESERVATION_MIB,
+} from '../lib/settings';
 
 /** The logical ID of the group a container's awslogs driver writes to. */
 function awslogsGroupOf(definition: Record<string, unknown>): string {
@@ -169,6 +173,14 @@ describe('the collector sidecar', () => {
     expect(collector.Memory).toBe(COLLECTOR_MEMORY_LIMIT_MIB);
     expect(collector.MemoryReservation).toBeLessThan(COLLECTOR_MEMORY_LIMIT_MIB);
   });
+
+  // aws-observability/aws-otel-collector v0.49.0 cmd/awscollector/Dockerfile: `adduser -u 4317 aoc`, `USER aoc`,
+  // `ENV RUN_IN_CONTAINER="True"`, which pkg/logger/logger.go reads to log to stderr instead of a file under /opt.
+  test('runs as the image’s own non-root user (aoc, 4317) on a read-only root file system', () => {
+    expect(collector.User).toBe('4317:4317');
+    expect(collector.ReadonlyRootFilesystem).toBe(true);
+    expect(collector.MountPoints).toBeUndefined();
+  });
 });
 
 describe('the FireLens log router', () => {
@@ -206,6 +218,20 @@ describe('the FireLens log router', () => {
         'awslogs-group': { Ref: expect.stringMatching(/LogRouterLogs/) },
       },
     });
+  });
+
+  test('has a hard memory limit above its reservation', () => {
+    expect(router.Memory).toBe(LOG_ROUTER_MEMORY_LIMIT_MIB);
+    expect(router.MemoryReservation).toBe(LOG_ROUTER_MEMORY_RESERVATION_MIB);
+    expect(LOG_ROUTER_MEMORY_LIMIT_MIB).toBeGreaterThan(LOG_ROUTER_MEMORY_RESERVATION_MIB);
+  });
+
+  // aws/aws-for-fluent-bit troubleshooting/debugging.md, "Amazon ECS FireLens: root is required": ECS refuses a
+  // FireLens container whose user is not uid 0. entrypoint.sh only execs fluent-bit; parse-json.conf sets no
+  // storage.path; the socket (/var/run) and the generated configuration (/fluent-bit/etc) are ECS's bind mounts.
+  test('runs as root, explicitly, which ECS requires of FireLens, on a read-only root file system', () => {
+    expect(router.User).toBe('0');
+    expect(router.ReadonlyRootFilesystem).toBe(true);
   });
 
   test('keeps ECS’s FireLens ordering: the service does not override it with a dependency on the router', () => {
@@ -250,6 +276,27 @@ describe('the task', () => {
       NetworkMode: 'awsvpc',
       RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
     });
+  });
+
+  test('gives every container a hard memory limit, the service what the sidecars leave: together the task', () => {
+    for (const [cpu, task, service] of [
+      [512, 1024, 640],
+      [1024, 4096, 3712],
+    ]) {
+      const limits = containers(synthTemplate({ cpu, memoryLimitMiB: task })).map((c) => [c.Name, c.Memory]);
+      expect(limits).toEqual([
+        ['app', service],
+        ['aws-otel-collector', COLLECTOR_MEMORY_LIMIT_MIB],
+        ['log-router', LOG_ROUTER_MEMORY_LIMIT_MIB],
+      ]);
+      expect(service + COLLECTOR_MEMORY_LIMIT_MIB + LOG_ROUTER_MEMORY_LIMIT_MIB).toBe(task);
+    }
+  });
+
+  test('refuses a task whose memory leaves the service less than its smallest heap and 64 MiB', () => {
+    expect(() => synthTemplate({ cpu: 256, memoryLimitMiB: 512 })).toThrow(
+      /memoryLimitMiB 512 leaves the service 128 MiB after the sidecars' hard limits \(collector 256, log router 128\); the service needs at least 192 MiB/,
+    );
   });
 
   test('takes its size and architecture from props', () => {

@@ -4,7 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { MIN_SERVICE_HEAP_MIB } from '../lib/settings';
+import { MIN_SERVICE_HEAP_MIB, serviceNodeOptions } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TEST_IMAGE, TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
@@ -160,6 +160,14 @@ describe('the network', () => {
   test('refuses more NAT gateways than AZs', () => {
     expect(() => synthTemplate({ natGateways: 3 })).toThrow(/natGateways must be 0, 1 or 2/);
   });
+
+  // The load balancer and the NAT gateway get their public addresses from AWS, and Fargate gives a task one only
+  // when the service asks (AssignPublicIp): no subnet needs to hand them out (CT.EC2.PR.11).
+  test.each([1, 0])('with %i NAT gateways, no subnet assigns public IPs on its own', (natGateways) => {
+    const subnets = Object.values(synthTemplate({ natGateways }).findResources('AWS::EC2::Subnet'));
+    expect(subnets.length).toBeGreaterThan(0);
+    for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+  });
 });
 
 describe('the cluster', () => {
@@ -272,6 +280,32 @@ describe('the load balancer', () => {
     });
   });
 
+  // Security groups do not filter DNS to the VPC resolver or the task metadata and credentials endpoints, so HTTPS
+  // is the one rule the tasks need: ECR and S3 for the image, X-Ray, CloudWatch Logs (all public AWS endpoints).
+  test.each([1, 0])('with %i NAT gateways, lets the tasks out to HTTPS only', (natGateways) => {
+    const template = synthTemplate({ natGateways });
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    const [taskGroupId] = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
+    expect(groups[taskGroupId].Properties.SecurityGroupEgress).toEqual([
+      {
+        CidrIp: '0.0.0.0/0',
+        Description: 'HTTPS to AWS endpoints: ECR, S3, X-Ray, CloudWatch Logs',
+        FromPort: 443,
+        IpProtocol: 'tcp',
+        ToPort: 443,
+      },
+    ]);
+    const taskEgress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).filter(
+      (rule) => JSON.stringify(rule.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }),
+    );
+    expect(taskEgress).toEqual([]);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ SecurityGroups: [{ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }] }),
+      },
+    });
+  });
+
   test('is the only source the tasks accept traffic from', () => {
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
     expect(ingress).toHaveLength(1);
@@ -281,7 +315,7 @@ describe('the load balancer', () => {
       SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
     });
     const groups = template.findResources('AWS::EC2::SecurityGroup');
-    const serviceGroupIds = Object.keys(groups).filter((id) => /ServiceSecurityGroup/.test(id));
+    const serviceGroupIds = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
     expect(serviceGroupIds).toHaveLength(1);
     expect(groups[serviceGroupIds[0]].Properties.SecurityGroupIngress).toBeUndefined();
     expect(ingress[0].Properties.GroupId).toEqual({ 'Fn::GetAtt': [serviceGroupIds[0], 'GroupId'] });
@@ -337,7 +371,9 @@ describe('the service', () => {
     expect(heapOf({})).toBe('--max-old-space-size=359');
     expect(heapOf({ cpu: 1024, memoryLimitMiB: 4096 })).toBe('--max-old-space-size=1895');
     // Half of 206 MiB would be 103; the floor covers the old space of a full span queue.
-    expect(heapOf({ cpu: 256, memoryLimitMiB: 512 })).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    expect(serviceNodeOptions(512)).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    // No such task is built, though: the sidecars' hard limits would leave the service 128 MiB.
+    expect(() => heapOf({ cpu: 256, memoryLimitMiB: 512 })).toThrow(/leaves the service 128 MiB/);
   });
 
   test("leaves NODE_OPTIONS to an image of the user's own", () => {

@@ -31,6 +31,22 @@ function cdkSynth(...contextArgs: string[]): { status: number | null; output: st
   return { status: result.status, output: `${result.stdout}${result.stderr}`, outdir };
 }
 
+/** The Control Tower plugin's part of the validation report `cdk synth` writes into its output directory. */
+function controlTowerReportIn(outdir: string): { open: string[]; waived: string[] } {
+  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: {
+      pluginName: string;
+      violations?: { description: string }[];
+      suppressedViolations?: { description: string }[];
+    }[];
+  };
+  const plugin = report.pluginReports.find((p) => p.pluginName === 'cdk-validator-cfnguard');
+  const controls = (violations: { description: string }[] = []) =>
+    [...new Set(violations.map((v) => /^\[(CT\.[A-Z0-9.]+)\]/.exec(v.description)?.[1] ?? v.description))].sort();
+  expect(plugin).toBeDefined();
+  return { open: controls(plugin?.violations), waived: controls(plugin?.suppressedViolations) };
+}
+
 describe('cdk synth from the command line', () => {
   afterAll(() => {
     for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('cdk-synth-'))) {
@@ -38,7 +54,7 @@ describe('cdk synth from the command line', () => {
     }
   });
 
-  test('succeeds without credentials, with the cdk-nag checks passing', () => {
+  test('succeeds without credentials, with the cdk-nag and Control Tower checks passing', () => {
     const { status, output, outdir } = cdkSynth();
     expect(output).not.toMatch(/AwsSolutions-/);
     expect(status).toBe(0);
@@ -57,6 +73,55 @@ describe('cdk synth from the command line', () => {
     expect(loadBalancerGroup?.Properties.SecurityGroupIngress).toEqual([
       expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80 }),
     ]);
+    // The Control Tower plugin ran its cfn-guard binary: every finding it made is one the stack waives.
+    expect(controlTowerReportIn(outdir)).toEqual({
+      open: [],
+      waived: [
+        'CT.CLOUDWATCH.PR.2',
+        'CT.CLOUDWATCH.PR.3',
+        'CT.ECS.PR.2',
+        'CT.ECS.PR.3',
+        'CT.ELASTICLOADBALANCING.PR.1',
+        'CT.ELASTICLOADBALANCING.PR.5',
+        'CT.LAMBDA.PR.3',
+        'CT.S3.PR.10',
+        'CT.S3.PR.11',
+        'CT.S3.PR.2',
+        'CT.S3.PR.4',
+        'CT.S3.PR.9',
+      ],
+    });
+  });
+
+  test('with profile=governed, succeeds with only the two waivers no setting can remove', () => {
+    const { status, output, outdir } = cdkSynth(
+      '-c',
+      'profile=governed',
+      '-c',
+      'certificateArn=arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+    );
+    expect(output).not.toMatch(/AwsSolutions-|cdk-validator-cfnguard/);
+    expect(status).toBe(0);
+    expect(controlTowerReportIn(outdir)).toEqual({ open: [], waived: ['CT.ECS.PR.3', 'CT.S3.PR.10'] });
+  });
+
+  test('fails, naming the control and how to waive it, on a finding nobody waived', () => {
+    const { status, output } = cdkSynth('--app', 'npx tsx test/fixtures/unwaived-finding-app.ts');
+    expect(status).toBe(1);
+    expect(output).toMatch(
+      /ERROR \[CT\.CLOUDWATCH\.PR\.3\][^\n]*\(cdk-validator-cfnguard\)\n\s+OtelFargateStack\/UnwaivedLogGroup/,
+    );
+    expect(output).toMatch(/Acknowledge with 'cdk-validator-cfnguard::cloudwatch_log_group_encrypted_check'/);
+    // Only the new group: the stack's own findings stay waived.
+    expect(output.match(/^ERROR /gm)).toHaveLength(2);
+  });
+
+  test('with profile=governed and no certificate, fails naming certificateArn and the control', () => {
+    const { status, output } = cdkSynth('-c', 'profile=governed');
+    expect(status).not.toBe(0);
+    expect(output).toMatch(
+      /context key 'certificateArn' is required with profile=governed: CT\.ELASTICLOADBALANCING\.PR\.1/,
+    );
   });
 
   test('fails on a bad context value, naming the key and what it accepts', () => {

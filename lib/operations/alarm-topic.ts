@@ -7,6 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { denyGrantsExceptForAwsServices } from '../key-policy';
 import { checkSetting } from '../settings';
 
 export interface AlarmTopicProps {
@@ -57,6 +58,7 @@ export class AlarmTopic extends Construct {
         },
       }),
     );
+    denyGrantsExceptForAwsServices(this.key);
 
     this.topic = new sns.Topic(this, 'Topic', {
       masterKey: this.key,
