@@ -57,10 +57,22 @@ describe('cdk synth from the command line', () => {
     ]);
   });
 
+  test('fails on a misspelt context key, naming it and the key it most likely meant, in two lines', () => {
+    const { status, output } = cdkSynth('-c', 'natGateway=0');
+    expect(status).toBe(1);
+    // The message alone, then the CLI's own line; no Node stack trace, no source excerpt, no Node version.
+    expect(output.trim().split('\n')).toEqual([
+      `Invalid CDK context (cdk.json or -c key=value): context key 'natGateway' (set to "0") is not one this app reads; did you mean 'natGateways'?`,
+      expect.stringMatching(/: Subprocess exited with error 1$/),
+    ]);
+  });
+
   test('fails on a bad context value, naming the key and what it accepts', () => {
     const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm');
     expect(status).not.toBe(0);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
     expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
+    expect(output).not.toMatch(/^\s+at |Node\.js v/m);
+    expect(output.trim().split('\n')).toHaveLength(4);
   });
 });
