@@ -20,6 +20,13 @@ interface ContextKey {
 
 const RETENTION_DAYS = Object.values(logs.RetentionDays).filter((days): days is number => typeof days === 'number');
 
+/** The containerInsights values: ECS's own names for the cluster setting. */
+const CONTAINER_INSIGHTS: Record<string, ecs.ContainerInsights> = {
+  enhanced: ecs.ContainerInsights.ENHANCED,
+  enabled: ecs.ContainerInsights.ENABLED,
+  disabled: ecs.ContainerInsights.DISABLED,
+};
+
 /** Every context key the app reads, in the README's order. */
 export const CONTEXT_KEYS: Record<string, ContextKey> = {
   region: {
@@ -90,6 +97,47 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   fluentBitVersion: {
     defaultValue: DEFAULTS.fluentBitVersion,
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
+  },
+  containerInsights: {
+    defaultValue: DEFAULTS.containerInsights,
+    parse: (raw) => {
+      const setting =
+        typeof raw === 'string' && Object.hasOwn(CONTAINER_INSIGHTS, raw) ? CONTAINER_INSIGHTS[raw] : undefined;
+      return setting !== undefined
+        ? { containerInsights: setting }
+        : { accepts: `one of ${Object.keys(CONTAINER_INSIGHTS).join(', ')}` };
+    },
+  },
+  alarmEmail: {
+    defaultValue: 'none: the topic only',
+    parse: (raw) => following(raw, 'alarmEmail', (alarmEmail) => ({ alarmEmail })),
+  },
+  alarmEvaluationMinutes: {
+    defaultValue: String(DEFAULTS.alarmEvaluationMinutes),
+    parse: (raw) => bounded(raw, 1, 60, (alarmEvaluationMinutes) => ({ alarmEvaluationMinutes })),
+  },
+  alarm5xxPercent: {
+    defaultValue: String(DEFAULTS.alarm5xxPercent),
+    parse: (raw) => bounded(raw, 1, 100, (alarm5xxPercent) => ({ alarm5xxPercent })),
+  },
+  alarmP99LatencyMs: {
+    defaultValue: String(DEFAULTS.alarmP99LatencyMs),
+    parse: (raw) => bounded(raw, 1, 60_000, (alarmP99LatencyMs) => ({ alarmP99LatencyMs })),
+  },
+  alarmErrorLines: {
+    defaultValue: String(DEFAULTS.alarmErrorLines),
+    parse: (raw) => bounded(raw, 1, 100_000, (alarmErrorLines) => ({ alarmErrorLines })),
+  },
+  alarmSpanExportMinutes: {
+    defaultValue: String(DEFAULTS.alarmSpanExportMinutes),
+    parse: (raw) => bounded(raw, 1, 60, (alarmSpanExportMinutes) => ({ alarmSpanExportMinutes })),
+  },
+  adoptLogGroup: {
+    defaultValue: String(DEFAULTS.adoptLogGroup),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
+    },
   },
 };
 

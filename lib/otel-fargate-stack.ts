@@ -1,7 +1,8 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
-// balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, and outputs.
+// balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, operations (alarms,
+// dashboard, X-Ray groups), and outputs.
 import * as path from 'node:path';
-import { CfnOutput, RemovalPolicy, Stack, StackProps, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -9,6 +10,7 @@ import { Construct } from 'constructs';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
+import { Operations } from './operations';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
 
@@ -24,6 +26,12 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** How long the service's lines are kept. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Use the existing group named `logGroupName` (kept by an earlier `cdk destroy`) instead of creating it: imported
+   * by name, its retention left as it is, the task's grants still scoped to it. @default false
+   */
+  readonly adoptLogGroup?: boolean;
 
   /** The service's image. @default - built from app/ for `cpuArchitecture`, with NODE_OPTIONS sizing its heap */
   readonly image?: ecs.ContainerImage;
@@ -57,6 +65,27 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** The AWS for Fluent Bit image tag. @default '3.4.16' */
   readonly fluentBitVersion?: string;
+
+  /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED */
+  readonly containerInsights?: ecs.ContainerInsights;
+
+  /** Where alarm notifications are emailed (the recipient confirms). @default - no subscription */
+  readonly alarmEmail?: string;
+
+  /** Consecutive minutes before the 5xx, latency, target and task alarms fire; the error-line window. @default 5 */
+  readonly alarmEvaluationMinutes?: number;
+
+  /** The 5xx share of requests that pages, in percent. @default 5 */
+  readonly alarm5xxPercent?: number;
+
+  /** The p99 response time that pages, in milliseconds. @default 1000 */
+  readonly alarmP99LatencyMs?: number;
+
+  /** Service error lines within alarmEvaluationMinutes that page. @default 5 */
+  readonly alarmErrorLines?: number;
+
+  /** Minutes of failing span export before its alarm fires. @default 5 */
+  readonly alarmSpanExportMinutes?: number;
 }
 
 export class OtelFargateStack extends Stack {
@@ -69,19 +98,21 @@ export class OtelFargateStack extends Stack {
     const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
 
     const network = new Network(this, 'Network', { natGateways: props.natGateways });
-    const cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: network.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
+    const containerInsights = props.containerInsights ?? ecs.ContainerInsights.ENHANCED;
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc: network.vpc, containerInsightsV2: containerInsights });
+    if (containerInsights === ecs.ContainerInsights.DISABLED) {
+      Validations.of(cluster).acknowledge({
+        id: 'AwsSolutions-ECS4',
+        reason:
+          'Container Insights is off because the deployer chose so (context key containerInsights=disabled) to save ' +
+          'its cost; ECS still publishes the service CPU and memory metrics, and the missing-tasks alarm then ' +
+          'counts healthy targets instead of running tasks.',
+      });
+    }
 
-    // Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a
-    // new ID would make CloudFormation replace the group and lose them.
-    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
-      logGroupName,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    const logGroup = props.adoptLogGroup
+      ? this.adoptLogGroup(logGroupName, props.logRetention)
+      : this.createLogGroup(logGroupName, props.logRetention);
 
     const observed = new ObservedTaskDefinition(this, 'ObservedTask', {
       image:
@@ -118,6 +149,25 @@ export class OtelFargateStack extends Stack {
     const queryName = `${serviceName}/log-lines-of-one-trace`;
     new TraceLogsQuery(this, 'TraceLogsQuery', { logGroups: [logGroup], queryName });
 
+    const operations = new Operations(this, 'Operations', {
+      serviceName,
+      service: web.service.service,
+      loadBalancer: web.loadBalancer,
+      targetGroup: web.service.targetGroup,
+      serviceLogGroup: logGroup,
+      collectorLogGroup: observed.collectorLogGroup,
+      logRouterLogGroup: observed.logRouterLogGroup,
+      traceLogsQueryName: queryName,
+      containerInsights: containerInsights !== ecs.ContainerInsights.DISABLED,
+      minTasks: props.minTasks ?? props.desiredCount ?? DEFAULTS.desiredCount,
+      alarmEmail: props.alarmEmail,
+      evaluationMinutes: props.alarmEvaluationMinutes,
+      max5xxPercent: props.alarm5xxPercent,
+      maxP99LatencyMs: props.alarmP99LatencyMs,
+      maxErrorLines: props.alarmErrorLines,
+      spanExportFailingMinutes: props.alarmSpanExportMinutes,
+    });
+
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
@@ -137,6 +187,39 @@ export class OtelFargateStack extends Stack {
       value: web.accessLogsBucket.bucketName,
       description: 'The load balancer access logs; kept by cdk destroy, so delete it yourself (README, Teardown)',
     });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: operations.dashboardUrl,
+      description: 'The service dashboard: traffic, errors, latency, tasks, log errors, traces',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: operations.alarmTopic.topic.topicArn,
+      description: 'The SNS topic every alarm notifies; subscribe to it (or set the alarmEmail context key)',
+    });
+  }
+
+  /**
+   * Kept when the stack is deleted: it holds the service's logs. Its logical ID is pinned, because a new ID would
+   * make CloudFormation replace the group and lose them.
+   */
+  private createLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    const logGroup = new logs.LogGroup(this, 'ServiceLogGroup', {
+      logGroupName,
+      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId('ServiceLogGroup');
+    return logGroup;
+  }
+
+  /** The group of that name that already exists: referenced only, so the stack neither creates nor changes it. */
+  private adoptLogGroup(logGroupName: string, retention: logs.RetentionDays | undefined): logs.ILogGroup {
+    if (retention !== undefined) {
+      Annotations.of(this).addWarning(
+        `adoptLogGroup: the retention of '${logGroupName}' is left as it is; the logRetention given is not ` +
+          'applied (set it with `aws logs put-retention-policy`).',
+      );
+    }
+    return logs.LogGroup.fromLogGroupName(this, 'ServiceLogGroup', logGroupName);
   }
 }
 

@@ -17,6 +17,17 @@ export const DEFAULTS = {
   healthCheckPath: '/healthz',
   collectorVersion: 'v0.49.0',
   fluentBitVersion: '3.4.16',
+  containerInsights: 'enhanced',
+  /** Consecutive 1-minute periods the 5xx, latency, target and task alarms wait for; the error-line window. */
+  alarmEvaluationMinutes: 5,
+  alarm5xxPercent: 5,
+  alarmP99LatencyMs: 1000,
+  /** Service error lines within alarmEvaluationMinutes that page. */
+  alarmErrorLines: 5,
+  /** Minutes span export must have been failing before its alarm fires. */
+  alarmSpanExportMinutes: 5,
+  /** The stack creates the service log group; true adopts one of that name that already exists. */
+  adoptLogGroup: false,
 } as const;
 
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */
@@ -74,6 +85,11 @@ export const RULES = {
   fluentBitVersion: {
     pattern: /^\d+\.\d+\.\d+(\.\d{8})?$/,
     accepts: "an immutable AWS for Fluent Bit tag such as '3.4.16' or '2.34.3.20260209'",
+  },
+  // Deliberately plain: SNS itself validates the address, and the recipient must confirm the subscription anyway.
+  alarmEmail: {
+    pattern: /^(?=.{3,254}$)[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/,
+    accepts: 'one email address such as ops@example.com',
   },
 } as const;
 

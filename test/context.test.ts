@@ -30,6 +30,14 @@ describe('reading the CDK context', () => {
         certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
         collectorVersion: 'v0.48.0',
         fluentBitVersion: '2.34.3.20260209',
+        containerInsights: 'disabled',
+        alarmEmail: 'ops@example.com',
+        alarmEvaluationMinutes: '3',
+        alarm5xxPercent: 2,
+        alarmP99LatencyMs: '250',
+        alarmErrorLines: '1',
+        alarmSpanExportMinutes: 10,
+        adoptLogGroup: 'true',
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -46,7 +54,27 @@ describe('reading the CDK context', () => {
       certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
       collectorVersion: 'v0.48.0',
       fluentBitVersion: '2.34.3.20260209',
+      containerInsights: ecs.ContainerInsights.DISABLED,
+      alarmEmail: 'ops@example.com',
+      alarmEvaluationMinutes: 3,
+      alarm5xxPercent: 2,
+      alarmP99LatencyMs: 250,
+      alarmErrorLines: 1,
+      alarmSpanExportMinutes: 10,
+      adoptLogGroup: true,
     });
+  });
+
+  test('takes adoptLogGroup as a boolean or the strings true and false', () => {
+    expect(fromContext({ adoptLogGroup: true })).toEqual({ adoptLogGroup: true });
+    expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
+  });
+
+  test('containerInsights takes ECS’s three names for the setting', () => {
+    expect(fromContext({ containerInsights: 'enhanced' })).toEqual({
+      containerInsights: ecs.ContainerInsights.ENHANCED,
+    });
+    expect(fromContext({ containerInsights: 'enabled' })).toEqual({ containerInsights: ecs.ContainerInsights.ENABLED });
   });
 });
 
@@ -66,6 +94,14 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['certificateArn', 'my-cert', /an ACM certificate ARN/],
     ['collectorVersion', 'latest', /an ADOT collector release tag/],
     ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+    ['containerInsights', 'off', /one of enhanced, enabled, disabled/],
+    ['alarmEmail', 'ops@example', /one email address/],
+    ['alarmEvaluationMinutes', '0', /a whole number from 1 to 60/],
+    ['alarm5xxPercent', '0.5', /a whole number from 1 to 100/],
+    ['alarmP99LatencyMs', '90000', /a whole number from 1 to 60000/],
+    ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
+    ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
+    ['adoptLogGroup', 'yes', /true or false/],
   ];
 
   test('every key the app reads has a case here', () => {

@@ -269,6 +269,22 @@ describe('least-privilege IAM', () => {
     expect([xray[0].Action].flat()).toHaveLength(4);
   });
 
+  test('the ECS service waits for the policy that lets the collector write to X-Ray', () => {
+    // A policy the service does not depend on can arrive after the first tasks start: AccessDenied on
+    // PutTraceSegments until it does. CDK makes the service depend on the task role's default policy.
+    const policies = template.findResources('AWS::IAM::Policy');
+    const xrayPolicyIds = Object.keys(policies).filter((id) =>
+      (policies[id].Properties.PolicyDocument.Statement as { Action: string | string[] }[]).some((s) =>
+        [s.Action].flat().includes('xray:PutTraceSegments'),
+      ),
+    );
+    expect(xrayPolicyIds).toHaveLength(1);
+    const services = Object.values(template.findResources('AWS::ECS::Service'));
+    expect(services).toHaveLength(1);
+    expect(services[0].DependsOn).toContain(xrayPolicyIds[0]);
+    expect(policies[xrayPolicyIds[0]].Properties.Roles).toEqual([{ Ref: taskRoleId }]);
+  });
+
   test('the task role may write log events to the service log group only, and not create groups', () => {
     const logStatements = statementsOf(taskRoleId).filter((s) => [s.Action].flat().some((a) => a.startsWith('logs:')));
     expect(logStatements).toEqual([

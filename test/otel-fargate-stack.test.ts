@@ -6,7 +6,8 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
 import { MIN_SERVICE_HEAP_MIB } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
-import { TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { TEST_IMAGE, TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -50,6 +51,68 @@ describe('the otel-test log group', () => {
       'AWS::Logs::LogGroup',
       { LogGroupName: '/demo/service', RetentionInDays: 7 },
     );
+  });
+});
+
+describe('adopting an existing log group (adoptLogGroup), for a deploy after `cdk destroy` kept it', () => {
+  const template = synthTemplate({ adoptLogGroup: true });
+  const taskRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /TaskRole/.test(id));
+  const groupArn = {
+    'Fn::Join': ['', [`arn:aws:logs:${TEST_REGION}:`, { Ref: 'AWS::AccountId' }, ':log-group:otel-test:*']],
+  };
+
+  test('creates no service log group, so nothing is left to collide with the kept one, and sets no retention', () => {
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.values(groups).filter((g) => g.Properties.LogGroupName !== undefined)).toEqual([]);
+    expect(template.toJSON().Resources.ServiceLogGroup).toBeUndefined();
+    template.resourceCountIs('Custom::LogRetention', 0);
+  });
+
+  test('still sends the service’s lines to that group by name, which the router must not create', () => {
+    expect((container(template, 'app').LogConfiguration as { Options: unknown }).Options).toMatchObject({
+      log_group_name: 'otel-test',
+      auto_create_group: 'false',
+    });
+  });
+
+  test('grants writes to that group only', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === taskRoleId),
+    );
+    const logStatements = policies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string[]; Resource: unknown }[])
+      .filter((s) => [s.Action].flat().some((a) => a.startsWith('logs:')));
+    expect(logStatements).toEqual([
+      expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: groupArn }),
+    ]);
+  });
+
+  test('queries, outputs and links the adopted group', () => {
+    template.hasResourceProperties('AWS::Logs::QueryDefinition', { LogGroupNames: ['otel-test'] });
+    expect(template.findOutputs('LogGroupName').LogGroupName.Value).toBe('otel-test');
+  });
+
+  test('warns that a retention given with it is not applied', () => {
+    const app = newApp();
+    const stack = new OtelFargateStack(app, 'AdoptStack', {
+      env: { region: TEST_REGION },
+      image: TEST_IMAGE,
+      adoptLogGroup: true,
+      logRetention: logs.RetentionDays.ONE_WEEK,
+    });
+    // Read from the stack's metadata: synthesizing would print the warning in the test output.
+    const warnings = stack.node.metadata.filter((m) => m.type === 'aws:cdk:warning').map((m) => String(m.data));
+    expect(warnings).toEqual([expect.stringMatching(/retention of 'otel-test' is left as it is/)]);
+  });
+
+  test('passes the cdk-nag checks, each finding acknowledged with its reason', () => {
+    const app = newApp();
+    new OtelFargateStack(app, 'AdoptNagStack', {
+      env: { region: TEST_REGION },
+      image: TEST_IMAGE,
+      adoptLogGroup: true,
+    });
+    expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 });
 
@@ -100,9 +163,9 @@ describe('the network', () => {
 });
 
 describe('the cluster', () => {
-  test('has Container Insights on', () => {
+  test('has Container Insights on, with enhanced observability', () => {
     synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
-      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
     });
   });
 });

@@ -1,8 +1,8 @@
 // The service's environment, read and validated once at start. A bad value ends the process with one JSON line
 // that names the variable and what it accepts, so a misconfigured task fails fast and says why in its logs.
 import { readFileSync } from 'node:fs';
-import { writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createLogger } from './logger';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -195,14 +195,8 @@ export function loadConfig(): Config {
     return loaded;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const line = {
-      level: 'fatal',
-      time: Date.now(),
-      msg: error.message,
-      variable: error.variable,
-      accepts: error.accepts,
-    };
-    writeSync(1, `${JSON.stringify(line)}\n`);
+    // The service's own logger (synchronous to stdout), so this line has the same fields and time form as every other.
+    createLogger('info', undefined, false).fatal({ variable: error.variable, accepts: error.accepts }, error.message);
     process.exit(1);
   }
 }
