@@ -19,7 +19,10 @@ class Child {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(readonly proc: ChildProcess) {
+  constructor(
+    readonly proc: ChildProcess,
+    readonly group = false,
+  ) {
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
@@ -50,9 +53,13 @@ async function startViewer(...args: string[]): Promise<{ viewer: Child; port: nu
   const viewer = new Child(
     spawn('npm', ['run', 'traces', '--', '--port', '0', '--idle', '300', ...args], {
       cwd: ROOT,
+      // A group of its own, so that the cleanup kills npm and the viewer it started (a SIGKILL to npm alone would
+      // orphan the viewer, whose open pipes keep Jest from exiting).
+      detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
     }),
+    true,
   );
   const port = await viewer.waitFor(
     () => /Listening for OTLP\/gRPC traces on localhost:(\d+)/.exec(viewer.stderr)?.[1],
@@ -106,7 +113,12 @@ describe('npm run traces with the service sending to it', () => {
   const children: Child[] = [];
   afterEach(async () => {
     for (const child of children.splice(0)) {
-      if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+      try {
+        // The viewer's group (npm and the viewer), or the service alone.
+        process.kill(child.group ? -child.proc.pid! : child.proc.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
       await child.exited;
     }
   });
