@@ -7,8 +7,12 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
+/** This file's output directories: only these are removed (other test runs on the machine have their own). */
+const outdirs: string[] = [];
+
 function cdkSynth(...contextArgs: string[]): { status: number | null; output: string; outdir: string } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
+  outdirs.push(outdir);
   const environment = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('CDK_')),
   );
@@ -33,9 +37,7 @@ function cdkSynth(...contextArgs: string[]): { status: number | null; output: st
 
 describe('cdk synth from the command line', () => {
   afterAll(() => {
-    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('cdk-synth-'))) {
-      fs.rmSync(path.join(os.tmpdir(), dir), { recursive: true, force: true });
-    }
+    for (const dir of outdirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('succeeds without credentials, with the cdk-nag checks passing', () => {
