@@ -4,7 +4,14 @@ import type { StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { DEFAULTS, FARGATE_MEMORY_BY_CPU, RULES, defaultMaxTasks } from '../lib/settings';
+import {
+  DEFAULTS,
+  FARGATE_MEMORY_BY_CPU,
+  MAX_SAMPLING_RESERVOIR_PER_SECOND,
+  RULES,
+  defaultMaxTasks,
+} from '../lib/settings';
+import { WAF_RATE_LIMIT_RANGE } from '../lib/web-firewall';
 
 export type ContextProps = Omit<OtelFargateStackProps, keyof StackProps | 'image'> & {
   /** The region to deploy to; load balancer access logging needs it known at synth. */
@@ -98,6 +105,31 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
     defaultValue: DEFAULTS.fluentBitVersion,
     parse: (raw) => following(raw, 'fluentBitVersion', (fluentBitVersion) => ({ fluentBitVersion })),
   },
+  samplingRate: {
+    defaultValue: String(DEFAULTS.samplingRate),
+    parse: (raw) => {
+      const rate = decimal(raw);
+      return rate !== undefined && rate >= 0 && rate <= 1
+        ? { samplingRate: rate }
+        : { accepts: 'a number from 0 to 1, the share of requests recorded beyond the reservoir (0.05 is 5%)' };
+    },
+  },
+  samplingReservoirPerSecond: {
+    defaultValue: String(DEFAULTS.samplingReservoirPerSecond),
+    parse: (raw) =>
+      bounded(raw, 0, MAX_SAMPLING_RESERVOIR_PER_SECOND, (samplingReservoirPerSecond) => ({
+        samplingReservoirPerSecond,
+      })),
+  },
+  recordEveryRequest: {
+    defaultValue: 'false',
+    parse: (raw) =>
+      raw === true || raw === 'true'
+        ? { recordEveryRequest: true }
+        : raw === false || raw === 'false'
+          ? { recordEveryRequest: false }
+          : { accepts: "true or false ('true' records every request: for demos, at X-Ray's price per trace)" },
+  },
   containerInsights: {
     defaultValue: DEFAULTS.containerInsights,
     parse: (raw) => {
@@ -138,6 +170,28 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
       const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
       return value === undefined ? { accepts: 'true or false' } : { adoptLogGroup: value };
     },
+  },
+  waf: {
+    defaultValue: String(DEFAULTS.webFirewall),
+    parse: (raw) => {
+      const value = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : undefined;
+      return value === undefined ? { accepts: 'true or false' } : { webFirewall: value };
+    },
+  },
+  wafRateLimit: {
+    defaultValue: String(DEFAULTS.webFirewallRateLimit),
+    parse: (raw) =>
+      bounded(raw, WAF_RATE_LIMIT_RANGE.min, WAF_RATE_LIMIT_RANGE.max, (webFirewallRateLimit) => ({
+        webFirewallRateLimit,
+      })),
+  },
+  budgetMonthlyUsd: {
+    defaultValue: 'none: no budget',
+    parse: (raw) => bounded(raw, 1, 1_000_000, (monthlyBudgetUsd) => ({ monthlyBudgetUsd })),
+  },
+  budgetEmail: {
+    defaultValue: 'alarmEmail',
+    parse: (raw) => following(raw, 'alarmEmail', (budgetEmail) => ({ budgetEmail })),
   },
 };
 
@@ -261,6 +315,25 @@ function crossKeyProblems(props: Partial<ContextProps>, defaultRegion?: string):
   if (max < desired) {
     problems.push(`context key 'maxTasks' is ${max}; it accepts at least desiredCount (${desired})`);
   }
+  if (props.webFirewallRateLimit !== undefined && !props.webFirewall) {
+    problems.push(`context key 'wafRateLimit' is ${props.webFirewallRateLimit}; it applies only with waf=true`);
+  }
+  if (props.monthlyBudgetUsd !== undefined && props.budgetEmail === undefined && props.alarmEmail === undefined) {
+    problems.push(
+      `context key 'budgetMonthlyUsd' is ${props.monthlyBudgetUsd}; it needs budgetEmail (or alarmEmail) to notify`,
+    );
+  }
+  if (props.budgetEmail !== undefined && props.monthlyBudgetUsd === undefined) {
+    problems.push(
+      `context key 'budgetEmail' is ${JSON.stringify(props.budgetEmail)}; it applies only with budgetMonthlyUsd`,
+    );
+  }
+  if (props.recordEveryRequest && props.samplingRate !== undefined && props.samplingRate !== 1) {
+    problems.push(
+      `context key 'samplingRate' is ${props.samplingRate}, but recordEveryRequest is true (a rate of 1); ` +
+        'it accepts only 1 then: set one of the two',
+    );
+  }
   return problems;
 }
 
@@ -268,6 +341,12 @@ function crossKeyProblems(props: Partial<ContextProps>, defaultRegion?: string):
 function wholeNumber(raw: unknown): number | undefined {
   const value = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** A finite number, from a number or from the string `-c key=value` passes. */
+function decimal(raw: unknown): number | undefined {
+  const value = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 function bounded<T>(raw: unknown, min: number, max: number, toProps: (value: number) => T): T | { accepts: string } {

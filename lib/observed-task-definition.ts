@@ -3,7 +3,7 @@
 // CloudWatch Logs, the resource attributes that link each trace to those logs, and the least IAM for both.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -30,6 +30,30 @@ export const SERVICE_TMP_PATH = '/tmp';
 
 /** Where the service sends OTLP: the collector, over the task's shared localhost. */
 export const OTLP_GRPC_ENDPOINT = 'http://localhost:4317';
+
+/** Where the service's sampler reads X-Ray's sampling rules: the collector's awsproxy extension (collector.yaml). */
+export const SAMPLING_PROXY_ENDPOINT = 'http://localhost:2000';
+
+/**
+ * How often the sampler fetches the rules, in seconds: a rule changed in the console, or `npm run verify`'s temporary
+ * rule, is in force within about a minute (the ADOT distro's default is 300).
+ */
+export const SAMPLING_RULES_POLL_SECONDS = 60;
+
+/** The service container's sampler: X-Ray's rules through the collector (the ADOT distro's variables). */
+export const SAMPLER_ENVIRONMENT = {
+  OTEL_TRACES_SAMPLER: 'xray',
+  OTEL_TRACES_SAMPLER_ARG: `endpoint=${SAMPLING_PROXY_ENDPOINT},polling_interval=${SAMPLING_RULES_POLL_SECONDS}`,
+} as const;
+
+/** Environment the construct sets on the service container, which `environment` may not override. */
+export const RESERVED_ENVIRONMENT = [
+  'PORT',
+  'OTEL_SERVICE_NAME',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  ...Object.keys(SAMPLER_ENVIRONMENT),
+] as const;
 
 export interface ObservedTaskDefinitionProps {
   /** The service's image. It must listen on `containerPort` and answer `healthCheckPath` with 200. */
@@ -83,6 +107,12 @@ export class ObservedTaskDefinition extends Construct {
   readonly appContainer: ecs.ContainerDefinition;
   readonly collectorContainer: ecs.ContainerDefinition;
   readonly logRouterContainer: ecs.FirelensLogRouter;
+  /**
+   * The log group's ARN as the spans carry it (`aws.log.group.arns`): `arn:<partition>:logs:<region>:<account>:
+   * log-group:<name>`, without the `:*` that CloudFormation's `Arn` attribute ends in. The ECS resource detector
+   * writes it this way, and CloudWatch Logs' StartQuery refuses `*` in `logGroupIdentifiers`.
+   */
+  readonly logGroupArn: string;
   /** The collector sidecar's own log. */
   readonly collectorLogGroup: logs.ILogGroup;
   /** The log router sidecar's own log. */
@@ -107,6 +137,13 @@ export class ObservedTaskDefinition extends Construct {
     });
 
     const region = Stack.of(this).region;
+    // Built from the name, so it holds for a group imported by name as for one the stack creates.
+    this.logGroupArn = Stack.of(this).formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: props.logGroup.logGroupName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const sidecarLogRetention = props.sidecarLogRetention ?? logs.RetentionDays.ONE_MONTH;
     const collectorLogs = new logs.LogGroup(this, 'CollectorLogs', {
       retention: sidecarLogRetention,
@@ -142,10 +179,11 @@ export class ObservedTaskDefinition extends Construct {
         PORT: String(containerPort),
         OTEL_SERVICE_NAME: props.serviceName,
         OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_GRPC_ENDPOINT,
+        ...SAMPLER_ENVIRONMENT,
         // The ECS resource detector sets these only for the awslogs driver; without them X-Ray shows no logs.
         OTEL_RESOURCE_ATTRIBUTES: [
           `aws.log.group.names=${props.logGroup.logGroupName}`,
-          `aws.log.group.arns=${props.logGroup.logGroupArn}`,
+          `aws.log.group.arns=${this.logGroupArn}`,
         ].join(','),
       },
       healthCheck: {
@@ -237,8 +275,9 @@ export class ObservedTaskDefinition extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds no secrets: the port, the service name, the OTLP endpoint, the log group ' +
-        'name and ARN, the region and the collector configuration. Secrets belong in `secrets` instead.',
+        'The environment holds no secrets: the port, the service name, the OTLP endpoint, the sampler and its ' +
+        'rules endpoint, the log group name and ARN, the region and the collector configuration. Secrets belong ' +
+        'in `secrets` instead.',
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'CloudFormation-Validate::E1029',
@@ -324,7 +363,7 @@ function validateProps(
     if (problem) throw new Error(`cpu and memoryLimitMiB: ${problem}`);
   }
   if (props.environment) {
-    const reserved = ['PORT', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_RESOURCE_ATTRIBUTES'];
+    const reserved: readonly string[] = RESERVED_ENVIRONMENT;
     const clashes = Object.keys(props.environment).filter((key) => reserved.includes(key));
     if (clashes.length > 0) {
       throw new Error(`environment must not set ${clashes.join(', ')}: ObservedTaskDefinition sets them`);

@@ -1,6 +1,7 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
-// balancer, the `otel-test` log group its traces link to, a saved query for one trace's lines, operations (alarms,
-// dashboard, X-Ray groups), and outputs.
+// balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
+// trace's lines, operations (alarms, dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and
+// outputs.
 import * as path from 'node:path';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,9 +11,12 @@ import { Construct } from 'constructs';
 import { Network } from './network';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
+import { ServiceSamplingRule } from './sampling-rule';
 import { Operations } from './operations';
 import { DEFAULTS, checkSetting, serviceNodeOptions } from './settings';
 import { TraceLogsQuery } from './trace-logs-query';
+import { CostBudget, tagForCostAllocation } from './cost-budget';
+import { WebFirewall } from './web-firewall';
 
 /** The service in this repo, built by `cdk deploy` from app/Dockerfile. */
 export const APP_DIRECTORY = path.join(__dirname, '..', 'app');
@@ -66,6 +70,14 @@ export interface OtelFargateStackProps extends StackProps {
   /** The AWS for Fluent Bit image tag. @default '3.4.16' */
   readonly fluentBitVersion?: string;
 
+  /** Share of requests beyond the reservoir that the sampling rule records, 0 to 1. @default 0.05 */
+  readonly samplingRate?: number;
+
+  /** Requests a second the sampling rule records before the rate applies. @default 1 */
+  readonly samplingReservoirPerSecond?: number;
+
+  /** Record every request (a sampling rate of 1), for demos; each is a billed trace. @default false */
+  readonly recordEveryRequest?: boolean;
   /** Container Insights on the cluster; DISABLED also moves the task alarm to healthy targets. @default ecs.ContainerInsights.ENHANCED */
   readonly containerInsights?: ecs.ContainerInsights;
 
@@ -86,6 +98,18 @@ export interface OtelFargateStackProps extends StackProps {
 
   /** Minutes of failing span export before its alarm fires. @default 5 */
   readonly alarmSpanExportMinutes?: number;
+
+  /** An AWS WAF web ACL on the load balancer: a per-address rate limit and AWS managed rules. @default false */
+  readonly webFirewall?: boolean;
+
+  /** Requests one address may send within 5 minutes, with webFirewall. @default 1000 */
+  readonly webFirewallRateLimit?: number;
+
+  /** A monthly AWS Budgets cost budget, in whole US dollars, over the stack's cost-allocation tag. @default - none */
+  readonly monthlyBudgetUsd?: number;
+
+  /** Who the budget emails. @default - alarmEmail */
+  readonly budgetEmail?: string;
 }
 
 export class OtelFargateStack extends Stack {
@@ -146,6 +170,12 @@ export class OtelFargateStack extends Stack {
       maxTasks: props.maxTasks,
     });
 
+    const samplingRule = new ServiceSamplingRule(this, 'SamplingRule', {
+      serviceName,
+      fixedRate: props.recordEveryRequest ? 1 : props.samplingRate,
+      reservoirPerSecond: props.samplingReservoirPerSecond,
+    });
+
     const queryName = `${serviceName}/log-lines-of-one-trace`;
     new TraceLogsQuery(this, 'TraceLogsQuery', { logGroups: [logGroup], queryName });
 
@@ -168,16 +198,49 @@ export class OtelFargateStack extends Stack {
       spanExportFailingMinutes: props.alarmSpanExportMinutes,
     });
 
+    // Every taggable resource carries the stack's cost-allocation tag, whether or not a budget watches it, so that it
+    // can be activated in the Billing console before a budget is wanted.
+    tagForCostAllocation(this, this.stackName);
+    if (props.webFirewallRateLimit !== undefined && !props.webFirewall) {
+      throw new Error('webFirewallRateLimit applies only with webFirewall: true');
+    }
+    if (props.webFirewall) {
+      const firewall = new WebFirewall(this, 'WebFirewall', {
+        loadBalancer: web.loadBalancer,
+        rateLimit: props.webFirewallRateLimit,
+      });
+      new CfnOutput(this, 'WebAclArn', { value: firewall.webAcl.attrArn, description: 'The AWS WAF web ACL' });
+    }
+    if (props.monthlyBudgetUsd !== undefined) {
+      const email = props.budgetEmail ?? props.alarmEmail;
+      if (email === undefined) throw new Error('monthlyBudgetUsd needs budgetEmail (or alarmEmail) to notify');
+      const budget = new CostBudget(this, 'CostBudget', { monthlyLimitUsd: props.monthlyBudgetUsd, email });
+      new CfnOutput(this, 'BudgetName', { value: budget.budgetName, description: 'The AWS Budgets cost budget' });
+    } else if (props.budgetEmail !== undefined) {
+      throw new Error('budgetEmail applies only with monthlyBudgetUsd');
+    }
+
     const consoleHome = `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}`;
     new CfnOutput(this, 'ServiceUrl', { value: web.url, description: 'Open this URL to send a traced request' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
-    new CfnOutput(this, 'LogGroupArn', { value: logGroup.logGroupArn });
+    new CfnOutput(this, 'LogGroupArn', {
+      value: observed.logGroupArn,
+      description: 'The ARN the spans link to (aws.log.group.arns), without the :* of the group’s Arn attribute',
+    });
     new CfnOutput(this, 'XRayTracesConsoleUrl', {
       value: `${consoleHome}#xray:traces/query`,
       description: 'X-Ray traces; open one to see its log lines',
     });
     new CfnOutput(this, 'LogGroupConsoleUrl', {
       value: `${consoleHome}#logsV2:log-groups/log-group/${consoleEscape(logGroupName)}`,
+    });
+    new CfnOutput(this, 'SamplingRuleName', {
+      value: samplingRule.ruleName,
+      description: `X-Ray sampling rule: ${samplingRule.reservoirPerSecond}/s + ${samplingRule.fixedRate} of the rest`,
+    });
+    new CfnOutput(this, 'SamplingRuleConsoleUrl', {
+      value: `${consoleHome}#xray:settings/sampling-rules`,
+      description: 'X-Ray sampling rules; a change there applies within a minute, until the next deploy',
     });
     new CfnOutput(this, 'TraceLogsQueryName', {
       value: queryName,

@@ -1,8 +1,8 @@
-// A Fargate service behind a public Application Load Balancer: HTTP, or HTTPS with a redirect when a
-// certificate is given; invalid header fields dropped; access logs to an encrypted, TLS-only bucket that
-// expires them; health checks on the service's path; circuit breaker with rollback; scaling on CPU and on
-// requests per target.
-import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+// A Fargate service behind a public Application Load Balancer: HTTP (with a synth warning), or HTTPS with a
+// redirect, HSTS and nosniff when a certificate is given; invalid header fields dropped; access logs to an
+// encrypted, TLS-only bucket that expires them; health checks on the service's path; circuit breaker with rollback;
+// scaling on CPU and on requests per target.
+import { Annotations, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -50,9 +50,27 @@ export interface PublicLoadBalancedServiceProps {
   readonly accessLogExpiration?: Duration;
 }
 
+/**
+ * HSTS for the HTTPS listener: one year, the domain's subdomains included, no `preload` (a preload list entry is
+ * hard to undo). Browsers that saw it refuse plain HTTP to the host for that year, so turn HTTPS off only after it.
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000; includeSubDomains';
+
+/** The listener attributes that make the load balancer add a response header (ELB's header modification). */
+export const RESPONSE_HEADER_ATTRIBUTES = {
+  strictTransportSecurity: 'routing.http.response.strict_transport_security.header_value',
+  contentTypeOptions: 'routing.http.response.x_content_type_options.header_value',
+} as const;
+
+/** The warning `cdk synth` prints for a deployment without a certificate; acknowledge it by this ID. */
+export const PLAIN_HTTP_WARNING_ID = 'otel-fargate:plainHttpListener';
+
 export class PublicLoadBalancedService extends Construct {
   /** Seconds the load balancer lets in-flight requests finish on a deregistering task. */
   static readonly DEREGISTRATION_DELAY = Duration.seconds(15);
+
+  /** The load balancer's connection idle timeout, on both the client's and the target's connection. */
+  static readonly IDLE_TIMEOUT = Duration.seconds(60);
 
   readonly service: ecsPatterns.ApplicationLoadBalancedFargateService;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
@@ -87,6 +105,9 @@ export class PublicLoadBalancedService extends Construct {
       vpc: props.cluster.vpc,
       internetFacing: true,
       dropInvalidHeaderFields: true,
+      // ELB's default, stated: the service's keep-alive (65 s) must outlast it, and its request limit (30 s) end
+      // within it (app/src/config.ts).
+      idleTimeout: PublicLoadBalancedService.IDLE_TIMEOUT,
     });
     this.loadBalancer.logAccessLogs(this.accessLogsBucket, 'alb');
 
@@ -104,6 +125,9 @@ export class PublicLoadBalancedService extends Construct {
       taskSubnets: props.taskSubnets,
       assignPublicIp: props.assignPublicIp ?? false,
       circuitBreaker: { enable: true, rollback: true },
+      // Tasks carry the service's tags (the stack's cost-allocation tag among them), so their Fargate cost does too.
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+      enableECSManagedTags: true,
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       healthCheckGracePeriod: Duration.seconds(30),
@@ -117,6 +141,22 @@ export class PublicLoadBalancedService extends Construct {
         : { protocol: elbv2.ApplicationProtocol.HTTP }),
     });
     this.url = `${certificate ? 'https' : 'http'}://${this.loadBalancer.loadBalancerDnsName}`;
+
+    // The load balancer adds these headers itself, so they are on every response it sends: the service's, its own
+    // 502/503/504 pages (which never pass through the service) and those of any image the stack's `image` prop runs.
+    // On the HTTP redirect listener HSTS would be ignored (RFC 6797 section 8.1), so only the serving listener has it.
+    this.service.listener.setAttribute(RESPONSE_HEADER_ATTRIBUTES.contentTypeOptions, 'nosniff');
+    if (certificate) {
+      this.service.listener.setAttribute(RESPONSE_HEADER_ATTRIBUTES.strictTransportSecurity, STRICT_TRANSPORT_SECURITY);
+    } else {
+      Annotations.of(this).addWarningV2(
+        PLAIN_HTTP_WARNING_ID,
+        'The load balancer listens on plain HTTP (port 80): no certificateArn was given, so requests, responses and ' +
+          'the trace IDs in them cross the internet unencrypted. Fine for a first look; before real use, deploy ' +
+          'with -c certificateArn=<ACM certificate ARN> for HTTPS, or put CloudFront in front (README: "HTTPS ' +
+          'without a domain of your own").',
+      );
+    }
 
     this.service.targetGroup.configureHealthCheck({
       path: props.healthCheckPath ?? DEFAULTS.healthCheckPath,

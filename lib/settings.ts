@@ -17,6 +17,10 @@ export const DEFAULTS = {
   healthCheckPath: '/healthz',
   collectorVersion: 'v0.49.0',
   fluentBitVersion: '3.4.16',
+  /** The service's X-Ray sampling rule: share of requests beyond the reservoir recorded (X-Ray's own default). */
+  samplingRate: 0.05,
+  /** The service's X-Ray sampling rule: requests recorded each second before the rate applies. */
+  samplingReservoirPerSecond: 1,
   containerInsights: 'enhanced',
   /** Consecutive 1-minute periods the 5xx, latency, target and task alarms wait for; the error-line window. */
   alarmEvaluationMinutes: 5,
@@ -28,7 +32,14 @@ export const DEFAULTS = {
   alarmSpanExportMinutes: 5,
   /** The stack creates the service log group; true adopts one of that name that already exists. */
   adoptLogGroup: false,
+  /** An AWS WAF web ACL costs $5 a month and more per rule and request: off unless asked for. */
+  webFirewall: false,
+  /** Requests one address may send within 5 minutes through the web ACL (see WebFirewall.DEFAULT_RATE_LIMIT). */
+  webFirewallRateLimit: 1000,
 } as const;
+
+/** The most requests a second the context lets the sampling rule's reservoir take. */
+export const MAX_SAMPLING_RESERVOIR_PER_SECOND = 10_000;
 
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */
 export const COLLECTOR_MEMORY_LIMIT_MIB = 256;

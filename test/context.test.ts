@@ -30,6 +30,9 @@ describe('reading the CDK context', () => {
         certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
         collectorVersion: 'v0.48.0',
         fluentBitVersion: '2.34.3.20260209',
+        samplingRate: '0.25',
+        samplingReservoirPerSecond: '0',
+        recordEveryRequest: 'false',
         containerInsights: 'disabled',
         alarmEmail: 'ops@example.com',
         alarmEvaluationMinutes: '3',
@@ -38,6 +41,10 @@ describe('reading the CDK context', () => {
         alarmErrorLines: '1',
         alarmSpanExportMinutes: 10,
         adoptLogGroup: 'true',
+        waf: 'true',
+        wafRateLimit: '300',
+        budgetMonthlyUsd: '150',
+        budgetEmail: 'finance@example.com',
       }),
     ).toEqual({
       region: 'ap-northeast-1',
@@ -54,6 +61,9 @@ describe('reading the CDK context', () => {
       certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abcd-1234',
       collectorVersion: 'v0.48.0',
       fluentBitVersion: '2.34.3.20260209',
+      samplingRate: 0.25,
+      samplingReservoirPerSecond: 0,
+      recordEveryRequest: false,
       containerInsights: ecs.ContainerInsights.DISABLED,
       alarmEmail: 'ops@example.com',
       alarmEvaluationMinutes: 3,
@@ -62,12 +72,37 @@ describe('reading the CDK context', () => {
       alarmErrorLines: 1,
       alarmSpanExportMinutes: 10,
       adoptLogGroup: true,
+      webFirewall: true,
+      webFirewallRateLimit: 300,
+      monthlyBudgetUsd: 150,
+      budgetEmail: 'finance@example.com',
+    });
+  });
+
+  test('takes waf as a boolean or the strings true and false', () => {
+    expect(fromContext({ waf: true })).toEqual({ webFirewall: true });
+    expect(fromContext({ waf: 'false' })).toEqual({ webFirewall: false });
+  });
+
+  test('a budget emails alarmEmail when budgetEmail is not given', () => {
+    expect(fromContext({ budgetMonthlyUsd: 40, alarmEmail: 'ops@example.com' })).toEqual({
+      monthlyBudgetUsd: 40,
+      alarmEmail: 'ops@example.com',
     });
   });
 
   test('takes adoptLogGroup as a boolean or the strings true and false', () => {
     expect(fromContext({ adoptLogGroup: true })).toEqual({ adoptLogGroup: true });
     expect(fromContext({ adoptLogGroup: 'false' })).toEqual({ adoptLogGroup: false });
+  });
+
+  test('takes the sampling settings as JSON values from cdk.json too', () => {
+    expect(fromContext({ samplingRate: 1, samplingReservoirPerSecond: 50, recordEveryRequest: true })).toEqual({
+      samplingRate: 1,
+      samplingReservoirPerSecond: 50,
+      recordEveryRequest: true,
+    });
+    expect(fromContext({ samplingRate: 0 })).toEqual({ samplingRate: 0 });
   });
 
   test('containerInsights takes ECS’s three names for the setting', () => {
@@ -94,6 +129,9 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['certificateArn', 'my-cert', /an ACM certificate ARN/],
     ['collectorVersion', 'latest', /an ADOT collector release tag/],
     ['fluentBitVersion', 'stable', /an immutable AWS for Fluent Bit tag/],
+    ['samplingRate', '5%', /a number from 0 to 1, the share of requests recorded beyond the reservoir/],
+    ['samplingReservoirPerSecond', '-1', /a whole number from 0 to 10000/],
+    ['recordEveryRequest', 'yes', /true or false/],
     ['containerInsights', 'off', /one of enhanced, enabled, disabled/],
     ['alarmEmail', 'ops@example', /one email address/],
     ['alarmEvaluationMinutes', '0', /a whole number from 1 to 60/],
@@ -102,6 +140,10 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['alarmErrorLines', 'many', /a whole number from 1 to 100000/],
     ['alarmSpanExportMinutes', '61', /a whole number from 1 to 60/],
     ['adoptLogGroup', 'yes', /true or false/],
+    ['waf', 'on', /true or false/],
+    ['wafRateLimit', '5', /a whole number from 10 to 2000000000/],
+    ['budgetMonthlyUsd', '99.50', /a whole number from 1 to 1000000/],
+    ['budgetEmail', 'finance', /one email address/],
   ];
 
   test('every key the app reads has a case here', () => {
@@ -128,6 +170,39 @@ describe('values that are good alone but not together', () => {
 
   test('a default memory that does not fit a larger CPU is reported too', () => {
     expect(() => fromContext({ cpu: 2048 })).toThrow(/'memoryMiB' is 1024, which Fargate does not offer with cpu 2048/);
+  });
+
+  test('a rate limit without the web ACL names wafRateLimit', () => {
+    expect(() => fromContext({ wafRateLimit: 500 })).toThrow(/'wafRateLimit' is 500; it applies only with waf=true/);
+    expect(() => fromContext({ waf: 'false', wafRateLimit: 500 })).toThrow(/applies only with waf=true/);
+  });
+
+  test('a budget with nobody to email names budgetMonthlyUsd', () => {
+    expect(() => fromContext({ budgetMonthlyUsd: 100 })).toThrow(
+      /'budgetMonthlyUsd' is 100; it needs budgetEmail \(or alarmEmail\) to notify/,
+    );
+  });
+
+  test('a budget email without a budget names budgetEmail', () => {
+    expect(() => fromContext({ budgetEmail: 'a@example.com' })).toThrow(
+      /'budgetEmail' is "a@example.com"; it applies only with budgetMonthlyUsd/,
+    );
+  });
+
+  test('a sampling rate above 1 names samplingRate', () => {
+    expect(() => fromContext({ samplingRate: '1.5' })).toThrow(
+      /context key 'samplingRate' is "1.5"; it accepts a number from 0 to 1/,
+    );
+  });
+
+  test('recordEveryRequest with a sampling rate other than 1 names samplingRate', () => {
+    expect(() => fromContext({ recordEveryRequest: 'true', samplingRate: '0.1' })).toThrow(
+      /'samplingRate' is 0.1, but recordEveryRequest is true \(a rate of 1\); it accepts only 1 then/,
+    );
+    expect(fromContext({ recordEveryRequest: 'true', samplingRate: '1' })).toEqual({
+      recordEveryRequest: true,
+      samplingRate: 1,
+    });
   });
 
   test('scaling bounds that exclude the desired count name the bound', () => {

@@ -34,6 +34,8 @@ describe('cdk-nag AwsSolutions checks', () => {
     ],
     ['alarms emailed to an address', { alarmEmail: 'ops@example.com' }],
     ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
+    ['a WAF web ACL on the load balancer', { webFirewall: true, webFirewallRateLimit: 200 }],
+    ['a monthly cost budget', { monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' }],
   ];
 
   test.each(variants)('find no unacknowledged violation in %s', (_name, props) => {

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   COLLECTOR_CONFIG_PATH,
   LOG_ROUTER_CONFIG_FILE,
+  RESERVED_ENVIRONMENT,
   LOG_ROUTER_FLUSH_GRACE,
   ObservedTaskDefinition,
   ObservedTaskDefinitionProps,
@@ -59,17 +60,41 @@ describe('the service container', () => {
     });
   });
 
-  test('gets the log group’s name and ARN as resource attributes, which link its traces to its logs', () => {
+  test('gets the log group’s name and its ARN without `:*` as resource attributes, which link its traces to its logs', () => {
+    // CloudFormation's Arn attribute of a log group ends in `:*`; StartQuery refuses `*` in logGroupIdentifiers, and
+    // the ECS resource detector writes the ARN without it. So the ARN is built from partition, region, account and name.
     expect(environmentOf(app).OTEL_RESOURCE_ATTRIBUTES).toEqual({
       'Fn::Join': [
         '',
         [
           'aws.log.group.names=',
           { Ref: 'ServiceLogGroup' },
-          ',aws.log.group.arns=',
-          { 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] },
+          `,aws.log.group.arns=arn:aws:logs:${TEST_REGION}:`,
+          { Ref: 'AWS::AccountId' },
+          ':log-group:',
+          { Ref: 'ServiceLogGroup' },
         ],
       ],
+    });
+    expect(JSON.stringify(environmentOf(app).OTEL_RESOURCE_ATTRIBUTES)).not.toContain('Fn::GetAtt');
+  });
+
+  test('gets the ARN without `:*` for a log group imported by name too, in the region’s partition', () => {
+    const stack = new Stack(newApp(), 'Stack', { env: { region: 'cn-north-1', account: '123456789012' } });
+    const logGroup = logs.LogGroup.fromLogGroupName(stack, 'Existing', 'existing-group');
+    expect(logGroup.logGroupArn).toMatch(/:\*$/);
+    const task = new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup });
+    const arn = 'arn:aws-cn:logs:cn-north-1:123456789012:log-group:existing-group';
+    expect(task.logGroupArn).toBe(arn);
+    expect(environmentOf(container(Template.fromStack(stack), 'app')).OTEL_RESOURCE_ATTRIBUTES).toBe(
+      `aws.log.group.names=existing-group,aws.log.group.arns=${arn}`,
+    );
+  });
+
+  test('samples by X-Ray’s rules, read through the collector every 60 s (the sampling contract)', () => {
+    expect(environmentOf(app)).toMatchObject({
+      OTEL_TRACES_SAMPLER: 'xray',
+      OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://localhost:2000,polling_interval=60',
     });
   });
 
@@ -364,6 +389,13 @@ describe('invalid props', () => {
   test('environment that would override the contract is refused', () => {
     expect(build({ environment: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://elsewhere:4317' } })).toThrow(
       /environment must not set OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+    expect(RESERVED_ENVIRONMENT).toEqual(expect.arrayContaining(['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']));
+    expect(build({ environment: { OTEL_TRACES_SAMPLER: 'always_on' } })).toThrow(
+      /environment must not set OTEL_TRACES_SAMPLER: ObservedTaskDefinition sets them/,
+    );
+    expect(build({ environment: { OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://0.0.0.0:2000' } })).toThrow(
+      /environment must not set OTEL_TRACES_SAMPLER_ARG/,
     );
   });
 

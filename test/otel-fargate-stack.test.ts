@@ -390,9 +390,14 @@ describe('the outputs', () => {
     });
   });
 
-  test('give the log group’s name and ARN', () => {
+  test('give the log group’s name, and its ARN as the spans carry it, without `:*`', () => {
     expect(outputs.LogGroupName.Value).toEqual({ Ref: 'ServiceLogGroup' });
-    expect(outputs.LogGroupArn.Value).toEqual({ 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] });
+    expect(outputs.LogGroupArn.Value).toEqual({
+      'Fn::Join': [
+        '',
+        [`arn:aws:logs:${TEST_REGION}:`, { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: 'ServiceLogGroup' }],
+      ],
+    });
   });
 
   test('link to the X-Ray traces and the log group in the console of the stack’s region', () => {

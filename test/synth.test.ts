@@ -44,6 +44,8 @@ describe('cdk synth from the command line', () => {
     const { status, output, outdir } = cdkSynth();
     expect(output).not.toMatch(/AwsSolutions-/);
     expect(status).toBe(0);
+    // Without certificateArn the quick start stays on HTTP, and says so where the user looks.
+    expect(output).toMatch(/WARNING The load balancer listens on plain HTTP \(port 80\)/);
     const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtelFargateStack.template.json'), 'utf8'));
     const resources = Object.values(template.Resources as Record<string, { Type: string; Properties: unknown }>);
     const taskDefinition = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition')?.Properties as {
@@ -70,8 +72,9 @@ describe('cdk synth from the command line', () => {
   });
 
   test('fails on a bad context value, naming the key and what it accepts', () => {
-    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm');
+    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2');
     expect(status).not.toBe(0);
+    expect(output).toMatch(/context key 'samplingRate' is "2"; it accepts a number from 0 to 1/);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
     expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
     expect(output).not.toMatch(/^\s+at |Node\.js v/m);

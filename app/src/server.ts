@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { loadConfig } from './config';
+import { serverOptions, watchListeners, type EdgeWatch } from './http-limits';
 import { shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
@@ -15,8 +16,12 @@ const logger = createLogger(config.logLevel, undefined, !config.sdkDisabled);
 
 // The pricing hop goes to this same app on a second, loopback-only listener unless PRICING_URL names another
 // service. A separate listener lets orders in flight at shutdown still reach pricing after the public port closed.
-const internal = http.createServer();
-const publicServer = http.createServer();
+// Both listeners cut slow requests (http-limits.ts); only the public one, which the internet reaches through the load
+// balancer, needs a connection cap: the internal one serves this process's own pricing client (64 sockets at most).
+const internal = http.createServer(serverOptions(config.http));
+const publicServer = http.createServer(serverOptions(config.http));
+publicServer.maxConnections = config.http.maxConnections;
+let edgeWatch: EdgeWatch | undefined;
 const pricing = new HttpPricingClient(
   () => config.pricingUrl ?? `http://127.0.0.1:${(internal.address() as AddressInfo).port}`,
   logger,
@@ -48,8 +53,9 @@ function closeConnectionsAfterResponses(): void {
     if (!res.headersSent) res.setHeader('connection', 'close');
   }
 }
-// Longer than the ALB's idle timeout (60 s), so the load balancer, not the service, closes idle connections.
-publicServer.keepAliveTimeout = 65_000;
+
+/** Descriptors the process needs besides the public connections: Node's own, the pricing hop's two ends, the exporter. */
+const FD_HEADROOM = 256;
 
 function listen(server: http.Server, port: number, host?: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -89,6 +95,7 @@ async function shutdown(signal: string): Promise<void> {
   internal.closeAllConnections();
   await within(close(internal), 100);
   pricing.close();
+  edgeWatch?.stop();
 
   // A failed flush (collector refused, deadline exceeded, channel closed) is logged, never thrown: the spans are
   // lost either way, and the task must still stop with exit 0 and its `stopped` line.
@@ -142,11 +149,24 @@ process.on('unhandledRejection', onFatal('unhandledRejection'));
 async function main(): Promise<void> {
   await listen(internal, 0, '127.0.0.1');
   await listen(publicServer, config.port);
+  edgeWatch = watchListeners(publicServer, [internal], logger);
   const port = (publicServer.address() as AddressInfo).port;
   logger.info(
-    { port, tracing: !config.sdkDisabled, otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint },
+    {
+      port,
+      tracing: !config.sdkDisabled,
+      otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint,
+      max_connections: config.http.maxConnections,
+      fd_limit: edgeWatch.fdLimit,
+    },
     'listening',
   );
+  if (edgeWatch.fdLimit !== undefined && edgeWatch.fdLimit < config.http.maxConnections + FD_HEADROOM) {
+    logger.warn(
+      { fd_limit: edgeWatch.fdLimit, max_connections: config.http.maxConnections },
+      'the file descriptor limit is below the connection cap: connections past it are reset, not refused',
+    );
+  }
 }
 
 main().catch((error: unknown) => {

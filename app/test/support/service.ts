@@ -239,7 +239,17 @@ export function fromXray(xray: string): string {
 export const XRAY_ID = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/;
 
 /** Lines that are about the process, not a request: they carry no trace IDs by design. */
-export const PROCESS_MESSAGES = new Set(['listening', 'shutting down', 'stopped', 'span flush failed']);
+export const PROCESS_MESSAGES = new Set([
+  'listening',
+  'shutting down',
+  'stopped',
+  'span flush failed',
+  // The listeners' own reports (http-limits.ts), written outside any request.
+  'the file descriptor limit is below the connection cap: connections past it are reset, not refused',
+  'connection cap reached: new connections closed',
+  'out of file descriptors: new connections are reset',
+  'listener error',
+]);
 
 /** True for a line written outside any request: the process's lifecycle and the SDK's own diagnostics. */
 export function isProcessLine(line: LogLine): boolean {
