@@ -216,13 +216,45 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
   },
 };
 
+/** A mistake in the app's configuration: the app prints its message alone, without a stack trace, and exits 1. */
+export class ContextError extends Error {
+  override readonly name = 'ContextError';
+}
+
+/**
+ * Keys that belong to the CDK, not to this app, and so are never reported as unknown. Feature flags and library
+ * settings are namespaced (`@aws-cdk/core:...`, `@aws-cdk-containers/...`); the CLI's own keys (`aws:cdk:version-reporting`,
+ * `aws:cdk:bundling-stacks`, ... from its contextFromSettings) and cached lookups in cdk.context.json
+ * (`availability-zones:account=...:region=...`) contain a colon. Two older keys have neither: the CLI keeps
+ * acknowledged notices in cdk.context.json, and aws-ecr-assets reads an ECR repository name override.
+ */
+const CDK_KEYS_WITHOUT_NAMESPACE = ['acknowledged-issue-numbers', 'assets-ecr-repository-name'];
+
+export function isCdkContextKey(key: string): boolean {
+  return key.startsWith('@') || key.includes(':') || CDK_KEYS_WITHOUT_NAMESPACE.includes(key);
+}
+
+export interface ContextReadOptions {
+  /** Every key in the context (in the app, `Object.keys(app.node.getAllContext())`): the app's unknown ones fail. */
+  readonly keys?: readonly string[];
+  /** The region the stack gets when the `region` key is not set; a certificate must be in the stack's region. */
+  readonly defaultRegion?: string;
+}
+
 /**
  * Reads every known key through `getContext` (in the app, `app.node.tryGetContext`) and returns the props.
- * Throws one error listing each bad key, what it got, and what it accepts.
+ * Throws one ContextError listing each bad key, what it got, and what it accepts, and each unknown key of the app's
+ * with the known key closest to it.
  */
-export function stackPropsFromContext(getContext: (key: string) => unknown): ContextProps {
+export function stackPropsFromContext(
+  getContext: (key: string) => unknown,
+  options: ContextReadOptions = {},
+): ContextProps {
   const props: Partial<ContextProps> = {};
   const problems: string[] = [];
+  for (const key of options.keys ?? []) {
+    if (!(key in CONTEXT_KEYS) && !isCdkContextKey(key)) problems.push(unknownKeyProblem(key, getContext(key)));
+  }
   for (const [key, spec] of Object.entries(CONTEXT_KEYS)) {
     const raw = getContext(key);
     if (raw === undefined || raw === null || raw === '') continue;
@@ -233,17 +265,60 @@ export function stackPropsFromContext(getContext: (key: string) => unknown): Con
       Object.assign(props, parsed);
     }
   }
-  if (problems.length === 0) problems.push(...crossKeyProblems(props));
-  if (problems.length > 0) {
-    throw new Error(
-      `Invalid CDK context (set in cdk.json or with -c key=value):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+  if (problems.length === 0) problems.push(...crossKeyProblems(props, options.defaultRegion));
+  if (problems.length === 1) throw new ContextError(`Invalid CDK context (cdk.json or -c key=value): ${problems[0]}`);
+  if (problems.length > 1) {
+    throw new ContextError(
+      `Invalid CDK context (cdk.json or -c key=value):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
   return props;
 }
 
-function crossKeyProblems(props: Partial<ContextProps>): string[] {
+function unknownKeyProblem(key: string, value: unknown): string {
+  const known = Object.keys(CONTEXT_KEYS);
+  const closest = closestKey(key, known);
+  const hint = closest ? `did you mean '${closest}'?` : `the app reads ${known.map((k) => `'${k}'`).join(', ')}`;
+  return `context key '${key}' (set to ${JSON.stringify(value)}) is not one this app reads; ${hint}`;
+}
+
+/** The known key a typo most likely meant: few edits away (case ignored), or one containing the other. */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  const typed = key.toLowerCase();
+  const ranked = known
+    .map((candidate) => ({ candidate, distance: editDistance(typed, candidate.toLowerCase()) }))
+    .sort((a, b) => a.distance - b.distance);
+  const best = ranked[0];
+  if (best === undefined) return undefined;
+  const lower = best.candidate.toLowerCase();
+  const close = best.distance <= Math.max(2, Math.floor(key.length / 3));
+  return close || lower.includes(typed) || typed.includes(lower) ? best.candidate : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+function crossKeyProblems(props: Partial<ContextProps>, defaultRegion?: string): string[] {
   const problems: string[] = [];
+  // The load balancer takes certificates from its own region only (the construct checks it too, with a stack trace).
+  const region = props.region ?? defaultRegion;
+  const certificateRegion = props.certificateArn?.split(':')[3];
+  if (region !== undefined && certificateRegion !== undefined && certificateRegion !== region) {
+    problems.push(
+      `context key 'certificateArn' is a certificate in ${certificateRegion}; it accepts a certificate in the ` +
+        `stack's region (${region}), the only region a load balancer takes certificates from`,
+    );
+  }
   const cpu = props.cpu ?? DEFAULTS.cpu;
   const memory = props.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB;
   if (!FARGATE_MEMORY_BY_CPU[cpu].includes(memory)) {

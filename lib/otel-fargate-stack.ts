@@ -289,6 +289,10 @@ export class OtelFargateStack extends Stack {
       value: queryName,
       description: 'Saved Logs Insights query: paste a trace ID (either form) and run it',
     });
+    new CfnOutput(this, 'AccessLogBucketName', {
+      value: web.accessLogsBucket.bucketName,
+      description: 'The load balancer access logs; kept by cdk destroy, so delete it yourself (README, Teardown)',
+    });
     new CfnOutput(this, 'DashboardUrl', {
       value: operations.dashboardUrl,
       description: 'The service dashboard: traffic, errors, latency, tasks, log errors, traces',

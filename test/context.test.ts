@@ -1,8 +1,11 @@
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { CONTEXT_KEYS, stackPropsFromContext } from '../bin/context';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CONTEXT_KEYS, ContextError, stackPropsFromContext } from '../bin/context';
+import { main } from '../bin/otel-fargate';
 
-function fromContext(context: Record<string, unknown>) {
-  return stackPropsFromContext((key) => context[key]);
+function fromContext(context: Record<string, unknown>, options: { defaultRegion?: string } = {}) {
+  return stackPropsFromContext((key) => context[key], { keys: Object.keys(context), ...options });
 }
 
 describe('reading the CDK context', () => {
@@ -272,5 +275,97 @@ describe('task memory for the sidecars’ hard limits', () => {
       /'memoryMiB' is 512, which leaves the service 128 MiB after the sidecars' hard limits \(collector 256, log router 128\)/,
     );
     expect(() => fromContext({ cpu: 256, memoryMiB: 1024 })).not.toThrow();
+  });
+});
+
+describe("an unknown key in the app's context fails, naming the key and the closest known one", () => {
+  test('a misspelt key names the key it most likely meant', () => {
+    expect(() => fromContext({ natGateway: '0' })).toThrow(
+      /context key 'natGateway' \(set to "0"\) is not one this app reads; did you mean 'natGateways'\?/,
+    );
+    expect(() => fromContext({ logretentiondays: 7 })).toThrow(/did you mean 'logRetentionDays'\?/);
+    expect(() => fromContext({ memory: '2048' })).toThrow(/did you mean 'memoryMiB'\?/);
+  });
+
+  test('every key the app reads is known, and a wrong case of it points back to it', () => {
+    for (const key of Object.keys(CONTEXT_KEYS)) {
+      expect(() => stackPropsFromContext(() => undefined, { keys: [key] })).not.toThrow();
+      expect(() => fromContext({ [key.toUpperCase()]: 'x' })).toThrow(`did you mean '${key}'?`);
+    }
+  });
+
+  test('a key like no known one lists the keys the app reads', () => {
+    expect(() => fromContext({ colour: 'blue' })).toThrow(
+      `'colour' (set to "blue") is not one this app reads; the app reads ${Object.keys(CONTEXT_KEYS)
+        .map((key) => `'${key}'`)
+        .join(', ')}`,
+    );
+  });
+
+  test("the CDK's own keys are not the app's: feature flags, the CLI's keys and cached lookups pass", () => {
+    // cdk.json's feature flags; the keys the CLI adds (aws-cdk CLI, contextFromSettings in lib/index.js, and the
+    // notices it acknowledges in cdk.context.json); a cached lookup; aws-ecr-assets' repository name override.
+    const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')) as {
+      context: Record<string, unknown>;
+    };
+    const cdkKeys = [
+      ...Object.keys(cdkJson.context),
+      'aws:cdk:enable-path-metadata',
+      'aws:cdk:enable-asset-metadata',
+      'aws:cdk:version-reporting',
+      'aws:cdk:bundling-stacks',
+      'acknowledged-issue-numbers',
+      'availability-zones:account=123456789012:region=eu-west-1',
+      'assets-ecr-repository-name',
+    ];
+    expect(fromContext(Object.fromEntries(cdkKeys.map((key) => [key, true])))).toEqual({});
+  });
+
+  test('unknown keys and bad values are reported together', () => {
+    expect(() => fromContext({ natGateway: 0, cpu: 'x' })).toThrow(/'natGateway'[\s\S]*\n {2}- context key 'cpu'/);
+  });
+});
+
+describe('a certificate from another region fails at the context, like any bad value', () => {
+  const arn = 'arn:aws:acm:eu-west-1:123456789012:certificate/abcd-1234';
+
+  test('against the region key', () => {
+    expect(() => fromContext({ certificateArn: arn, region: 'us-east-1' })).toThrow(
+      /'certificateArn' is a certificate in eu-west-1; it accepts a certificate in the stack's region \(us-east-1\)/,
+    );
+  });
+
+  test("against the CLI's region when the key is not set", () => {
+    expect(() => fromContext({ certificateArn: arn }, { defaultRegion: 'us-east-2' })).toThrow(/region \(us-east-2\)/);
+    expect(fromContext({ certificateArn: arn }, { defaultRegion: 'eu-west-1' })).toEqual({ certificateArn: arn });
+  });
+});
+
+describe('what the app prints on a configuration error', () => {
+  test('a configuration error prints its message alone and exits 1', () => {
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(
+        main(() => {
+          throw new ContextError('Invalid CDK context: something');
+        }),
+      ).toBe(1);
+      expect(write.mock.calls).toEqual([['Invalid CDK context: something\n']]);
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  test('a real bug is thrown on, keeping its stack trace', () => {
+    const bug = new TypeError("Cannot read properties of undefined (reading 'port')");
+    expect(() =>
+      main(() => {
+        throw bug;
+      }),
+    ).toThrow(bug);
+  });
+
+  test('every context error is a ContextError', () => {
+    expect(() => fromContext({ natGateways: 'x' })).toThrow(ContextError);
   });
 });

@@ -453,4 +453,19 @@ describe('the outputs', () => {
   test('name the saved query', () => {
     expect(outputs.TraceLogsQueryName.Value).toBe('otel-fargate-service/log-lines-of-one-trace');
   });
+
+  test('name the access log bucket, which the load balancer logs to and cdk destroy keeps', () => {
+    const template = synthTemplate().toJSON() as {
+      Resources: Record<string, { Type: string; DeletionPolicy?: string; Properties: Record<string, unknown> }>;
+    };
+    const { Ref: bucket } = outputs.AccessLogBucketName.Value as { Ref: string };
+    expect(template.Resources[bucket]).toMatchObject({ Type: 'AWS::S3::Bucket', DeletionPolicy: 'Retain' });
+    const loadBalancer = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer',
+    )!;
+    expect(loadBalancer.Properties.LoadBalancerAttributes).toContainEqual({
+      Key: 'access_logs.s3.bucket',
+      Value: { Ref: bucket },
+    });
+  });
 });

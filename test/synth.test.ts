@@ -7,8 +7,12 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
+/** This file's output directories: only these are removed (other test runs on the machine have their own). */
+const outdirs: string[] = [];
+
 function cdkSynth(...contextArgs: string[]): { status: number | null; output: string; outdir: string } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
+  outdirs.push(outdir);
   const environment = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('CDK_')),
   );
@@ -49,9 +53,7 @@ function controlTowerReportIn(outdir: string): { open: string[]; waived: string[
 
 describe('cdk synth from the command line', () => {
   afterAll(() => {
-    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('cdk-synth-'))) {
-      fs.rmSync(path.join(os.tmpdir(), dir), { recursive: true, force: true });
-    }
+    for (const dir of outdirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('succeeds without credentials, with the cdk-nag and Control Tower checks passing', () => {
@@ -124,11 +126,27 @@ describe('cdk synth from the command line', () => {
     );
   });
 
+  test('fails on a misspelt context key, naming it and the key it most likely meant, in two lines', () => {
+    const { status, output } = cdkSynth('-c', 'natGateway=0');
+    expect(status).toBe(1);
+    // The message alone, then the CLI's own line; no Node stack trace, no source excerpt, no Node version.
+    expect(output.trim().split('\n')).toEqual([
+      `Invalid CDK context (cdk.json or -c key=value): context key 'natGateway' (set to "0") is not one this app reads; did you mean 'natGateways'?`,
+      expect.stringMatching(/: Subprocess exited with error 1$/),
+    ]);
+  });
+
   test('fails on a bad context value, naming the key and what it accepts', () => {
     const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2');
     expect(status).not.toBe(0);
     expect(output).toMatch(/context key 'samplingRate' is "2"; it accepts a number from 0 to 1/);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
     expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
+    // The message alone: its header, one line per bad key, then the CLI's own line; no stack trace.
+    const lines = output.trim().split('\n');
+    expect(lines[0]).toBe('Invalid CDK context (cdk.json or -c key=value):');
+    expect(lines.slice(1, -1).every((line) => line.startsWith("  - context key '"))).toBe(true);
+    expect(lines).toHaveLength(2 + 3);
+    expect(lines[lines.length - 1]).toMatch(/: Subprocess exited with error 1$/);
   });
 });

@@ -126,8 +126,10 @@ function onSignal(signal: NodeJS.Signals): void {
     process.exit(1);
   });
 }
-process.once('SIGTERM', onSignal);
-process.once('SIGINT', onSignal);
+// `on`, not `once`: a repeated signal must not kill the process mid-flush. Ctrl-C under `npm run` delivers SIGINT
+// twice (the terminal signals the whole process group, and npm forwards its own copy); `stopping` ignores repeats.
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 
 // Whatever escapes is one JSON line on stdout, never a stack on stderr. While stopping, the shutdown carries on
 // (it exits by its deadline); otherwise the process state is unknown, so it exits 1 and the task is replaced.
