@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
 import { cpuBusyMicros, cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
@@ -17,26 +16,13 @@ import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
 import { render } from './lib/render.mjs';
+import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(benchDir);
 const resultsDir = path.join(benchDir, 'results');
 
-const { values: options } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    variants: { type: 'string' },
-    rounds: { type: 'string' },
-    duration: { type: 'string' },
-    rate: { type: 'string' },
-    'no-soak': { type: 'boolean', default: false },
-    'no-profile': { type: 'boolean', default: false },
-    'no-image': { type: 'boolean', default: false },
-    out: { type: 'string' },
-    starts: { type: 'string' },
-    profile: { type: 'string' },
-  },
-});
+const options = parseBenchArgs(process.argv.slice(2));
 
 const quick = options.quick;
 const config = {
@@ -431,6 +417,9 @@ log(
 );
 for (const target of results.analysis.targets)
   log(`${target.pass === null ? 'n/a ' : target.pass ? 'PASS' : 'FAIL'} ${target.name}: ${target.detail}`);
+// A failed target fails the command (CI, scripts), after the results above are written.
+process.exitCode = exitCodeFor(results.analysis.targets);
+if (process.exitCode !== 0) log('exit code 1: a target failed');
 
 /** The repo's own Prettier (root devDependency) formats what we wrote, so `prettier --check bench` stays green. */
 async function formatWithPrettier(files) {

@@ -17,16 +17,70 @@ export const DEFAULTS = {
   healthCheckPath: '/healthz',
   collectorVersion: 'v0.49.0',
   fluentBitVersion: '3.4.16',
+  /** The service's X-Ray sampling rule: share of requests beyond the reservoir recorded (X-Ray's own default). */
+  samplingRate: 0.05,
+  /** The service's X-Ray sampling rule: requests recorded each second before the rate applies. */
+  samplingReservoirPerSecond: 1,
+  containerInsights: 'enhanced',
+  /** Consecutive 1-minute periods the 5xx, latency, target and task alarms wait for; the error-line window. */
+  alarmEvaluationMinutes: 5,
+  alarm5xxPercent: 5,
+  alarmP99LatencyMs: 1000,
+  /** Service error lines within alarmEvaluationMinutes that page. */
+  alarmErrorLines: 5,
+  /** Minutes span export must have been failing before its alarm fires. */
+  alarmSpanExportMinutes: 5,
+  /** The stack creates the service log group; true adopts one of that name that already exists. */
+  adoptLogGroup: false,
+  /** An AWS WAF web ACL costs $5 a month and more per rule and request: off unless asked for. */
+  webFirewall: false,
+  /** Requests one address may send within 5 minutes through the web ACL (see WebFirewall.DEFAULT_RATE_LIMIT). */
+  webFirewallRateLimit: 1000,
+  /** The settings profile: `governed` meets AWS Control Tower's proactive controls (lib/profile.ts). */
+  profile: 'default',
+  deletionProtection: false,
 } as const;
+
+/** The most requests a second the context lets the sampling rule's reservoir take. */
+export const MAX_SAMPLING_RESERVOIR_PER_SECOND = 10_000;
 
 /** The collector sidecar's hard memory limit: its memory_limiter refuses data at a percentage of this. */
 export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 
-/** The FireLens router's memory reservation (it has no hard limit). */
+/** The FireLens router's memory reservation. */
 export const LOG_ROUTER_MEMORY_RESERVATION_MIB = 50;
+
+/**
+ * The FireLens router's hard memory limit. Fluent Bit buffers in memory here (parse-json.conf sets no storage.path),
+ * so a destination outage grows it; at the limit the router alone is killed and the task replaced, instead of the
+ * service or the collector. AWS for Fluent Bit advises 250 MB and more only for several MB/s per task
+ * (troubleshooting/debugging.md, "high throughput").
+ */
+export const LOG_ROUTER_MEMORY_LIMIT_MIB = 128;
+
+/** The collector image's own user: aoc, uid and gid 4317 (aws-otel-collector cmd/awscollector/Dockerfile). */
+export const COLLECTOR_USER = '4317:4317';
+
+/**
+ * The FireLens router's user: ECS refuses any other uid on a FireLens container, because Fluent Bit must create the
+ * unix socket the log driver connects to in an ECS directory only root may write (aws-for-fluent-bit
+ * troubleshooting/debugging.md, "Amazon ECS FireLens: root is required").
+ */
+export const LOG_ROUTER_USER = '0';
 
 /** The smallest V8 old-space limit the service gets: its old space reaches about 80 MB with a full span queue. */
 export const MIN_SERVICE_HEAP_MIB = 128;
+
+/** The least memory the service container may be limited to: its smallest heap and 64 MiB for the rest of Node. */
+export const MIN_APP_MEMORY_MIB = MIN_SERVICE_HEAP_MIB + 64;
+
+/**
+ * The service container's hard memory limit in a task of `taskMemoryMiB`: what the sidecars' hard limits leave, so
+ * the three limits add up to the task and a leak in one container cannot take another's memory.
+ */
+export function appMemoryLimitMiB(taskMemoryMiB: number): number {
+  return taskMemoryMiB - COLLECTOR_MEMORY_LIMIT_MIB - LOG_ROUTER_MEMORY_LIMIT_MIB;
+}
 
 /**
  * The V8 old-space limit (`--max-old-space-size`) for the Node service in a task of `taskMemoryMiB`: half of what
@@ -74,6 +128,11 @@ export const RULES = {
   fluentBitVersion: {
     pattern: /^\d+\.\d+\.\d+(\.\d{8})?$/,
     accepts: "an immutable AWS for Fluent Bit tag such as '3.4.16' or '2.34.3.20260209'",
+  },
+  // Deliberately plain: SNS itself validates the address, and the recipient must confirm the subscription anyway.
+  alarmEmail: {
+    pattern: /^(?=.{3,254}$)[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/,
+    accepts: 'one email address such as ops@example.com',
   },
 } as const;
 

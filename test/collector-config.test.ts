@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { COLLECTOR_CONFIG_PATH } from '../lib/observed-task-definition';
+import { COLLECTOR_CONFIG_PATH, SAMPLER_ENVIRONMENT } from '../lib/observed-task-definition';
 import { CONTEXT_KEYS } from '../bin/context';
 
 interface CollectorConfig {
@@ -51,10 +51,10 @@ describe('the collector configuration file', () => {
     }
   });
 
-  test('receives OTLP over gRPC and HTTP on localhost only', () => {
+  test('receives OTLP over gRPC only, on localhost only: no OTLP/HTTP receiver on 4318, which nothing uses', () => {
     const protocols = config.receivers.otlp?.protocols ?? {};
+    expect(Object.keys(protocols)).toEqual(['grpc']);
     expect(protocols.grpc?.endpoint).toBe('127.0.0.1:4317');
-    expect(protocols.http?.endpoint).toBe('127.0.0.1:4318');
     for (const receiver of Object.values(config.receivers)) {
       for (const protocol of Object.values(receiver?.protocols ?? {})) {
         expect(protocol?.endpoint).toMatch(/^(127\.0\.0\.1|localhost):\d+$/);
@@ -79,6 +79,24 @@ describe('the collector configuration file', () => {
     const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(appSource)?.[1];
     expect(recorded).toBe('aws.alb.trace_id');
     expect(config.exporters.awsxray?.indexed_attributes).toEqual([recorded]);
+  });
+
+  test('serves X-Ray’s sampling API to the service’s sampler with awsproxy, on localhost only', () => {
+    // awsproxy listens on 0.0.0.0:2000 unless told otherwise (opentelemetry-collector-contrib
+    // internal/aws/proxy/cfg.go, DefaultConfig): every interface of the task.
+    expect(release.extensions).toContain('awsproxy');
+    expect(config.service.extensions).toContain('awsproxy');
+    expect(config.extensions?.awsproxy).toEqual({ endpoint: '127.0.0.1:2000', region: '${env:AWS_REGION}' });
+    for (const extension of Object.values(config.extensions ?? {})) {
+      expect(String(extension?.endpoint)).toMatch(/^127\.0\.0\.1:\d+$/);
+    }
+  });
+
+  test('serves the sampling API on the port the service’s sampler is given (OTEL_TRACES_SAMPLER_ARG)', () => {
+    const endpoint = /(?:^|,)endpoint=([^,]+)/.exec(SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER_ARG)?.[1];
+    const url = new URL(endpoint ?? 'http://missing');
+    expect(['localhost', '127.0.0.1']).toContain(url.hostname);
+    expect(url.port).toBe(String(config.extensions?.awsproxy?.endpoint).split(':')[1]);
   });
 
   test('serves the health check the container’s /healthcheck calls, on localhost', () => {

@@ -1,4 +1,5 @@
 import { App, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
@@ -30,6 +31,17 @@ describe('cdk-nag AwsSolutions checks', () => {
     [
       'HTTPS with a certificate',
       { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555' },
+    ],
+    ['alarms emailed to an address', { alarmEmail: 'ops@example.com' }],
+    ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
+    ['a WAF web ACL on the load balancer', { webFirewall: true, webFirewallRateLimit: 200 }],
+    ['a monthly cost budget', { monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' }],
+    [
+      'the governed profile',
+      {
+        profile: 'governed',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+      },
     ],
   ];
 
@@ -70,8 +82,8 @@ describe('cdk-nag AwsSolutions checks', () => {
     const acknowledgements = nagAcknowledgementsOf(buildStack().app);
     expect(acknowledgements.map(({ path, id }) => [path, id])).toEqual([
       ['TestStack/ObservedTask/TaskDefinition', 'AwsSolutions-ECS2'],
+      ['TestStack/ObservedTask/TaskDefinition/TaskRole/DefaultPolicy', 'AwsSolutions-IAM5[Resource::*]'],
       ['TestStack/ObservedTask/TaskDefinition/ExecutionRole', 'AwsSolutions-IAM5[Resource::*]'],
-      ['TestStack/ObservedTask/XRayWritePolicy', 'AwsSolutions-IAM5[Resource::*]'],
       ['TestStack/Web/AccessLogs', 'AwsSolutions-S1'],
       ['TestStack/Web/LoadBalancer/SecurityGroup', 'AwsSolutions-EC23'],
     ]);
@@ -79,5 +91,14 @@ describe('cdk-nag AwsSolutions checks', () => {
       expect(reason.length).toBeGreaterThan(80);
       expect(reason).not.toMatch(/TODO|TBD|FIXME/i);
     }
+  });
+
+  test('acknowledge the missing Container Insights at the cluster only when the deployer turned it off', () => {
+    const acknowledgements = nagAcknowledgementsOf(
+      buildStack({ containerInsights: ecs.ContainerInsights.DISABLED }).app,
+    );
+    const atCluster = acknowledgements.filter(({ path }) => path === 'TestStack/Cluster');
+    expect(atCluster.map(({ id }) => id)).toEqual(['AwsSolutions-ECS4']);
+    expect(atCluster[0].reason).toMatch(/containerInsights=disabled/);
   });
 });

@@ -6,12 +6,17 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   COLLECTOR_CONFIG_PATH,
   LOG_ROUTER_CONFIG_FILE,
+  RESERVED_ENVIRONMENT,
   LOG_ROUTER_FLUSH_GRACE,
   ObservedTaskDefinition,
   ObservedTaskDefinitionProps,
 } from '../lib/observed-task-definition';
 import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, newApp, synthTemplate } from './helpers';
-import { COLLECTOR_MEMORY_LIMIT_MIB } from '../lib/settings';
+import {
+  COLLECTOR_MEMORY_LIMIT_MIB,
+  LOG_ROUTER_MEMORY_LIMIT_MIB,
+  LOG_ROUTER_MEMORY_RESERVATION_MIB,
+} from '../lib/settings';
 
 /** The logical ID of the group a container's awslogs driver writes to. */
 function awslogsGroupOf(definition: Record<string, unknown>): string {
@@ -59,17 +64,41 @@ describe('the service container', () => {
     });
   });
 
-  test('gets the log group’s name and ARN as resource attributes, which link its traces to its logs', () => {
+  test('gets the log group’s name and its ARN without `:*` as resource attributes, which link its traces to its logs', () => {
+    // CloudFormation's Arn attribute of a log group ends in `:*`; StartQuery refuses `*` in logGroupIdentifiers, and
+    // the ECS resource detector writes the ARN without it. So the ARN is built from partition, region, account and name.
     expect(environmentOf(app).OTEL_RESOURCE_ATTRIBUTES).toEqual({
       'Fn::Join': [
         '',
         [
           'aws.log.group.names=',
           { Ref: 'ServiceLogGroup' },
-          ',aws.log.group.arns=',
-          { 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] },
+          `,aws.log.group.arns=arn:aws:logs:${TEST_REGION}:`,
+          { Ref: 'AWS::AccountId' },
+          ':log-group:',
+          { Ref: 'ServiceLogGroup' },
         ],
       ],
+    });
+    expect(JSON.stringify(environmentOf(app).OTEL_RESOURCE_ATTRIBUTES)).not.toContain('Fn::GetAtt');
+  });
+
+  test('gets the ARN without `:*` for a log group imported by name too, in the region’s partition', () => {
+    const stack = new Stack(newApp(), 'Stack', { env: { region: 'cn-north-1', account: '123456789012' } });
+    const logGroup = logs.LogGroup.fromLogGroupName(stack, 'Existing', 'existing-group');
+    expect(logGroup.logGroupArn).toMatch(/:\*$/);
+    const task = new ObservedTaskDefinition(stack, 'Task', { image: TEST_IMAGE, serviceName: 'svc', logGroup });
+    const arn = 'arn:aws-cn:logs:cn-north-1:123456789012:log-group:existing-group';
+    expect(task.logGroupArn).toBe(arn);
+    expect(environmentOf(container(Template.fromStack(stack), 'app')).OTEL_RESOURCE_ATTRIBUTES).toBe(
+      `aws.log.group.names=existing-group,aws.log.group.arns=${arn}`,
+    );
+  });
+
+  test('samples by X-Ray’s rules, read through the collector every 60 s (the sampling contract)', () => {
+    expect(environmentOf(app)).toMatchObject({
+      OTEL_TRACES_SAMPLER: 'xray',
+      OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://localhost:2000,polling_interval=60',
     });
   });
 
@@ -144,6 +173,14 @@ describe('the collector sidecar', () => {
     expect(collector.Memory).toBe(COLLECTOR_MEMORY_LIMIT_MIB);
     expect(collector.MemoryReservation).toBeLessThan(COLLECTOR_MEMORY_LIMIT_MIB);
   });
+
+  // aws-observability/aws-otel-collector v0.49.0 cmd/awscollector/Dockerfile: `adduser -u 4317 aoc`, `USER aoc`,
+  // `ENV RUN_IN_CONTAINER="True"`, which pkg/logger/logger.go reads to log to stderr instead of a file under /opt.
+  test('runs as the image’s own non-root user (aoc, 4317) on a read-only root file system', () => {
+    expect(collector.User).toBe('4317:4317');
+    expect(collector.ReadonlyRootFilesystem).toBe(true);
+    expect(collector.MountPoints).toBeUndefined();
+  });
 });
 
 describe('the FireLens log router', () => {
@@ -181,6 +218,20 @@ describe('the FireLens log router', () => {
         'awslogs-group': { Ref: expect.stringMatching(/LogRouterLogs/) },
       },
     });
+  });
+
+  test('has a hard memory limit above its reservation', () => {
+    expect(router.Memory).toBe(LOG_ROUTER_MEMORY_LIMIT_MIB);
+    expect(router.MemoryReservation).toBe(LOG_ROUTER_MEMORY_RESERVATION_MIB);
+    expect(LOG_ROUTER_MEMORY_LIMIT_MIB).toBeGreaterThan(LOG_ROUTER_MEMORY_RESERVATION_MIB);
+  });
+
+  // aws/aws-for-fluent-bit troubleshooting/debugging.md, "Amazon ECS FireLens: root is required": ECS refuses a
+  // FireLens container whose user is not uid 0. entrypoint.sh only execs fluent-bit; parse-json.conf sets no
+  // storage.path; the socket (/var/run) and the generated configuration (/fluent-bit/etc) are ECS's bind mounts.
+  test('runs as root, explicitly, which ECS requires of FireLens, on a read-only root file system', () => {
+    expect(router.User).toBe('0');
+    expect(router.ReadonlyRootFilesystem).toBe(true);
   });
 
   test('keeps ECS’s FireLens ordering: the service does not override it with a dependency on the router', () => {
@@ -227,6 +278,27 @@ describe('the task', () => {
     });
   });
 
+  test('gives every container a hard memory limit, the service what the sidecars leave: together the task', () => {
+    for (const [cpu, task, service] of [
+      [512, 1024, 640],
+      [1024, 4096, 3712],
+    ]) {
+      const limits = containers(synthTemplate({ cpu, memoryLimitMiB: task })).map((c) => [c.Name, c.Memory]);
+      expect(limits).toEqual([
+        ['app', service],
+        ['aws-otel-collector', COLLECTOR_MEMORY_LIMIT_MIB],
+        ['log-router', LOG_ROUTER_MEMORY_LIMIT_MIB],
+      ]);
+      expect(service + COLLECTOR_MEMORY_LIMIT_MIB + LOG_ROUTER_MEMORY_LIMIT_MIB).toBe(task);
+    }
+  });
+
+  test('refuses a task whose memory leaves the service less than its smallest heap and 64 MiB', () => {
+    expect(() => synthTemplate({ cpu: 256, memoryLimitMiB: 512 })).toThrow(
+      /memoryLimitMiB 512 leaves the service 128 MiB after the sidecars' hard limits \(collector 256, log router 128\); the service needs at least 192 MiB/,
+    );
+  });
+
   test('takes its size and architecture from props', () => {
     synthTemplate({
       cpu: 1024,
@@ -267,6 +339,22 @@ describe('least-privilege IAM', () => {
       }),
     ]);
     expect([xray[0].Action].flat()).toHaveLength(4);
+  });
+
+  test('the ECS service waits for the policy that lets the collector write to X-Ray', () => {
+    // A policy the service does not depend on can arrive after the first tasks start: AccessDenied on
+    // PutTraceSegments until it does. CDK makes the service depend on the task role's default policy.
+    const policies = template.findResources('AWS::IAM::Policy');
+    const xrayPolicyIds = Object.keys(policies).filter((id) =>
+      (policies[id].Properties.PolicyDocument.Statement as { Action: string | string[] }[]).some((s) =>
+        [s.Action].flat().includes('xray:PutTraceSegments'),
+      ),
+    );
+    expect(xrayPolicyIds).toHaveLength(1);
+    const services = Object.values(template.findResources('AWS::ECS::Service'));
+    expect(services).toHaveLength(1);
+    expect(services[0].DependsOn).toContain(xrayPolicyIds[0]);
+    expect(policies[xrayPolicyIds[0]].Properties.Roles).toEqual([{ Ref: taskRoleId }]);
   });
 
   test('the task role may write log events to the service log group only, and not create groups', () => {
@@ -348,6 +436,13 @@ describe('invalid props', () => {
   test('environment that would override the contract is refused', () => {
     expect(build({ environment: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://elsewhere:4317' } })).toThrow(
       /environment must not set OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+    expect(RESERVED_ENVIRONMENT).toEqual(expect.arrayContaining(['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']));
+    expect(build({ environment: { OTEL_TRACES_SAMPLER: 'always_on' } })).toThrow(
+      /environment must not set OTEL_TRACES_SAMPLER: ObservedTaskDefinition sets them/,
+    );
+    expect(build({ environment: { OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://0.0.0.0:2000' } })).toThrow(
+      /environment must not set OTEL_TRACES_SAMPLER_ARG/,
     );
   });
 

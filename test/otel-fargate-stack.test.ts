@@ -4,9 +4,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { MIN_SERVICE_HEAP_MIB } from '../lib/settings';
+import { MIN_SERVICE_HEAP_MIB, serviceNodeOptions } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
-import { TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { TEST_IMAGE, TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -50,6 +51,68 @@ describe('the otel-test log group', () => {
       'AWS::Logs::LogGroup',
       { LogGroupName: '/demo/service', RetentionInDays: 7 },
     );
+  });
+});
+
+describe('adopting an existing log group (adoptLogGroup), for a deploy after `cdk destroy` kept it', () => {
+  const template = synthTemplate({ adoptLogGroup: true });
+  const taskRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /TaskRole/.test(id));
+  const groupArn = {
+    'Fn::Join': ['', [`arn:aws:logs:${TEST_REGION}:`, { Ref: 'AWS::AccountId' }, ':log-group:otel-test:*']],
+  };
+
+  test('creates no service log group, so nothing is left to collide with the kept one, and sets no retention', () => {
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.values(groups).filter((g) => g.Properties.LogGroupName !== undefined)).toEqual([]);
+    expect(template.toJSON().Resources.ServiceLogGroup).toBeUndefined();
+    template.resourceCountIs('Custom::LogRetention', 0);
+  });
+
+  test('still sends the service’s lines to that group by name, which the router must not create', () => {
+    expect((container(template, 'app').LogConfiguration as { Options: unknown }).Options).toMatchObject({
+      log_group_name: 'otel-test',
+      auto_create_group: 'false',
+    });
+  });
+
+  test('grants writes to that group only', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === taskRoleId),
+    );
+    const logStatements = policies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string[]; Resource: unknown }[])
+      .filter((s) => [s.Action].flat().some((a) => a.startsWith('logs:')));
+    expect(logStatements).toEqual([
+      expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: groupArn }),
+    ]);
+  });
+
+  test('queries, outputs and links the adopted group', () => {
+    template.hasResourceProperties('AWS::Logs::QueryDefinition', { LogGroupNames: ['otel-test'] });
+    expect(template.findOutputs('LogGroupName').LogGroupName.Value).toBe('otel-test');
+  });
+
+  test('warns that a retention given with it is not applied', () => {
+    const app = newApp();
+    const stack = new OtelFargateStack(app, 'AdoptStack', {
+      env: { region: TEST_REGION },
+      image: TEST_IMAGE,
+      adoptLogGroup: true,
+      logRetention: logs.RetentionDays.ONE_WEEK,
+    });
+    // Read from the stack's metadata: synthesizing would print the warning in the test output.
+    const warnings = stack.node.metadata.filter((m) => m.type === 'aws:cdk:warning').map((m) => String(m.data));
+    expect(warnings).toEqual([expect.stringMatching(/retention of 'otel-test' is left as it is/)]);
+  });
+
+  test('passes the cdk-nag checks, each finding acknowledged with its reason', () => {
+    const app = newApp();
+    new OtelFargateStack(app, 'AdoptNagStack', {
+      env: { region: TEST_REGION },
+      image: TEST_IMAGE,
+      adoptLogGroup: true,
+    });
+    expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 });
 
@@ -97,12 +160,20 @@ describe('the network', () => {
   test('refuses more NAT gateways than AZs', () => {
     expect(() => synthTemplate({ natGateways: 3 })).toThrow(/natGateways must be 0, 1 or 2/);
   });
+
+  // The load balancer and the NAT gateway get their public addresses from AWS, and Fargate gives a task one only
+  // when the service asks (AssignPublicIp): no subnet needs to hand them out (CT.EC2.PR.11).
+  test.each([1, 0])('with %i NAT gateways, no subnet assigns public IPs on its own', (natGateways) => {
+    const subnets = Object.values(synthTemplate({ natGateways }).findResources('AWS::EC2::Subnet'));
+    expect(subnets.length).toBeGreaterThan(0);
+    for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+  });
 });
 
 describe('the cluster', () => {
-  test('has Container Insights on', () => {
+  test('has Container Insights on, with enhanced observability', () => {
     synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
-      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
     });
   });
 });
@@ -209,6 +280,32 @@ describe('the load balancer', () => {
     });
   });
 
+  // Security groups do not filter DNS to the VPC resolver or the task metadata and credentials endpoints, so HTTPS
+  // is the one rule the tasks need: ECR and S3 for the image, X-Ray, CloudWatch Logs (all public AWS endpoints).
+  test.each([1, 0])('with %i NAT gateways, lets the tasks out to HTTPS only', (natGateways) => {
+    const template = synthTemplate({ natGateways });
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    const [taskGroupId] = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
+    expect(groups[taskGroupId].Properties.SecurityGroupEgress).toEqual([
+      {
+        CidrIp: '0.0.0.0/0',
+        Description: 'HTTPS to AWS endpoints: ECR, S3, X-Ray, CloudWatch Logs',
+        FromPort: 443,
+        IpProtocol: 'tcp',
+        ToPort: 443,
+      },
+    ]);
+    const taskEgress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).filter(
+      (rule) => JSON.stringify(rule.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }),
+    );
+    expect(taskEgress).toEqual([]);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ SecurityGroups: [{ 'Fn::GetAtt': [taskGroupId, 'GroupId'] }] }),
+      },
+    });
+  });
+
   test('is the only source the tasks accept traffic from', () => {
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
     expect(ingress).toHaveLength(1);
@@ -218,7 +315,7 @@ describe('the load balancer', () => {
       SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
     });
     const groups = template.findResources('AWS::EC2::SecurityGroup');
-    const serviceGroupIds = Object.keys(groups).filter((id) => /ServiceSecurityGroup/.test(id));
+    const serviceGroupIds = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
     expect(serviceGroupIds).toHaveLength(1);
     expect(groups[serviceGroupIds[0]].Properties.SecurityGroupIngress).toBeUndefined();
     expect(ingress[0].Properties.GroupId).toEqual({ 'Fn::GetAtt': [serviceGroupIds[0], 'GroupId'] });
@@ -274,7 +371,9 @@ describe('the service', () => {
     expect(heapOf({})).toBe('--max-old-space-size=359');
     expect(heapOf({ cpu: 1024, memoryLimitMiB: 4096 })).toBe('--max-old-space-size=1895');
     // Half of 206 MiB would be 103; the floor covers the old space of a full span queue.
-    expect(heapOf({ cpu: 256, memoryLimitMiB: 512 })).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    expect(serviceNodeOptions(512)).toBe(`--max-old-space-size=${MIN_SERVICE_HEAP_MIB}`);
+    // No such task is built, though: the sidecars' hard limits would leave the service 128 MiB.
+    expect(() => heapOf({ cpu: 256, memoryLimitMiB: 512 })).toThrow(/leaves the service 128 MiB/);
   });
 
   test("leaves NODE_OPTIONS to an image of the user's own", () => {
@@ -327,9 +426,14 @@ describe('the outputs', () => {
     });
   });
 
-  test('give the log group’s name and ARN', () => {
+  test('give the log group’s name, and its ARN as the spans carry it, without `:*`', () => {
     expect(outputs.LogGroupName.Value).toEqual({ Ref: 'ServiceLogGroup' });
-    expect(outputs.LogGroupArn.Value).toEqual({ 'Fn::GetAtt': ['ServiceLogGroup', 'Arn'] });
+    expect(outputs.LogGroupArn.Value).toEqual({
+      'Fn::Join': [
+        '',
+        [`arn:aws:logs:${TEST_REGION}:`, { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: 'ServiceLogGroup' }],
+      ],
+    });
   });
 
   test('link to the X-Ray traces and the log group in the console of the stack’s region', () => {
@@ -348,5 +452,20 @@ describe('the outputs', () => {
 
   test('name the saved query', () => {
     expect(outputs.TraceLogsQueryName.Value).toBe('otel-fargate-service/log-lines-of-one-trace');
+  });
+
+  test('name the access log bucket, which the load balancer logs to and cdk destroy keeps', () => {
+    const template = synthTemplate().toJSON() as {
+      Resources: Record<string, { Type: string; DeletionPolicy?: string; Properties: Record<string, unknown> }>;
+    };
+    const { Ref: bucket } = outputs.AccessLogBucketName.Value as { Ref: string };
+    expect(template.Resources[bucket]).toMatchObject({ Type: 'AWS::S3::Bucket', DeletionPolicy: 'Retain' });
+    const loadBalancer = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer',
+    )!;
+    expect(loadBalancer.Properties.LoadBalancerAttributes).toContainEqual({
+      Key: 'access_logs.s3.bucket',
+      Value: { Ref: bucket },
+    });
   });
 });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CONTEXT_KEYS } from '../bin/context';
+import { synthTemplate } from './helpers';
 
 const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -10,8 +11,70 @@ describe('the README', () => {
     expect(row?.split('|')[2].trim().replace(/`/g, '')).toBe(spec.defaultValue);
   });
 
+  test('prices sampling as X-Ray does: traces a month from the rule, $5.00 per million beyond 100,000', () => {
+    // REFERENCE §8: X-Ray's published prices. A month of 730 hours, as in the cost table above it.
+    const seconds = 730 * 3600;
+    const rows = readme
+      .split('\n')
+      .filter((line) => /^\|\s*\d+\s*\|\s*\d+\/s\s*\|/.test(line))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    expect(rows.length).toBeGreaterThanOrEqual(6);
+    for (const [rps, reservoir, rate, traces, dollars] of rows) {
+      const perSecond = Number(reservoir.replace('/s', ''));
+      const recorded =
+        (Math.min(Number(rps), perSecond) + Number(rate) * Math.max(Number(rps) - perSecond, 0)) * seconds;
+      const cost = (Math.max(0, recorded - 100_000) / 1e6) * 5;
+      expect(traces).toBe(`${(recorded / 1e6).toFixed(2)} million`);
+      expect(dollars).toBe(`$${cost.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`);
+    }
+  });
+
   test('lists no context key that the app does not read', () => {
     const documented = [...readme.matchAll(/^\|\s*`(\w+)`\s*\|/gm)].map((match) => match[1]);
     expect(documented.sort()).toEqual(Object.keys(CONTEXT_KEYS).sort());
+  });
+});
+
+describe('the README deploy walkthrough', () => {
+  /** The shell commands of the README's `sh` blocks, continuation lines joined, comments cut. */
+  const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((block) => block[1].replace(/\\\n\s*/g, ' ').split('\n'))
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line !== '');
+
+  test('gives every aws command the region, which a stack deployed with -c region=… needs', () => {
+    const awsCommands = commands.filter((line) => /(^|\$\()aws [a-z0-9-]+ /.test(line));
+    expect(awsCommands.length).toBeGreaterThanOrEqual(4);
+    expect(awsCommands.filter((line) => !/ --region "?\$REGION"?/.test(line))).toEqual([]);
+  });
+
+  test('gives every cdk command that deploys, bootstraps or destroys the same region', () => {
+    const cdkCommands = commands.filter((line) => /npx cdk (deploy|bootstrap|destroy|diff)\b/.test(line));
+    expect(cdkCommands.length).toBeGreaterThanOrEqual(3);
+    expect(cdkCommands.filter((line) => !/ -c region="?\$REGION"?/.test(line))).toEqual([]);
+  });
+
+  test('says that cdk deploy stops for approval, and how to answer or skip it', () => {
+    // aws-cdk CLI 2.1148 (lib/cli/cdk-toolkit.js): the default is RequireApproval.BROADENING, and the question.
+    expect(readme).toContain(
+      'Stack includes security-sensitive updates and "--require-approval" is set to \'broadening\'.',
+    );
+    expect(readme).toContain('Do you wish to deploy these changes? (y/n)');
+    expect(readme).toMatch(/--require-approval never/);
+  });
+
+  test('names every output of the stack that the walkthrough relies on', () => {
+    const outputs = Object.keys((synthTemplate().toJSON() as { Outputs: Record<string, unknown> }).Outputs).filter(
+      // ecs_patterns adds the load balancer's DNS name and URL under generated names; the README mentions them.
+      (name) => !/^WebService(LoadBalancerDNS|ServiceURL)/.test(name),
+    );
+    expect(outputs).toContain('AccessLogBucketName');
+    expect(outputs.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+    expect(commands).toContainEqual(expect.stringContaining("OutputKey=='AccessLogBucketName'"));
   });
 });

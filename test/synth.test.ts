@@ -7,8 +7,12 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
+/** This file's output directories: only these are removed (other test runs on the machine have their own). */
+const outdirs: string[] = [];
+
 function cdkSynth(...contextArgs: string[]): { status: number | null; output: string; outdir: string } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
+  outdirs.push(outdir);
   const environment = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('CDK_')),
   );
@@ -31,17 +35,33 @@ function cdkSynth(...contextArgs: string[]): { status: number | null; output: st
   return { status: result.status, output: `${result.stdout}${result.stderr}`, outdir };
 }
 
+/** The Control Tower plugin's part of the validation report `cdk synth` writes into its output directory. */
+function controlTowerReportIn(outdir: string): { open: string[]; waived: string[] } {
+  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: {
+      pluginName: string;
+      violations?: { description: string }[];
+      suppressedViolations?: { description: string }[];
+    }[];
+  };
+  const plugin = report.pluginReports.find((p) => p.pluginName === 'cdk-validator-cfnguard');
+  const controls = (violations: { description: string }[] = []) =>
+    [...new Set(violations.map((v) => /^\[(CT\.[A-Z0-9.]+)\]/.exec(v.description)?.[1] ?? v.description))].sort();
+  expect(plugin).toBeDefined();
+  return { open: controls(plugin?.violations), waived: controls(plugin?.suppressedViolations) };
+}
+
 describe('cdk synth from the command line', () => {
   afterAll(() => {
-    for (const dir of fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('cdk-synth-'))) {
-      fs.rmSync(path.join(os.tmpdir(), dir), { recursive: true, force: true });
-    }
+    for (const dir of outdirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('succeeds without credentials, with the cdk-nag checks passing', () => {
+  test('succeeds without credentials, with the cdk-nag and Control Tower checks passing', () => {
     const { status, output, outdir } = cdkSynth();
     expect(output).not.toMatch(/AwsSolutions-/);
     expect(status).toBe(0);
+    // Without certificateArn the quick start stays on HTTP, and says so where the user looks.
+    expect(output).toMatch(/WARNING The load balancer listens on plain HTTP \(port 80\)/);
     const template = JSON.parse(fs.readFileSync(path.join(outdir, 'OtelFargateStack.template.json'), 'utf8'));
     const resources = Object.values(template.Resources as Record<string, { Type: string; Properties: unknown }>);
     const taskDefinition = resources.find((r) => r.Type === 'AWS::ECS::TaskDefinition')?.Properties as {
@@ -55,12 +75,78 @@ describe('cdk synth from the command line', () => {
     expect(loadBalancerGroup?.Properties.SecurityGroupIngress).toEqual([
       expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 80 }),
     ]);
+    // The Control Tower plugin ran its cfn-guard binary: every finding it made is one the stack waives.
+    expect(controlTowerReportIn(outdir)).toEqual({
+      open: [],
+      waived: [
+        'CT.CLOUDWATCH.PR.2',
+        'CT.CLOUDWATCH.PR.3',
+        'CT.ECS.PR.2',
+        'CT.ECS.PR.3',
+        'CT.ELASTICLOADBALANCING.PR.1',
+        'CT.ELASTICLOADBALANCING.PR.5',
+        'CT.LAMBDA.PR.3',
+        'CT.S3.PR.10',
+        'CT.S3.PR.11',
+        'CT.S3.PR.2',
+        'CT.S3.PR.4',
+        'CT.S3.PR.9',
+      ],
+    });
+  });
+
+  test('with profile=governed, succeeds with only the two waivers no setting can remove', () => {
+    const { status, output, outdir } = cdkSynth(
+      '-c',
+      'profile=governed',
+      '-c',
+      'certificateArn=arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+    );
+    expect(output).not.toMatch(/AwsSolutions-|cdk-validator-cfnguard/);
+    expect(status).toBe(0);
+    expect(controlTowerReportIn(outdir)).toEqual({ open: [], waived: ['CT.ECS.PR.3', 'CT.S3.PR.10'] });
+  });
+
+  test('fails, naming the control and how to waive it, on a finding nobody waived', () => {
+    const { status, output } = cdkSynth('--app', 'npx tsx test/fixtures/unwaived-finding-app.ts');
+    expect(status).toBe(1);
+    expect(output).toMatch(
+      /ERROR \[CT\.CLOUDWATCH\.PR\.3\][^\n]*\(cdk-validator-cfnguard\)\n\s+OtelFargateStack\/UnwaivedLogGroup/,
+    );
+    expect(output).toMatch(/Acknowledge with 'cdk-validator-cfnguard::cloudwatch_log_group_encrypted_check'/);
+    // Only the new group: the stack's own findings stay waived.
+    expect(output.match(/^ERROR /gm)).toHaveLength(2);
+  });
+
+  test('with profile=governed and no certificate, fails naming certificateArn and the control', () => {
+    const { status, output } = cdkSynth('-c', 'profile=governed');
+    expect(status).not.toBe(0);
+    expect(output).toMatch(
+      /context key 'certificateArn' is required with profile=governed: CT\.ELASTICLOADBALANCING\.PR\.1/,
+    );
+  });
+
+  test('fails on a misspelt context key, naming it and the key it most likely meant, in two lines', () => {
+    const { status, output } = cdkSynth('-c', 'natGateway=0');
+    expect(status).toBe(1);
+    // The message alone, then the CLI's own line; no Node stack trace, no source excerpt, no Node version.
+    expect(output.trim().split('\n')).toEqual([
+      `Invalid CDK context (cdk.json or -c key=value): context key 'natGateway' (set to "0") is not one this app reads; did you mean 'natGateways'?`,
+      expect.stringMatching(/: Subprocess exited with error 1$/),
+    ]);
   });
 
   test('fails on a bad context value, naming the key and what it accepts', () => {
-    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm');
+    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2');
     expect(status).not.toBe(0);
+    expect(output).toMatch(/context key 'samplingRate' is "2"; it accepts a number from 0 to 1/);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);
     expect(output).toMatch(/context key 'cpuArchitecture' is "arm"; it accepts 'ARM64' or 'X86_64'/);
+    // The message alone: its header, one line per bad key, then the CLI's own line; no stack trace.
+    const lines = output.trim().split('\n');
+    expect(lines[0]).toBe('Invalid CDK context (cdk.json or -c key=value):');
+    expect(lines.slice(1, -1).every((line) => line.startsWith("  - context key '"))).toBe(true);
+    expect(lines).toHaveLength(2 + 3);
+    expect(lines[lines.length - 1]).toMatch(/: Subprocess exited with error 1$/);
   });
 });

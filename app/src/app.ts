@@ -4,6 +4,7 @@ import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { clientAddress } from './client-address';
+import { clientErrorAnswer } from './client-errors';
 import { clip, toXrayTraceId } from './logger';
 import { priceFor, PricingError, type PricingClient } from './pricing';
 import { inChildSpan, loggedByStep, step } from './step';
@@ -122,6 +123,11 @@ export function createApp(deps: AppDeps): express.Express {
         },
       );
       const price = await pricing.quote(product.sku);
+      if (!Number.isSafeInteger(price.unitPriceCents * order.quantity)) {
+        // A valid unit price can still make a total past 2^53 cents: no order of ours costs that much.
+        logger.warn({ unit_price_cents: price.unitPriceCents, quantity: order.quantity }, 'order total out of range');
+        throw new PricingError('the total is not a safe integer of cents', 502, 'pricing_failed');
+      }
       const stored = await step(
         'store.write',
         {
@@ -162,17 +168,12 @@ export function createApp(deps: AppDeps): express.Express {
       next(error);
       return;
     }
-    // body-parser and the router mark client errors with a 4xx status (bad JSON, too large, bad encoding).
-    const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      const type = (error as { type?: unknown }).type;
-      logger.info({ reason: clip((error as Error).message ?? 'bad request') }, 'request rejected');
-      sendError(
-        res,
-        status,
-        status === 413 ? 'payload_too_large' : 'bad_request',
-        type === 'entity.parse.failed' ? 'the body is not valid JSON' : clip(String((error as Error).message)),
-      );
+    // body-parser and the router mark client errors with a 4xx status (bad JSON, too large, bad encoding). The client
+    // gets a fixed message (client-errors.ts); the line keeps the error's own, clipped and JSON-escaped.
+    const answer = clientErrorAnswer(error);
+    if (answer !== undefined) {
+      logger.info({ reason: answer.message, detail: clip(String((error as Error).message ?? '')) }, 'request rejected');
+      sendError(res, answer.status, answer.error, answer.message);
       return;
     }
     trace.getActiveSpan()?.recordException(error instanceof Error ? error : new Error(String(error)));

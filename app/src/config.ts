@@ -1,8 +1,8 @@
 // The service's environment, read and validated once at start. A bad value ends the process with one JSON line
 // that names the variable and what it accepts, so a misconfigured task fails fast and says why in its logs.
 import { readFileSync } from 'node:fs';
-import { writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createLogger } from './logger';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTEL_LOG_LEVEL's values, as the OpenTelemetry specification names them. */
@@ -35,6 +35,20 @@ export interface Config {
   readonly pricingUrl: string | undefined;
   /** Time allowed from SIGTERM to exit, for draining requests and flushing spans. */
   readonly shutdownTimeoutMs: number;
+  /** The listeners' timeouts and the public listener's connection cap (see http-limits.ts). */
+  readonly http: HttpLimits;
+}
+
+/** Limits on slow clients and on connections, applied where the servers are created (http-limits.ts). */
+export interface HttpLimits {
+  /** Time for a request's headers to arrive, from its first byte. */
+  readonly headersTimeoutMs: number;
+  /** Time for a whole request (headers and body) to arrive; more than headersTimeoutMs. */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept; longer than the load balancer's idle timeout (60 s). */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections the public listener holds at once; more are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 /**
@@ -103,6 +117,28 @@ export const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
  * 3 MiB.
  */
 export const MAX_EXPORT_BATCH_SIZE = 1024;
+/**
+ * Well inside the load balancer's 60 s idle timeout, which a trickling client never trips because it keeps sending:
+ * the load balancer sends a request's headers in one go once it has them, so a slow header can only come from a
+ * client that reaches the task directly.
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * A whole request, body included: an order is a few dozen bytes and the body limit 16 KB, which even a slow mobile
+ * link sends in about a second. A trickling body (one byte every few seconds keeps the load balancer's idle timer
+ * from firing) is cut here, answered 408, instead of at Node's default of 300 s.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Longer than the load balancer's idle timeout (60 s), so the load balancer, not the service, closes idle connections. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/**
+ * From a memory budget of 64 MiB for connections, out of the service's share of the task (1024 MiB less the sidecars'
+ * 306 MiB; the service itself runs near 80 MB idle and 135 MB with a full span queue). A connection held open
+ * mid-request, with its span started, costs 46-50 KB of RSS (`node scripts/connection-memory.mjs 1024`: 1,024 of them
+ * added 47-49 MB), so 1,024 of them fit the budget. The load balancer keeps far fewer open to one task: at the
+ * scaling target of 1000 requests a minute per task, a handful.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 const LOG_GROUP_KEYS = new Set(['aws.log.group.names', 'aws.log.group.arns']);
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -300,6 +336,31 @@ export function parseConfig(env: Env): Config {
     sampler: parseSampler(env),
     pricingUrl: httpUrl(env, 'PRICING_URL'),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 25_000),
+    http: httpLimits(env),
+  };
+}
+
+function httpLimits(env: Env): HttpLimits {
+  const headersTimeoutMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HEADERS_TIMEOUT_MS, 100, 60_000);
+  const requestTimeoutMs = integer(
+    env,
+    'HTTP_REQUEST_TIMEOUT_MS',
+    Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs + 1),
+    101,
+    300_000,
+  );
+  // Node checks headersTimeout <= requestTimeout itself; strictly more, so a slow body always has some time.
+  if (requestTimeoutMs <= headersTimeoutMs) {
+    throw new ConfigError(
+      'HTTP_REQUEST_TIMEOUT_MS',
+      `an integer from HTTP_HEADERS_TIMEOUT_MS + 1 (${headersTimeoutMs + 1}) to 300000`,
+    );
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 600_000),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
   };
 }
 
@@ -313,14 +374,8 @@ export function loadConfig(): Config {
     return loaded;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const line = {
-      level: 'fatal',
-      time: Date.now(),
-      msg: error.message,
-      variable: error.variable,
-      accepts: error.accepts,
-    };
-    writeSync(1, `${JSON.stringify(line)}\n`);
+    // The service's own logger (synchronous to stdout), so this line has the same fields and time form as every other.
+    createLogger('info', undefined, false).fatal({ variable: error.variable, accepts: error.accepts }, error.message);
     process.exit(1);
   }
 }

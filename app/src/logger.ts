@@ -4,6 +4,17 @@ import { isSpanContextValid, trace, type SpanContext } from '@opentelemetry/api'
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config';
 
+/**
+ * The key of each line's own time, ISO 8601 UTC with milliseconds. Not `time`: the task's log router parses every
+ * line with Fluent Bit's `json` parser, which reads a string `time` as `%d/%b/%Y:%H:%M:%S %z` and logs
+ * `invalid time format` for any other form, once per line. CloudWatch's event time is the log driver's stamp, taken
+ * when the line was read, to the millisecond (app/test/log-router.test.ts has the sources).
+ */
+export const TIME_KEY = 'timestamp';
+
+/** pino's `timestamp` option: `,"timestamp":"2026-11-25T13:15:10.986Z"`, the fragment pino puts after the level. */
+export const isoTimestamp = (): string => `,"${TIME_KEY}":"${new Date().toISOString()}"`;
+
 /** Longest string taken from a request into a log line or span attribute. */
 export const MAX_LOGGED_VALUE_LENGTH = 256;
 
@@ -65,7 +76,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream, c
       level,
       base: undefined,
       messageKey: 'msg',
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimestamp,
       formatters: { level: (label) => ({ level: label }) },
     },
     correlate ? correlating(stream) : stream,

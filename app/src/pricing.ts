@@ -38,6 +38,32 @@ export function priceFor(sku: string): Price {
   return { sku, unitPriceCents: 100 + (hash % 9900), currency: 'USD' };
 }
 
+/**
+ * An ISO 4217 alphabetic code by its form: three upper-case letters. The form, not the list, because what matters
+ * here is that the stored value is short and plain; a well-formed code the list lacks would be a pricing bug, not an
+ * injection, and a list would need upkeep (or depend on the ICU data Node was built with).
+ */
+export const CURRENCY_CODE = /^[A-Z]{3}$/;
+
+/**
+ * A price as the pricing service must send it: `unitPriceCents` a positive safe integer, `currency` an ISO 4217 code.
+ * Anything else throws, and the order is answered 502: an order must not store a negative, fractional or huge price,
+ * or a currency string of any length.
+ */
+export function parsePrice(body: unknown): Price {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new Error('pricing answered something other than a JSON object');
+  }
+  const { sku, unitPriceCents, currency } = body as Record<string, unknown>;
+  if (typeof unitPriceCents !== 'number' || !Number.isSafeInteger(unitPriceCents) || unitPriceCents <= 0) {
+    throw new Error('pricing answered a unit price that is not a positive whole number of cents');
+  }
+  if (typeof currency !== 'string' || !CURRENCY_CODE.test(currency)) {
+    throw new Error('pricing answered a currency that is not an ISO 4217 code');
+  }
+  return { sku: String(sku), unitPriceCents, currency };
+}
+
 /** The whole call, from request to the last byte of the answer. */
 const TIMEOUT_MS = 2000;
 /** A price is a few dozen bytes; anything much larger is not one. */
@@ -141,11 +167,7 @@ export class HttpPricingClient implements PricingClient {
             return;
           }
           try {
-            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<Price>;
-            if (typeof body.unitPriceCents !== 'number' || typeof body.currency !== 'string') {
-              throw new Error('pricing answered an unexpected body');
-            }
-            resolve({ sku: String(body.sku), unitPriceCents: body.unitPriceCents, currency: body.currency });
+            resolve(parsePrice(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
           } catch (error) {
             reject(new PricingError((error as Error).message, 502, 'pricing_failed'));
           }

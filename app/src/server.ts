@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { describeSampler, loadConfig } from './config';
+import { serverOptions, watchListeners, type EdgeWatch } from './http-limits';
 import { instrumentListener, shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
@@ -16,8 +17,12 @@ const logger = createLogger(config.logLevel, undefined, !config.sdkDisabled);
 
 // The pricing hop goes to this same app on a second, loopback-only listener unless PRICING_URL names another
 // service. A separate listener lets orders in flight at shutdown still reach pricing after the public port closed.
-const internal = http.createServer();
-const publicServer = http.createServer();
+// Both listeners cut slow requests (http-limits.ts); only the public one, which the internet reaches through the load
+// balancer, needs a connection cap: the internal one serves this process's own pricing client (64 sockets at most).
+const internal = http.createServer(serverOptions(config.http));
+const publicServer = http.createServer(serverOptions(config.http));
+publicServer.maxConnections = config.http.maxConnections;
+let edgeWatch: EdgeWatch | undefined;
 const pricing = new HttpPricingClient(
   () => config.pricingUrl ?? `http://127.0.0.1:${(internal.address() as AddressInfo).port}`,
   logger,
@@ -52,8 +57,9 @@ function closeConnectionsAfterResponses(): void {
     if (!res.headersSent) res.setHeader('connection', 'close');
   }
 }
-// Longer than the ALB's idle timeout (60 s), so the load balancer, not the service, closes idle connections.
-publicServer.keepAliveTimeout = 65_000;
+
+/** Descriptors the process needs besides the public connections: Node's own, the pricing hop's two ends, the exporter. */
+const FD_HEADROOM = 256;
 
 function listen(server: http.Server, port: number, host?: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -93,6 +99,7 @@ async function shutdown(signal: string): Promise<void> {
   internal.closeAllConnections();
   await within(close(internal), 100);
   pricing.close();
+  edgeWatch?.stop();
 
   // A failed flush (collector refused, deadline exceeded, channel closed) is logged, never thrown: the spans are
   // lost either way, and the task must still stop with exit 0 and its `stopped` line.
@@ -136,8 +143,10 @@ function onSignal(signal: NodeJS.Signals): void {
     process.exit(1);
   });
 }
-process.once('SIGTERM', onSignal);
-process.once('SIGINT', onSignal);
+// `on`, not `once`: a repeated signal must not kill the process mid-flush. Ctrl-C under `npm run` delivers SIGINT
+// twice (the terminal signals the whole process group, and npm forwards its own copy); `stopping` ignores repeats.
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 
 // Whatever escapes is one JSON line on stdout, never a stack on stderr. While stopping, the shutdown carries on
 // (it exits by its deadline); otherwise the process state is unknown, so it exits 1 and the task is replaced.
@@ -157,6 +166,7 @@ process.on('unhandledRejection', onFatal('unhandledRejection'));
 async function main(): Promise<void> {
   await listen(internal, 0, '127.0.0.1');
   await listen(publicServer, config.port);
+  edgeWatch = watchListeners(publicServer, [internal], logger);
   const port = (publicServer.address() as AddressInfo).port;
   logger.info(
     {
@@ -164,9 +174,17 @@ async function main(): Promise<void> {
       tracing: !config.sdkDisabled,
       otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint,
       sampler: config.sdkDisabled ? undefined : describeSampler(config.sampler),
+      max_connections: config.http.maxConnections,
+      fd_limit: edgeWatch.fdLimit,
     },
     'listening',
   );
+  if (edgeWatch.fdLimit !== undefined && edgeWatch.fdLimit < config.http.maxConnections + FD_HEADROOM) {
+    logger.warn(
+      { fd_limit: edgeWatch.fdLimit, max_connections: config.http.maxConnections },
+      'the file descriptor limit is below the connection cap: connections past it are reset, not refused',
+    );
+  }
 }
 
 main().catch((error: unknown) => {

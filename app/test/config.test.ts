@@ -53,6 +53,28 @@ describe('configuration defaults', () => {
     );
   });
 
+  it('when nothing is set, then the listeners cut slow requests inside the load balancer’s limits and cap connections', () => {
+    expect(parseConfig({}).http).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      maxConnections: 1024,
+    });
+  });
+
+  it('when the header limit is raised past the default request limit, then the request limit follows it', () => {
+    expect(parseConfig({ HTTP_HEADERS_TIMEOUT_MS: '45000' }).http).toMatchObject({
+      headersTimeoutMs: 45_000,
+      requestTimeoutMs: 45_001,
+    });
+  });
+
+  it('when the request limit is not above the header limit, then the configuration is refused', () => {
+    expect(() => parseConfig({ HTTP_HEADERS_TIMEOUT_MS: '2000', HTTP_REQUEST_TIMEOUT_MS: '2000' })).toThrow(
+      /HTTP_REQUEST_TIMEOUT_MS must be an integer from HTTP_HEADERS_TIMEOUT_MS \+ 1 \(2001\)/,
+    );
+  });
+
   it('when OTEL_SERVICE_NAME is set, then it wins over service.name in the attributes', () => {
     expect(parseConfig({ OTEL_SERVICE_NAME: 'svc', OTEL_RESOURCE_ATTRIBUTES: 'service.name=other' }).serviceName).toBe(
       'svc',
@@ -128,6 +150,10 @@ describe('a bad value at start', () => {
     ['OTEL_TRACES_SAMPLER', 'sometimes', /one of xray, always_on, always_off, traceidratio/],
     ['OTEL_LOG_LEVEL', 'chatty', /one of none, error, warn, info, debug, verbose, all/],
     ['OTEL_TRACES_SAMPLER_ARG', 'endpoint=ftp://proxy', /endpoint=<http URL of the X-Ray sampling proxy>/],
+    ['HTTP_HEADERS_TIMEOUT_MS', '50', /integer from 100 to 60000/],
+    ['HTTP_REQUEST_TIMEOUT_MS', '5000', /integer from HTTP_HEADERS_TIMEOUT_MS \+ 1 \(10001\) to 300000/],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'long', /integer from 1000 to 600000/],
+    ['MAX_CONNECTIONS', '0', /integer from 1 to 1000000/],
   ])('when %s=%s, then the service exits 1 with one JSON line naming it', (variable, value, accepts) => {
     const result = spawnSync(process.execPath, ENTRY, {
       cwd: APP_DIR,

@@ -1,5 +1,6 @@
 // Renders BENCHMARKS.md from one run's JSON: verdicts first, then the figures, the ratios, a chart and the method.
 import { PAIRS, RATIO_METRICS } from './analyse.mjs';
+import { optionsTable } from './cli.mjs';
 
 const n = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const range = (s, digits = 2) =>
@@ -279,6 +280,17 @@ export function render(results) {
       'same child spans through the OpenTelemetry API the agent registered. (d) needs the app on `@opentelemetry/api` 1.9.x ' +
       '(an alias, `otel-api-1.9`), OTLP over gRPC for traces, metrics and logs exporters off, `parentbased_always_on`.',
   );
+  line();
+
+  line('## Running it');
+  line();
+  line(
+    '`npm run bench -- <options>` from the repository root; `npm run bench -- --help` lists them without installing ' +
+      "anything. It installs `bench/`'s own dependencies when they are missing, needs `npm run build` first for the " +
+      'service, exits 1 when a target fails (after writing its results) and 2 on an unknown option or a bad value.',
+  );
+  line();
+  for (const row of optionsTable()) line(row);
   line();
   return out.join('\n') + '\n';
 }

@@ -7,25 +7,29 @@ import { parseArgs } from 'node:util';
 import { systemClock } from './clock';
 import { VerifyError, oneLine } from './errors';
 import { awsClientConfig } from './retry';
-import { DEFAULT_LOG_GROUP, DEFAULT_STACK_NAME } from './stack';
+import { Cleanup } from './sampling';
+import { DEFAULT_LOG_GROUP, DEFAULT_SERVICE_NAME, DEFAULT_STACK_NAME } from './stack';
 import { verify, type VerifyClients, type VerifyDeps, type VerifyOptions } from './verify';
 
 export const USAGE = `Usage: npm run verify -- [options]
 
 Sends traced requests to the deployed service, then checks that X-Ray has each trace with its spans,
 that the trace links to the log group, and that Logs Insights finds the trace's log lines there.
+Its requests are recorded through a temporary X-Ray sampling rule of its own, deleted when it ends.
 
 Options:
-  --stack <name>       read ServiceUrl, LogGroupName and LogGroupArn from this stack's outputs
-                       (default ${DEFAULT_STACK_NAME})
-  --url <url>          the service's URL instead of a stack (no CloudFormation call)
-  --log-group <name>   the log group to check (default: the stack's output, or ${DEFAULT_LOG_GROUP} with --url)
-  --requests <n>       requests per route, GET / and POST /orders (default 2)
-  --timeout <seconds>  how long to wait for traces and log lines, from the first request (default 180)
-  --region <region>    AWS region (default: AWS_REGION or your profile's)
-  -h, --help           show this help
+  --stack <name>         read ServiceUrl, LogGroupName, LogGroupArn and SamplingRuleName from this
+                         stack's outputs (default ${DEFAULT_STACK_NAME})
+  --url <url>            the service's URL instead of a stack (no CloudFormation call)
+  --log-group <name>     the log group to check (default: the stack's output, or ${DEFAULT_LOG_GROUP} with --url)
+  --service-name <name>  the service the temporary sampling rule matches (default: the stack's
+                         sampling rule's, else ${DEFAULT_SERVICE_NAME})
+  --requests <n>         requests per route, GET / and POST /orders (default 2)
+  --timeout <seconds>    how long to wait for traces and log lines, from the first request (default 180)
+  --region <region>      AWS region (default: AWS_REGION or your profile's)
+  -h, --help             show this help
 
-Exit codes: 0 all verified, 1 gaps found, 2 could not run.`;
+Exit codes: 0 all verified, 1 gaps found, 2 could not run, 130 interrupted (Ctrl-C).`;
 
 export interface CliOptions extends VerifyOptions {
   readonly region?: string;
@@ -48,6 +52,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         stack: { type: 'string' },
         url: { type: 'string' },
         'log-group': { type: 'string' },
+        'service-name': { type: 'string' },
         requests: { type: 'string', default: '2' },
         timeout: { type: 'string', default: '180' },
         region: { type: 'string' },
@@ -57,7 +62,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new VerifyError(`${(err as Error).message} See --help.`);
+    // node:util's messages end without a full stop ("Unknown option '--bogus'"); the sentence gets one.
+    throw new VerifyError(`${(err as Error).message.trim().replace(/[.\s]*$/, '.')} See --help.`);
   }
   if (values.stack !== undefined && values.url !== undefined) {
     throw new VerifyError('Give either --stack or --url, not both.');
@@ -66,6 +72,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     stackName: values.stack ?? DEFAULT_STACK_NAME,
     ...(values.url !== undefined ? { url: values.url } : {}),
     ...(values['log-group'] !== undefined ? { logGroup: values['log-group'] } : {}),
+    ...(values['service-name'] !== undefined ? { serviceName: values['service-name'] } : {}),
     ...(values.region !== undefined ? { region: values.region } : {}),
     requestsPerRoute: positiveInt(values.requests, '--requests', 50),
     timeoutMs: positiveInt(values.timeout, '--timeout', 3600) * 1000,
@@ -117,6 +124,15 @@ function progressWriter(io: Io): { update: VerifyDeps['progress']; end: () => vo
   };
 }
 
+/** What the CLI listens to for Ctrl-C: the process, or a stand-in in tests. */
+export interface Signals {
+  once(event: 'SIGINT', listener: () => void): unknown;
+  removeListener(event: 'SIGINT', listener: () => void): unknown;
+}
+
+/** Exit code after Ctrl-C, as a shell reports a process ended by SIGINT. */
+export const INTERRUPTED = 130;
+
 /** Runs the command and returns its exit code; never throws. */
 export async function main(
   argv: readonly string[],
@@ -125,27 +141,55 @@ export async function main(
     ...defaultClients(region),
     clock: systemClock,
   }),
+  signals: Signals = process,
 ): Promise<number> {
   const progress = progressWriter(io);
+  const cleanup = new Cleanup();
+  let onInterrupt: (() => void) | undefined;
+  // Ctrl-C: undo what the run set up (its sampling rule), then end with 130; the run itself is abandoned.
+  const interrupted = new Promise<number>((resolve) => {
+    onInterrupt = () => {
+      progress.end();
+      io.stderr('verify: interrupted.\n');
+      void cleanup.run().then((lines) => {
+        for (const line of lines) io.stderr(`${line}\n`);
+        resolve(INTERRUPTED);
+      });
+    };
+  });
   try {
     const opts = parseCli(argv);
     if (opts.help) {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
-    const outcome = await verify(opts, { ...makeDeps(opts.region), progress: progress.update });
-    progress.end();
-    io.stdout(`\n${outcome.report}\n`);
-    return outcome.ok ? 0 : 1;
+    signals.once('SIGINT', onInterrupt as () => void);
+    const outcome = verify(opts, { ...makeDeps(opts.region), progress: progress.update, cleanup }).then(
+      (result) => {
+        progress.end();
+        io.stdout(`\n${result.report}\n`);
+        return result.ok ? 0 : 1;
+      },
+      (err: unknown) => {
+        progress.end();
+        io.stderr(`verify: ${err instanceof VerifyError ? err.message : oneLine(err)}\n`);
+        return 2;
+      },
+    );
+    return await Promise.race([outcome, interrupted]);
   } catch (err) {
     progress.end();
     io.stderr(`verify: ${err instanceof VerifyError ? err.message : oneLine(err)}\n`);
     return 2;
+  } finally {
+    signals.removeListener('SIGINT', onInterrupt as () => void);
   }
 }
 
 if (require.main === module) {
   void main(process.argv.slice(2)).then((code) => {
+    // After Ctrl-C the abandoned run may still hold timers and sockets: end now.
+    if (code === INTERRUPTED) process.exit(code);
     process.exitCode = code;
   });
 }

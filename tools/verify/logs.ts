@@ -42,6 +42,8 @@ export interface LogsOptions {
   readonly signal?: AbortSignal;
   /** Epoch milliseconds: the query window starts 5 minutes before this. */
   readonly since: number;
+  /** The service's clock minus this machine's: the window is moved by it, to the times the lines carry. @default 0 */
+  readonly serviceOffsetMs?: number;
   /** Pause between rounds. @default 10000 */
   readonly intervalMs?: number;
   /** Pause between GetQueryResults calls. @default 1000 */
@@ -59,8 +61,12 @@ export interface LogsResult {
   readonly error?: string;
 }
 
-/** Rows one query may return (the Insights maximum); a few lines per trace, at most 100 traces. */
+/** Rows one query may return (StartQuery's `limit` maximum); a few lines per trace, at most 100 traces. */
 export const QUERY_LIMIT = 10_000;
+/** StartQuery's `queryString` takes at most 100,000 characters (CloudWatch Logs API reference). */
+export const QUERY_STRING_MAX_CHARS = 100_000;
+/** Logs Insights runs at most 100 queries at once per account; more are refused with LimitExceededException. */
+export const CONCURRENT_QUERIES_PER_ACCOUNT = 100;
 const WINDOW_MARGIN_S = 300;
 const PERMISSIONS = 'logs:StartQuery, logs:GetQueryResults and logs:StopQuery on the log group';
 
@@ -68,18 +74,22 @@ const PERMISSIONS = 'logs:StartQuery, logs:GetQueryResults and logs:StopQuery on
 export function insightsQuery(lookups: readonly LogLookup[]): string {
   const xrayIds = lookups.map((l) => l.xrayTraceId).join('|');
   const hexIds = lookups.map((l) => l.traceId).join('|');
-  return [
+  const query = [
     `parse @message /(?<xid>${xrayIds})/`,
     `parse @message /(?<hex>${hexIds})/`,
     'filter ispresent(xid) or ispresent(hex)',
     'display xid, hex',
   ].join(' | ');
+  if (query.length > QUERY_STRING_MAX_CHARS) {
+    throw new Error(`a query for ${lookups.length} traces has ${query.length} characters; StartQuery takes 100,000`);
+  }
+  return query;
 }
 
 function queryWindow(opts: LogsOptions): { startTime: number; endTime: number } {
   return {
-    startTime: Math.floor(opts.since / 1000) - WINDOW_MARGIN_S,
-    endTime: Math.ceil(opts.clock.now() / 1000) + WINDOW_MARGIN_S,
+    startTime: Math.floor((opts.since + (opts.serviceOffsetMs ?? 0)) / 1000) - WINDOW_MARGIN_S,
+    endTime: Math.ceil((opts.clock.now() + (opts.serviceOffsetMs ?? 0)) / 1000) + WINDOW_MARGIN_S,
   };
 }
 
@@ -126,7 +136,8 @@ export async function probeLogGroup(
 }
 
 async function stopQuery(logs: CloudWatchLogsClient, queryId: string, signal?: AbortSignal): Promise<void> {
-  // Frees one of the account's concurrent-query slots; a query that already ended makes this fail, harmlessly.
+  // Frees one of the account's CONCURRENT_QUERIES_PER_ACCOUNT slots; a query that already ended makes this fail,
+  // harmlessly.
   try {
     await logs.send(new StopQueryCommand({ queryId }), sendOptions(signal));
   } catch {

@@ -2,20 +2,47 @@
 import type { LogLinesFound, LogsResult } from './logs';
 import type { Target } from './stack';
 import type { SentRequest } from './traffic';
-import { linkStatus, missingSpans, normalizeLogGroupArn, type LogGroupLink, type XRayPollResult } from './xray';
+import {
+  linkStatus,
+  missingSpans,
+  normalizeLogGroupArn,
+  wildcardArns,
+  type LogGroupLink,
+  type XRayPollResult,
+} from './xray';
 
-export type GapKind = 'request-failed' | 'trace-missing' | 'spans-missing' | 'link-missing' | 'lines-missing';
+export type GapKind =
+  | 'request-failed'
+  | 'not-continued'
+  | 'not-sampled'
+  | 'trace-missing'
+  | 'spans-missing'
+  | 'link-missing'
+  | 'link-wildcard'
+  | 'lines-missing';
 
 export const VERDICT_LABELS: Record<GapKind, string> = {
   'request-failed': 'REQUEST FAILED',
+  'not-continued': 'NOT CONTINUED',
+  'not-sampled': 'NOT SAMPLED',
   'trace-missing': 'NO TRACE',
   'spans-missing': 'MISSING SPANS',
   'link-missing': 'NO LOG LINK',
+  'link-wildcard': 'LINK ARN :*',
   'lines-missing': 'NO LOG LINES',
 };
 
 export interface TraceRow {
+  /** The trace the service recorded the request under (its `traceresponse`), looked up in X-Ray and the logs. */
   readonly xrayTraceId: string;
+  /** The trace the verifier sent; another ID above is a propagation gap. */
+  readonly sentXrayTraceId: string;
+  /** From `traceresponse`; undefined when the service sent none. */
+  readonly sampled?: boolean;
+  /** Requests sent until the service sampled one (a task may take a minute to fetch the run's rule). */
+  readonly attempts: number;
+  /** Linked ARNs ending in `:*`. */
+  readonly wildcardArns: readonly string[];
   readonly route: string;
   readonly http: string;
   readonly traceFound: boolean;
@@ -67,23 +94,35 @@ export function assess(
   target: Target,
   region: string,
 ): TraceRow[] {
-  return sent.map(({ context, route, status, error }) => {
-    const findings = xray.findings.get(context.xrayTraceId);
+  return sent.map((request) => {
+    const { context, route, status, error } = request;
+    const findings = xray.findings.get(request.xrayTraceId);
     const missing = missingSpans(findings, route.expectedSpans);
     const links = findings?.logGroupLinks ?? [];
     const link = findings ? linkStatus(links, target.logGroupName, target.logGroupArn) : undefined;
     const linked = link?.linked;
-    const found = logs.found.get(context.xrayTraceId) ?? { lines: 0, error: 'not queried' };
+    const wildcards = wildcardArns(links);
+    const found = logs.found.get(request.xrayTraceId) ?? { lines: 0, error: 'not queried' };
+    const sampled = request.traceResponse?.sampled;
     const gaps: GapKind[] = [];
     if (error) gaps.push('request-failed');
     if (status !== undefined) {
-      if (!findings) gaps.push('trace-missing');
-      else if (missing.length > 0) gaps.push('spans-missing');
-      if (findings && !linked) gaps.push('link-missing');
+      if (request.traceId !== context.traceId) gaps.push('not-continued');
+      if (sampled === false && !findings) gaps.push('not-sampled');
+      else {
+        if (!findings) gaps.push('trace-missing');
+        else if (missing.length > 0) gaps.push('spans-missing');
+        if (findings && !linked) gaps.push('link-missing');
+        if (findings && linked && wildcards.length > 0) gaps.push('link-wildcard');
+      }
       if (found.lines === 0) gaps.push('lines-missing');
     }
     return {
-      xrayTraceId: context.xrayTraceId,
+      xrayTraceId: request.xrayTraceId,
+      sentXrayTraceId: context.xrayTraceId,
+      ...(sampled !== undefined ? { sampled } : {}),
+      attempts: request.attempts,
+      wildcardArns: wildcards,
       route: route.name,
       http: status === undefined ? 'none' : String(status),
       traceFound: findings !== undefined,
@@ -95,7 +134,7 @@ export function assess(
       linkedElsewhere: elsewhere(links, target),
       logs: found,
       gaps,
-      consoleUrl: consoleUrl(region, context.xrayTraceId, target.tracesConsoleUrl),
+      consoleUrl: consoleUrl(region, request.xrayTraceId, target.tracesConsoleUrl),
     };
   });
 }
@@ -109,12 +148,40 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): 
       const seen = [...new Set(affected.map((r) => `${r.route} -> ${r.http}`))].join(', ');
       return `The service did not answer as its contract says (${seen}): see the ECS service's events and the service's lines in ${group}.`;
     }
+    case 'not-continued': {
+      const example = affected[0];
+      return (
+        `A propagation gap: the service did not continue the trace context it was sent (traceparent and X-Amzn-Trace-Id) ` +
+        `but answered under another trace (its traceresponse, or POST /orders' xrayTraceId): sent ${example.sentXrayTraceId}, ` +
+        `got ${example.xrayTraceId}. At its public listener it must keep a caller's trace ID. The verifier looked ` +
+        "each trace up under the service's ID."
+      );
+    }
+    case 'not-sampled': {
+      const rule = ctx.temporaryRuleName ? `the run's temporary rule ${ctx.temporaryRuleName}` : 'a sampling rule';
+      return (
+        `The service answered these requests as not sampled (traceresponse flags 00) although ${rule} matches them, ` +
+        'so X-Ray has no trace for them. Has every task fetched the rule yet (the sampler polls every 60 s)? Does the ' +
+        "service's sampler read X-Ray's rules through the collector (OTEL_TRACES_SAMPLER=xray, the collector's " +
+        'awsproxy on 127.0.0.1:2000, xray:GetSamplingRules and xray:GetSamplingTargets on the task role), and does ' +
+        'it record user_agent.original when the span starts?'
+      );
+    }
     case 'trace-missing': {
       const parts = [
         'The collector or IAM: no segment reached X-Ray. Is the ADOT collector sidecar running and healthy, and does the ' +
           'service export OTLP to it? Does the task role allow xray:PutTraceSegments and xray:PutTelemetryRecords? ' +
           "The collector's own log stream says which.",
       ];
+      if (affected.some((r) => r.gaps.includes('not-continued'))) {
+        parts.push('Or the propagation gap above: the service recorded these requests under traces of its own.');
+      }
+      if (ctx.clock?.idsFrom === 'local') {
+        parts.push(
+          "Or this machine's clock: the trace IDs carry its time (the service sent no Date header to take it from), " +
+            'and a collector that validates trace ID timestamps drops an ID more than 5 minutes ahead of its own clock.',
+        );
+      }
       if (ctx.segmentDestinationUnknown) {
         parts.push(
           `Could not check whether CloudWatch Transaction Search is on (${ctx.segmentDestinationUnknown}): ` +
@@ -148,6 +215,14 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): 
         `The resource attributes: the segments carry no aws.cloudwatch_logs naming ${group}${instead}. Set ` +
         "aws.log.group.arns (or aws.log.group.names) on the service's resource, e.g. in OTEL_RESOURCE_ATTRIBUTES: the " +
         'ECS detector fills them only for the awslogs driver, not FireLens; and keep cloud.provider at aws.'
+      );
+    }
+    case 'link-wildcard': {
+      const arns = [...new Set(affected.flatMap((r) => r.wildcardArns))];
+      return (
+        `The resource attribute aws.log.group.arns ends in ":*" (${arns.join(', ')}), as CloudFormation's Arn ` +
+        "attribute of a log group does: CloudWatch Logs' StartQuery refuses * in logGroupIdentifiers, so the console " +
+        `cannot query the group for the trace's lines. Set it without the suffix: ${arns.map(normalizeLogGroupArn).join(', ')}.`
       );
     }
     case 'lines-missing': {
@@ -191,6 +266,14 @@ function linesCell(logs: LogLinesFound): string {
 export interface ReportContext {
   readonly target: Target;
   readonly region: string;
+  /** The sampling rules in force for the run, one line each, shown above the table. */
+  readonly samplingLines?: readonly string[];
+  /** The run's temporary rule, named in the NOT SAMPLED cause. */
+  readonly temporaryRuleName?: string;
+  /** Where the trace IDs' time came from; this machine's clock minus the service's, when known. */
+  readonly clock?: { readonly idsFrom: 'service' | 'local'; readonly skewMs?: number };
+  /** Where the traces were read: X-Ray, or CloudWatch Transaction Search's retrieval API. */
+  readonly traceSource?: 'xray' | 'transaction-search';
   readonly xrayThrottled: number;
   readonly logsThrottled: number;
   /** Why X-Ray polling stopped early or kept failing. */
@@ -203,11 +286,17 @@ export interface ReportContext {
 
 const GAP_ORDER: readonly GapKind[] = [
   'request-failed',
+  'not-continued',
+  'not-sampled',
   'trace-missing',
   'spans-missing',
   'link-missing',
+  'link-wildcard',
   'lines-missing',
 ];
+
+/** Clock skew worth a note: X-Ray's trace ID timestamp check allows 5 minutes ahead. */
+const SKEW_NOTE_MS = 5 * 60_000;
 
 export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): string {
   const body = rows.map((r) => [
@@ -215,12 +304,20 @@ export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): str
     r.route,
     r.http,
     r.traceFound ? `${r.spansFound}/${r.spansExpected}` : '-',
-    r.linked === undefined ? '-' : r.linked ? 'yes' : 'no',
+    r.linked === undefined ? '-' : r.linked ? (r.wildcardArns.length > 0 ? 'yes, :*' : 'yes') : 'no',
     linesCell(r.logs),
     r.gaps.length ? r.gaps.map((g) => VERDICT_LABELS[g]).join(', ') : 'OK',
     r.consoleUrl,
   ]);
-  const out = [table(['TRACE ID', 'ROUTE', 'HTTP', 'SPANS', 'LOG LINK', 'LOG LINES', 'VERDICT', 'CONSOLE'], body), ''];
+  const out = [
+    ...(ctx.samplingLines ?? []),
+    ...(ctx.traceSource === 'transaction-search'
+      ? ['Traces read from CloudWatch Transaction Search (StartTraceRetrieval, ListRetrievedTraces in X-Ray format).']
+      : []),
+    ...(ctx.samplingLines?.length || ctx.traceSource === 'transaction-search' ? [''] : []),
+    table(['TRACE ID', 'ROUTE', 'HTTP', 'SPANS', 'LOG LINK', 'LOG LINES', 'VERDICT', 'CONSOLE'], body),
+    '',
+  ];
   const failed = rows.filter((r) => r.gaps.length > 0).length;
   if (failed === 0) {
     const how = ctx.target.logGroupArn !== undefined ? `by its ARN ${ctx.target.logGroupArn}` : 'by name';
@@ -237,6 +334,13 @@ export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): str
     if (throttled > 0) {
       out.push(`Note: ${throttled} AWS call(s) stayed throttled after retries; a longer --timeout may help.`);
     }
+  }
+  const skew = ctx.clock?.skewMs;
+  if (skew !== undefined && Math.abs(skew) > SKEW_NOTE_MS) {
+    out.push(
+      `Note: this machine's clock is ${Math.round(Math.abs(skew) / 1000)} s ${skew > 0 ? 'ahead of' : 'behind'} the ` +
+        "service's (its Date header); the trace IDs were made from the service's time.",
+    );
   }
   const nameOnly = rows.filter((r) => r.linked === true && r.linkedByNameOnly).length;
   if (nameOnly > 0) {

@@ -1,7 +1,7 @@
 // Throttling and stalls, in three layers.
 // 1. The SDK's own standard retry strategy, 6 attempts: its throttling codes include X-Ray's `ThrottledException`,
-//    CloudWatch Logs' `ThrottlingException` and `LimitExceededException` (too many concurrent Insights queries)
-//    and CloudFormation's `Throttling`, retried with exponential backoff and jitter.
+//    CloudWatch Logs' `ThrottlingException` and `LimitExceededException` (more than 100 concurrent Insights queries
+//    in the account) and CloudFormation's `Throttling`, retried with exponential backoff and jitter.
 // 2. Request timeouts on the HTTP handler, so that one stalled connection fails its attempt (and is retried)
 //    instead of waiting for the socket's 5-minute idle timeout; and an abort signal per call from the polling
 //    loops, so that no call outlives the run's deadline whatever its retries.

@@ -4,6 +4,8 @@ import { VerifyError, describeAwsError } from './errors';
 
 export const DEFAULT_STACK_NAME = 'OtelFargateStack';
 export const DEFAULT_LOG_GROUP = 'otel-test';
+/** OTEL_SERVICE_NAME in the stack by default (lib/settings.ts): what a sampling rule matches without a stack rule. */
+export const DEFAULT_SERVICE_NAME = 'otel-fargate-service';
 
 export interface Target {
   /** Base URL of the service, without a trailing slash. */
@@ -13,6 +15,8 @@ export interface Target {
   readonly logGroupArn?: string;
   /** The stack's `XRayTracesConsoleUrl` output (`…#xray:traces/query`), in the stack's partition. */
   readonly tracesConsoleUrl?: string;
+  /** The stack's `SamplingRuleName` output: the service's X-Ray sampling rule. */
+  readonly samplingRuleName?: string;
   /** Where the target came from, for the report's header. */
   readonly source: string;
 }
@@ -58,11 +62,13 @@ export async function readStackTarget(cfn: CloudFormationClient, stackName: stri
   }
   const arn = value('LogGroupArn');
   const consoleUrl = value('XRayTracesConsoleUrl');
+  const samplingRuleName = value('SamplingRuleName');
   return {
     serviceUrl: normalizeUrl(serviceUrl),
     logGroupName: value('LogGroupName') ?? DEFAULT_LOG_GROUP,
     ...(arn ? { logGroupArn: arn } : {}),
     ...(consoleUrl ? { tracesConsoleUrl: consoleUrl } : {}),
+    ...(samplingRuleName ? { samplingRuleName } : {}),
     source: `stack ${stackName}`,
   };
 }

@@ -1,6 +1,9 @@
-// The requests whose traces the verifier then looks for: each carries a trace context made here, in advance.
+// The requests whose traces the verifier then looks for: each carries a trace context made here, in advance, and the
+// run's User-Agent (which its temporary sampling rule matches); the service says in `traceresponse` which trace it
+// recorded the request under, and whether it sampled it.
 import { VerifyError } from './errors';
-import { newTraceContext, type RandomHex, type TraceContext } from './ids';
+import { newTraceContext, toXRayTraceId, type RandomHex, type TraceContext } from './ids';
+import { parseTraceResponse, type TraceResponse } from './sampling';
 
 /**
  * A child span the service's contract promises, and the name X-Ray shows it under. The ADOT awsxray exporter names
@@ -49,20 +52,43 @@ export const ROUTES: readonly Route[] = [
 ];
 
 export interface SentRequest {
+  /** The trace context the verifier sent. */
   readonly context: TraceContext;
   readonly route: Route;
   /** The HTTP status, or undefined when the request got no answer. */
   readonly status?: number;
   /** Why the request failed: no answer, or an unexpected status. */
   readonly error?: string;
+  /** The service's `traceresponse`, when it sent one. */
+  readonly traceResponse?: TraceResponse;
+  /** POST /orders answers with the X-Ray form of the trace ID it recorded the order under. */
+  readonly bodyXrayTraceId?: string;
+  /** The trace the service used (32 hex): from `traceresponse`, else the body, else the one sent. */
+  readonly traceId: string;
+  /** The X-Ray form of `traceId`: the ID looked up in X-Ray and in the logs. */
+  readonly xrayTraceId: string;
+  /** Requests sent for this one: more than 1 when a task had not sampled it yet and it was sent again. */
+  readonly attempts: number;
 }
 
 export interface TrafficOptions {
   readonly requestsPerRoute: number;
+  /** The run's User-Agent, which its temporary sampling rule matches. */
+  readonly userAgent: string;
+  /** The time the trace IDs are made from (the service's clock when known). */
   readonly now?: () => number;
   readonly randomHex?: RandomHex;
   /** Per-request time limit. @default 10000 */
   readonly requestTimeoutMs?: number;
+  /**
+   * A request the service answers as not sampled is sent again (a new trace), until it is sampled or this time
+   * passes (a task that has not fetched the run's rule yet). @default no resend
+   */
+  readonly resend?: {
+    readonly until: number;
+    readonly pauseMs: number;
+    readonly clock: { now(): number; sleep(ms: number): Promise<void> };
+  };
 }
 
 function networkReason(err: unknown): string {
@@ -71,8 +97,13 @@ function networkReason(err: unknown): string {
   return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
+export interface Reachability {
+  /** The service's clock, from its (or the load balancer's) `Date` header, in epoch milliseconds. */
+  readonly serverDateMs?: number;
+}
+
 /** Fails with one line when the service cannot be reached or is not healthy, before any traffic is sent. */
-export async function checkReachable(serviceUrl: string, timeoutMs = 10_000): Promise<void> {
+export async function checkReachable(serviceUrl: string, timeoutMs = 10_000): Promise<Reachability> {
   const url = `${serviceUrl}/healthz`;
   let res: Response;
   try {
@@ -85,13 +116,32 @@ export async function checkReachable(serviceUrl: string, timeoutMs = 10_000): Pr
     const hint = res.status === 502 || res.status === 503 ? ' The load balancer has no healthy task yet?' : '';
     throw new VerifyError(`The service at ${url} answered HTTP ${res.status}, not 200.${hint}`);
   }
+  const date = Date.parse(res.headers.get('date') ?? '');
+  return Number.isFinite(date) ? { serverDateMs: date } : {};
 }
 
-async function sendOne(serviceUrl: string, route: Route, index: number, opts: TrafficOptions): Promise<SentRequest> {
+function bodyTraceId(text: string): string | undefined {
+  try {
+    const id = (JSON.parse(text) as { xrayTraceId?: unknown }).xrayTraceId;
+    return typeof id === 'string' && /^1-[0-9a-f]{8}-[0-9a-f]{24}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One request with a new trace context. */
+export async function sendOnce(
+  serviceUrl: string,
+  route: Route,
+  index: number,
+  opts: Omit<TrafficOptions, 'requestsPerRoute' | 'resend'>,
+  attempts = 1,
+): Promise<SentRequest> {
   const context = newTraceContext((opts.now ?? Date.now)(), opts.randomHex);
   const body = route.body ? JSON.stringify(route.body(index)) : undefined;
-  const headers: Record<string, string> = { ...context.headers };
+  const headers: Record<string, string> = { ...context.headers, 'user-agent': opts.userAgent };
   if (body) headers['content-type'] = 'application/json';
+  const sent = { context, route, traceId: context.traceId, xrayTraceId: context.xrayTraceId, attempts };
   try {
     const res = await fetch(`${serviceUrl}${route.path}`, {
       method: route.method,
@@ -99,21 +149,44 @@ async function sendOne(serviceUrl: string, route: Route, index: number, opts: Tr
       ...(body ? { body } : {}),
       signal: AbortSignal.timeout(opts.requestTimeoutMs ?? 10_000),
     });
-    await res.text();
+    const text = await res.text();
+    const traceResponse = parseTraceResponse(res.headers.get('traceresponse'));
+    const bodyXrayTraceId = bodyTraceId(text);
+    const traceId =
+      traceResponse?.traceId ??
+      (bodyXrayTraceId ? bodyXrayTraceId.slice(2).replace('-', '') : undefined) ??
+      context.traceId;
     const error =
       res.status === route.expectedStatus ? undefined : `HTTP ${res.status}, expected ${route.expectedStatus}`;
-    return { context, route, status: res.status, ...(error ? { error } : {}) };
+    return {
+      ...sent,
+      status: res.status,
+      traceId,
+      xrayTraceId: toXRayTraceId(traceId),
+      ...(traceResponse ? { traceResponse } : {}),
+      ...(bodyXrayTraceId ? { bodyXrayTraceId } : {}),
+      ...(error ? { error } : {}),
+    };
   } catch (err) {
-    return { context, route, error: `no answer: ${networkReason(err)}` };
+    return { ...sent, error: `no answer: ${networkReason(err)}` };
   }
 }
 
-/** Sends `requestsPerRoute` requests to each route, one at a time, each with its own new trace. */
+/**
+ * Sends `requestsPerRoute` requests to each route, one at a time, each with its own new trace; one the service did
+ * not sample is sent again while `resend` allows.
+ */
 export async function sendTraffic(serviceUrl: string, opts: TrafficOptions): Promise<SentRequest[]> {
   const sent: SentRequest[] = [];
   for (let i = 0; i < opts.requestsPerRoute; i++) {
     for (const route of ROUTES) {
-      sent.push(await sendOne(serviceUrl, route, i, opts));
+      let result = await sendOnce(serviceUrl, route, i, opts);
+      const { resend } = opts;
+      while (resend && result.traceResponse?.sampled === false && resend.clock.now() < resend.until) {
+        await resend.clock.sleep(Math.min(resend.pauseMs, resend.until - resend.clock.now()));
+        result = await sendOnce(serviceUrl, route, i, opts, result.attempts + 1);
+      }
+      sent.push(result);
     }
   }
   return sent;

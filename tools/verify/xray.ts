@@ -1,12 +1,17 @@
-// Polls X-Ray until each trace has arrived with its expected spans, or the deadline passes.
+// Polls X-Ray until each trace has arrived with its expected spans, or the deadline passes: with BatchGetTraces where
+// X-Ray indexes the segments, and with StartTraceRetrieval / ListRetrievedTraces (in X-Ray's format) where CloudWatch
+// Transaction Search keeps them in the aws/spans log group instead. Both give the same documents to the analysis.
 import {
+  CancelTraceRetrievalCommand,
   GetTraceSegmentDestinationCommand,
+  ListRetrievedTracesCommand,
+  StartTraceRetrievalCommand,
   paginateBatchGetTraces,
   type Trace,
   type XRayClient,
 } from '@aws-sdk/client-xray';
 import type { Clock } from './clock';
-import { describeAwsError } from './errors';
+import { describeAwsError, oneLine } from './errors';
 import { backoffMs, isNoAnswer, isThrottling } from './retry';
 import type { ExpectedSpan } from './traffic';
 
@@ -36,7 +41,18 @@ export interface XRayProgress {
   readonly throttled: number;
 }
 
+/** Where the account keeps trace segments (GetTraceSegmentDestination). */
+export type TraceSource = 'xray' | 'transaction-search';
+
 export interface XRayPollOptions {
+  /** How to read the traces. @default 'xray' (BatchGetTraces) */
+  readonly source?: TraceSource;
+  /** Epoch milliseconds of the first request: Transaction Search retrievals cover from 5 minutes before it. */
+  readonly since?: number;
+  /** The service's clock minus this machine's: the retrieval window is moved by it. @default 0 */
+  readonly serviceOffsetMs?: number;
+  /** Pause between ListRetrievedTraces calls while a retrieval runs. @default 1000 */
+  readonly retrievalPollMs?: number;
   readonly clock: Clock;
   /** Epoch milliseconds after which no new poll starts. */
   readonly deadline: number;
@@ -132,30 +148,58 @@ export function linkStatus(links: readonly LogGroupLink[], logGroupName: string,
   return { linked: named, byNameOnly: named && !withArn };
 }
 
+/**
+ * The linked ARNs that end in `:*`, as CloudFormation's `Arn` attribute of a log group does: CloudWatch Logs'
+ * StartQuery refuses `*` in `logGroupIdentifiers`, so the console cannot query such a group for the trace's lines.
+ */
+export function wildcardArns(links: readonly LogGroupLink[]): string[] {
+  return [...new Set(links.map((l) => l.arn).filter((arn): arn is string => arn !== undefined && arn.endsWith(':*')))];
+}
+
 /** The span names (as the service names them) X-Ray does not show for this trace. */
 export function missingSpans(findings: TraceFindings | undefined, expected: readonly ExpectedSpan[]): string[] {
   return expected.filter((e) => !findings?.spanNames.has(e.xrayName)).map((e) => e.span);
 }
 
 /**
- * Where the account sends trace segments. With CloudWatch Transaction Search on (`CloudWatchLogs`), BatchGetTraces
- * finds nothing: "You cannot find traces through this API if Transaction Search is enabled since trace is not
- * indexed in X-Ray" (API reference). `undefined` with a reason when the identity may not ask.
+ * Where the account sends trace segments: `XRay`, or `CloudWatchLogs` when CloudWatch Transaction Search is on (then
+ * BatchGetTraces finds nothing: "You cannot find traces through this API if Transaction Search is enabled since trace
+ * is not indexed in X-Ray", X-Ray API reference). Unknown, with the reason, when the identity may not ask, the call
+ * fails, or a change of destination is still PENDING: the run goes on with BatchGetTraces and says so.
  */
 export async function traceSegmentDestination(
   xray: XRayClient,
   signal?: AbortSignal,
-): Promise<{ destination?: string; unknown?: string }> {
+): Promise<{ destination?: 'XRay' | 'CloudWatchLogs'; unknown?: string }> {
   try {
     const res = await xray.send(new GetTraceSegmentDestinationCommand({}), signal ? { abortSignal: signal } : {});
-    return { destination: res.Destination ?? 'XRay' };
+    const destination = res.Destination ?? 'XRay';
+    if (res.Status === 'PENDING') {
+      return { unknown: `a change of the trace segment destination to ${destination} is still pending` };
+    }
+    return { destination };
   } catch (err) {
-    const name = (err as { name?: string }).name ?? '';
-    if (name === 'AccessDenied' || name === 'AccessDeniedException' || isThrottling(err)) {
+    const name = (err as { name?: string }).name ?? 'Error';
+    if (name === 'AccessDenied' || name === 'AccessDeniedException') {
       return { unknown: `${name}; allow xray:GetTraceSegmentDestination to have it checked` };
     }
-    throw describeAwsError(err, 'checking where X-Ray stores traces', 'xray:GetTraceSegmentDestination');
+    if (isThrottling(err)) return { unknown: `${name}: throttled` };
+    return { unknown: `GetTraceSegmentDestination failed: ${oneLine(err)}` };
   }
+}
+
+/** One Trace per ID: a trace whose segments come split across pages (or batches) is merged, not overwritten. */
+export function mergeTraces(traces: readonly Trace[]): Trace[] {
+  const byId = new Map<string, Trace>();
+  for (const trace of traces) {
+    if (!trace.Id) continue;
+    const seen = byId.get(trace.Id);
+    byId.set(
+      trace.Id,
+      seen ? { ...seen, Segments: [...(seen.Segments ?? []), ...(trace.Segments ?? [])] } : { ...trace },
+    );
+  }
+  return [...byId.values()];
 }
 
 async function fetchTraces(xray: XRayClient, ids: string[], signal?: AbortSignal): Promise<Trace[]> {
@@ -167,7 +211,72 @@ async function fetchTraces(xray: XRayClient, ids: string[], signal?: AbortSignal
   )) {
     traces.push(...(page.Traces ?? []));
   }
-  return traces;
+  return mergeTraces(traces);
+}
+
+/** StartTraceRetrieval takes at most 100 trace IDs (X-Ray API reference), as many as a run can make. */
+const RETRIEVAL_BATCH_SIZE = 100;
+const RETRIEVAL_WINDOW_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Transaction Search: one retrieval for `ids` over the run's window, its results in X-Ray's format (each span's
+ * Document is a segment document). A retrieval still running when `giveUpAt` passes is cancelled.
+ */
+async function fetchRetrievedTraces(
+  xray: XRayClient,
+  ids: string[],
+  opts: XRayPollOptions,
+  giveUpAt: number,
+): Promise<Trace[]> {
+  const send = opts.signal ? { abortSignal: opts.signal } : {};
+  const offset = opts.serviceOffsetMs ?? 0;
+  const since = (opts.since ?? opts.clock.now()) + offset;
+  const { RetrievalToken } = await xray.send(
+    new StartTraceRetrievalCommand({
+      TraceIds: ids,
+      StartTime: new Date(since - RETRIEVAL_WINDOW_MARGIN_MS),
+      EndTime: new Date(opts.clock.now() + offset + RETRIEVAL_WINDOW_MARGIN_MS),
+    }),
+    send,
+  );
+  if (!RetrievalToken) return [];
+  const traces: Trace[] = [];
+  let nextToken: string | undefined;
+  for (;;) {
+    const page = await xray.send(
+      new ListRetrievedTracesCommand({
+        RetrievalToken,
+        TraceFormat: 'XRAY',
+        ...(nextToken ? { NextToken: nextToken } : {}),
+      }),
+      send,
+    );
+    const status = page.RetrievalStatus;
+    if (status === 'COMPLETE') {
+      for (const t of page.Traces ?? []) {
+        traces.push({
+          Id: t.Id,
+          Duration: t.Duration,
+          Segments: (t.Spans ?? []).map((sp) => ({ Id: sp.Id, Document: sp.Document })),
+        });
+      }
+      nextToken = page.NextToken;
+      if (!nextToken) return mergeTraces(traces);
+      continue;
+    }
+    if (status === 'FAILED' || status === 'CANCELLED' || status === 'TIMEOUT') {
+      throw Object.assign(new Error(`Transaction Search retrieval ${status.toLowerCase()}`), {
+        name: 'RetrievalEnded',
+      });
+    }
+    if (opts.clock.now() >= giveUpAt || opts.signal?.aborted) {
+      await xray.send(new CancelTraceRetrievalCommand({ RetrievalToken }), send).catch(() => undefined);
+      throw Object.assign(new Error('Transaction Search retrieval still running at the deadline, cancelled'), {
+        name: 'RetrievalEnded',
+      });
+    }
+    await opts.clock.sleep(Math.min(opts.retrievalPollMs ?? 1000, Math.max(0, giveUpAt - opts.clock.now())));
+  }
 }
 
 export async function pollTraces(
@@ -184,12 +293,22 @@ export async function pollTraces(
   let error: string | undefined;
   let stop = false;
 
+  const transactionSearch = opts.source === 'transaction-search';
+  const retrievalErrors = new Set<string>();
+  const batchSize = transactionSearch ? RETRIEVAL_BATCH_SIZE : BATCH_SIZE;
+  const permission = transactionSearch
+    ? 'xray:StartTraceRetrieval and xray:ListRetrievedTraces'
+    : 'xray:BatchGetTraces';
   while (!stop) {
     let throttledThisRound = false;
     const ids = [...pending];
-    for (let i = 0; i < ids.length && !stop; i += BATCH_SIZE) {
+    for (let i = 0; i < ids.length && !stop; i += batchSize) {
       try {
-        for (const trace of await fetchTraces(xray, ids.slice(i, i + BATCH_SIZE), opts.signal)) {
+        const batch = ids.slice(i, i + batchSize);
+        const traces = transactionSearch
+          ? await fetchRetrievedTraces(xray, batch, opts, opts.deadline)
+          : await fetchTraces(xray, batch, opts.signal);
+        for (const trace of traces) {
           if (!trace.Id || !expected.has(trace.Id)) continue;
           const found = analyseTrace(trace);
           findings.set(trace.Id, found);
@@ -199,13 +318,17 @@ export async function pollTraces(
         if (isThrottling(err)) {
           throttled++;
           throttledThisRound = true;
+        } else if ((err as { name?: string }).name === 'RetrievalEnded') {
+          // A retrieval that failed or ran out of time: the next round starts a new one.
+          retrievalErrors.add((err as Error).message);
+          error = [...retrievalErrors].join('; ');
         } else if (isNoAnswer(err)) {
           // A request timeout after the SDK's attempts: try again next round. The run's abort: stop.
           error = 'X-Ray did not answer in time';
           if (opts.signal?.aborted) stop = true;
         } else {
           // Access denied or anything else mid-run: keep what was found, say why in the report.
-          error = describeAwsError(err, 'reading traces from X-Ray', 'xray:BatchGetTraces').message;
+          error = describeAwsError(err, 'reading traces from X-Ray', permission).message;
           stop = true;
         }
       }

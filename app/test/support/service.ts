@@ -262,6 +262,11 @@ export const PROCESS_MESSAGES = new Set([
   'span flush failed',
   'sampling rules loaded',
   'sampling rules available again',
+  // The listeners' own reports (http-limits.ts), written outside any request.
+  'the file descriptor limit is below the connection cap: connections past it are reset, not refused',
+  'connection cap reached: new connections closed',
+  'out of file descriptors: new connections are reset',
+  'listener error',
 ]);
 
 /** True for a line written outside any request: the process's lifecycle and the SDK's own diagnostics. */

@@ -29,10 +29,21 @@ describe('options', () => {
         region: 'eu-west-1',
       },
     );
-    expect(parseCli(['--url', 'http://x.example', '--log-group', 'g'])).toMatchObject({
+    expect(parseCli(['--url', 'http://x.example', '--log-group', 'g', '--service-name', 'checkout'])).toMatchObject({
       url: 'http://x.example',
       logGroup: 'g',
+      serviceName: 'checkout',
     });
+  });
+
+  it.each([
+    [['--bogus'], "verify: Unknown option '--bogus'. See --help.\n"],
+    [['--requests'], "verify: Option '--requests <value>' argument missing. See --help.\n"],
+    [['extra'], "verify: Unexpected argument 'extra'. This command does not take positional arguments. See --help.\n"],
+  ])('ends the sentence about %j with a full stop before "See --help."', async (argv, line) => {
+    const io = captureIo();
+    expect(await main(argv, io)).toBe(2);
+    expect(io.err).toBe(line);
   });
 
   it.each([

@@ -11,11 +11,20 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import {
   BatchGetTracesCommand,
+  CancelTraceRetrievalCommand,
+  CreateSamplingRuleCommand,
+  DeleteSamplingRuleCommand,
+  GetSamplingRulesCommand,
   GetTraceSegmentDestinationCommand,
+  ListRetrievedTracesCommand,
+  RuleLimitExceededException,
+  StartTraceRetrievalCommand,
   ThrottledException,
   XRayClient,
+  type SamplingRule,
   type Trace,
 } from '@aws-sdk/client-xray';
+import { randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -26,8 +35,10 @@ import type { Io } from '../cli';
 
 export const REGION = 'us-east-1';
 export const LOG_GROUP = 'otel-test';
-/** As CloudFormation's `Arn` attribute (the stack's LogGroupArn output) gives it, with the trailing `:*`. */
-export const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:123456789012:log-group:${LOG_GROUP}:*`;
+/** The stack's LogGroupArn output, as the spans carry it: without the `:*` of CloudFormation's `Arn` attribute. */
+export const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:123456789012:log-group:${LOG_GROUP}`;
+/** The stack's SamplingRuleName output. */
+export const SAMPLING_RULE_NAME = 'otel-fargate-service-1a2b3c4d';
 /** The stack's XRayTracesConsoleUrl output. */
 export const TRACES_CONSOLE_URL = `https://${REGION}.console.aws.amazon.com/cloudwatch/home?region=${REGION}#xray:traces/query`;
 
@@ -74,15 +85,30 @@ export interface ReceivedRequest {
   readonly path: string;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: string;
-  /** The trace ID the service continued, from the W3C header. */
+  /** The trace ID the service recorded the request under: the caller's, from the W3C header, unless it starts its own. */
   readonly traceId?: string;
+  /** Whether the service sampled (recorded) it: only then does its trace reach X-Ray. */
+  readonly sampled: boolean;
 }
 
-/** Answers like the service's contract; `statusFor` makes a route misbehave. */
+/**
+ * Answers like the service's contract: continues the caller's trace ID, ignores its sampled flag (the `sample`
+ * decision stands in for the X-Ray rules), and says both in `traceresponse`. `statusFor` makes a route misbehave.
+ */
 export class StandInService {
   readonly received: ReceivedRequest[] = [];
   private server?: Server;
   statusFor: (method: string, path: string) => number | undefined = () => undefined;
+  /** The sampling decision for a request (the X-Ray rules in force). @default every request */
+  sample: (headers: ReceivedRequest['headers']) => boolean = () => true;
+  /** The service's clock, for its `Date` header. @default the real one */
+  now: () => number = () => Date.now();
+  /** Whether it sends `traceresponse` (a service from before that contract does not). */
+  sendsTraceResponse = true;
+  /** Whether it keeps a caller's trace ID; false starts a trace of its own (a propagation gap). */
+  continuesContext = true;
+  /** Whether its answers carry a `Date` header (a load balancer's always do). */
+  sendsDate = true;
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -90,18 +116,31 @@ export class StandInService {
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
         const path = req.url ?? '/';
+        res.sendDate = false;
+        const date: Record<string, string> = this.sendsDate ? { date: new Date(this.now()).toUTCString() } : {};
+        if (path === '/healthz') {
+          res.writeHead(this.statusFor(req.method ?? 'GET', path) ?? 200, date).end('ok');
+          return;
+        }
         const traceparent = req.headers.traceparent;
-        const traceId = typeof traceparent === 'string' ? traceparent.split('-')[1] : undefined;
-        if (path !== '/healthz') {
-          this.received.push({ method: req.method ?? 'GET', path, headers: req.headers, body, traceId });
+        const sent = typeof traceparent === 'string' ? traceparent.split('-')[1] : undefined;
+        const own = `${Math.floor(this.now() / 1000).toString(16)}${randomBytes(12).toString('hex')}`;
+        const traceId = this.continuesContext && sent ? sent : own;
+        const sampled = this.sample(req.headers);
+        this.received.push({ method: req.method ?? 'GET', path, headers: req.headers, body, traceId, sampled });
+        const headers: Record<string, string> = { ...date };
+        if (this.sendsTraceResponse) {
+          headers.traceresponse = `00-${traceId}-${randomBytes(8).toString('hex')}-${sampled ? '01' : '00'}`;
         }
         const forced = this.statusFor(req.method ?? 'GET', path);
-        if (forced) res.writeHead(forced).end('broken');
-        else if (path === '/healthz') res.writeHead(200).end('ok');
-        else if (req.method === 'GET' && path === '/') res.writeHead(200).end('Welcome to the Home Page!');
+        if (forced) res.writeHead(forced, headers).end('broken');
+        else if (req.method === 'GET' && path === '/') res.writeHead(200, headers).end('Welcome to the Home Page!');
         else if (req.method === 'POST' && path === '/orders') {
-          res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'o-1' }));
-        } else res.writeHead(404).end();
+          const xrayTraceId = toXRayTraceId(traceId);
+          res
+            .writeHead(201, { ...headers, 'content-type': 'application/json' })
+            .end(JSON.stringify({ order: { id: 'o-1' }, xrayTraceId }));
+        } else res.writeHead(404, headers).end();
       });
     });
     this.server.listen(0, '127.0.0.1');
@@ -195,8 +234,26 @@ export interface Scenario {
   xrayThrottles?: number;
   /** BatchGetTraces is denied: in the preflight probe, or from its n-th call after it. */
   xrayDenied?: 'probe' | number;
-  /** GetTraceSegmentDestination's answer. @default XRay */
-  segmentDestination?: 'XRay' | 'CloudWatchLogs' | 'denied';
+  /** GetTraceSegmentDestination's answer: a destination, PENDING (a change in progress), or an error. @default XRay */
+  segmentDestination?: 'XRay' | 'CloudWatchLogs' | 'pending' | 'denied' | 'failing';
+  /** Each trace's segments come in two BatchGetTraces pages (NextToken). */
+  splitPages?: boolean;
+  /** ListRetrievedTraces calls per retrieval that say RUNNING before COMPLETE. @default 1 */
+  retrievalRunning?: number;
+  /** What a retrieval ends in, instead of COMPLETE. */
+  retrievalStatus?: 'FAILED' | 'TIMEOUT';
+  /** The stack's sampling rule as GetSamplingRules lists it; null: no such rule. @default the stack's default rule */
+  stackRule?: SamplingRule | null;
+  /** How long after its creation the run's rule is in force on the service (the task's rule poll). @default 0 */
+  rulePropagationMs?: number;
+  /** The service never samples the run's requests, whatever the rules. */
+  neverSampled?: boolean;
+  /** Requests alternate between two tasks; the second fetches the run's rule this much later. @default 0 */
+  secondTaskLagMs?: number;
+  /** CreateSamplingRule fails: denied, or the account's rule quota is reached. */
+  createRule?: 'denied' | 'limit';
+  /** DeleteSamplingRule fails. */
+  deleteRuleFails?: boolean;
   /** Round queries (not the probe) rejected with LimitExceededException first. @default 0 */
   logsThrottles?: number;
   /** Lines Logs Insights holds per request: with the X-Ray form, and with only the 32-hex form. @default 3 and 0 */
@@ -265,6 +322,25 @@ export function segmentDocuments(req: ReceivedRequest, spans: readonly ServiceSp
 const named = (name: string, message: string, extra: object = {}) =>
   Object.assign(new Error(message), { name, $metadata: {}, ...extra });
 
+/** The stack's rule, as CloudFormation creates it from lib/sampling-rule.ts with the default context. */
+export const STACK_RULE: SamplingRule = {
+  RuleName: SAMPLING_RULE_NAME,
+  RuleARN: `arn:aws:xray:${REGION}:123456789012:sampling-rule/${SAMPLING_RULE_NAME}`,
+  Priority: 9000,
+  FixedRate: 0.05,
+  ReservoirSize: 1,
+  ServiceName: SERVICE_NAME,
+  ServiceType: 'AWS::ECS::Container',
+  Host: '*',
+  HTTPMethod: '*',
+  URLPath: '*',
+  ResourceARN: '*',
+  Version: 1,
+};
+
+/** Virtual time for the mocked AWS's own bookkeeping (when a rule was created). */
+type Now = { now(): number };
+
 export class FakeAws {
   readonly cfn = new CloudFormationClient({
     region: REGION,
@@ -282,25 +358,97 @@ export class FakeAws {
   readonly queries: string[] = [];
   /** The query IDs StopQuery was sent for. */
   readonly stopped: string[] = [];
-  /** The trace IDs BatchGetTraces was asked for, the preflight probe's aside. */
+  /** The trace IDs BatchGetTraces (or a Transaction Search retrieval) was asked for, the preflight probe's aside. */
   readonly askedTraceIds: string[] = [];
+  /** The sampling rules created, with when; deleted ones are removed. */
+  readonly rules = new Map<string, { rule: SamplingRule; createdAt: number }>();
+  /** Every rule ever created, and every rule deleted. */
+  readonly created: SamplingRule[] = [];
+  readonly deleted: string[] = [];
 
   constructor(
     private readonly service: { readonly received: readonly ReceivedRequest[] },
     private readonly scenario: Scenario = {},
+    readonly clock: Now = new FakeClock(),
   ) {
+    if (service instanceof StandInService) {
+      service.now = () => clock.now();
+      service.sample = (headers) => this.sampledByRules(headers);
+    }
     this.xrayMock.on(GetTraceSegmentDestinationCommand).callsFake(() => {
-      if (scenario.segmentDestination === 'denied') throw named('AccessDeniedException', 'not authorized');
-      return { Destination: scenario.segmentDestination ?? 'XRay', Status: 'ACTIVE' };
+      switch (scenario.segmentDestination) {
+        case 'denied':
+          throw named('AccessDeniedException', 'not authorized');
+        case 'failing':
+          throw named('InternalFailure', 'We encountered an internal error. Please try again.');
+        case 'pending':
+          return { Destination: 'CloudWatchLogs', Status: 'PENDING' };
+        default:
+          return { Destination: scenario.segmentDestination ?? 'XRay', Status: 'ACTIVE' };
+      }
     });
 
+    this.xrayMock.on(GetSamplingRulesCommand).callsFake(() => {
+      const stack = scenario.stackRule === undefined ? STACK_RULE : scenario.stackRule;
+      const records = [...(stack ? [stack] : []), ...[...this.rules.values()].map((r) => r.rule)];
+      return { SamplingRuleRecords: records.map((SamplingRule) => ({ SamplingRule })) };
+    });
+    this.xrayMock.on(CreateSamplingRuleCommand).callsFake((input: { SamplingRule: SamplingRule }) => {
+      if (scenario.createRule === 'denied')
+        throw named('AccessDeniedException', 'not authorized to CreateSamplingRule');
+      if (scenario.createRule === 'limit') {
+        throw new RuleLimitExceededException({
+          message: 'You have reached the maximum number of sampling rules.',
+          $metadata: {},
+        });
+      }
+      this.created.push(input.SamplingRule);
+      this.rules.set(input.SamplingRule.RuleName as string, { rule: input.SamplingRule, createdAt: clock.now() });
+      return { SamplingRuleRecord: { SamplingRule: input.SamplingRule } };
+    });
+    this.xrayMock.on(DeleteSamplingRuleCommand).callsFake((input: { RuleName: string }) => {
+      if (scenario.deleteRuleFails) throw named('InternalFailure', 'try again later');
+      this.deleted.push(input.RuleName);
+      this.rules.delete(input.RuleName);
+      return {};
+    });
+
+    let retrievals = 0;
+    const retrievalPolls = new Map<string, number>();
+    const retrievalIds = new Map<string, string[]>();
+    this.xrayMock.on(StartTraceRetrievalCommand).callsFake((input: { TraceIds: string[] }) => {
+      const token = `r-${++retrievals}`;
+      this.askedTraceIds.push(...input.TraceIds);
+      retrievalIds.set(token, input.TraceIds);
+      return { RetrievalToken: token };
+    });
+    this.xrayMock
+      .on(ListRetrievedTracesCommand)
+      .callsFake((input: { RetrievalToken: string; TraceFormat?: string }) => {
+        const polls = (retrievalPolls.get(input.RetrievalToken) ?? 0) + 1;
+        retrievalPolls.set(input.RetrievalToken, polls);
+        if (polls <= (scenario.retrievalRunning ?? 1)) return { RetrievalStatus: 'RUNNING', Traces: [] };
+        if (scenario.retrievalStatus) return { RetrievalStatus: scenario.retrievalStatus, Traces: [] };
+        if (input.TraceFormat !== 'XRAY') return { RetrievalStatus: 'COMPLETE', TraceFormat: 'OTEL', Traces: [] };
+        const traces = (retrievalIds.get(input.RetrievalToken) ?? [])
+          .map((id) => this.trace(id))
+          .filter((t): t is Trace => t !== undefined);
+        return {
+          RetrievalStatus: 'COMPLETE',
+          TraceFormat: 'XRAY',
+          Traces: traces.map((t) => ({ Id: t.Id, Duration: t.Duration, Spans: t.Segments })),
+        };
+      });
+    this.xrayMock.on(CancelTraceRetrievalCommand).resolves({});
+
     let batchCalls = 0;
-    this.xrayMock.on(BatchGetTracesCommand).callsFake((input: { TraceIds: string[] }) => {
+    this.xrayMock.on(BatchGetTracesCommand).callsFake((input: { TraceIds: string[]; NextToken?: string }) => {
       const probe = input.TraceIds.length === 1 && input.TraceIds[0].endsWith('0'.repeat(24));
       if (probe) {
         if (scenario.xrayDenied === 'probe') throw named('AccessDeniedException', 'not authorized to BatchGetTraces');
         return { Traces: [] };
       }
+      if (input.NextToken) return this.secondPage(input.TraceIds);
       batchCalls++;
       this.askedTraceIds.push(...input.TraceIds);
       if (typeof scenario.xrayDenied === 'number' && batchCalls >= scenario.xrayDenied) {
@@ -314,7 +462,17 @@ export class FakeAws {
       if (batchCalls <= throttles + (scenario.emptyPolls ?? 0) + (scenario.unprocessedPolls ?? 0)) {
         return { Traces: [], UnprocessedTraceIds: input.TraceIds };
       }
-      return { Traces: input.TraceIds.map((id) => this.trace(id)).filter((t): t is Trace => t !== undefined) };
+      const traces = input.TraceIds.map((id) => this.trace(id)).filter((t): t is Trace => t !== undefined);
+      if (!scenario.splitPages) return { Traces: traces };
+      // Each trace's segments over two pages, as X-Ray may return a large trace: the first half here, the rest
+      // for the NextToken (secondPage).
+      return {
+        Traces: traces.map((t) => ({
+          ...t,
+          Segments: (t.Segments ?? []).slice(0, Math.ceil((t.Segments ?? []).length / 2)),
+        })),
+        NextToken: 'page-2',
+      };
     });
 
     let roundQueries = 0;
@@ -368,13 +526,36 @@ export class FakeAws {
     return this;
   }
 
+  /** Whether the rules in force sample a request: the run's rule, once the task has fetched it, matches its UA. */
+  private sampledByRules(headers: ReceivedRequest['headers']): boolean {
+    if (this.scenario.neverSampled) return false;
+    const ua = headers['user-agent'];
+    const lag = this.requestsSeen++ % 2 === 1 ? (this.scenario.secondTaskLagMs ?? 0) : 0;
+    return [...this.rules.values()].some(
+      ({ rule, createdAt }) =>
+        rule.Attributes?.['user_agent.original'] === ua &&
+        this.clock.now() - createdAt >= (this.scenario.rulePropagationMs ?? 0) + lag,
+    );
+  }
+  private requestsSeen = 0;
+
+  private secondPage(ids: string[]) {
+    const traces = ids.map((id) => this.trace(id)).filter((t): t is Trace => t !== undefined);
+    return {
+      Traces: traces.map((t) => ({
+        ...t,
+        Segments: (t.Segments ?? []).slice(Math.ceil((t.Segments ?? []).length / 2)),
+      })),
+    };
+  }
+
   private requestFor(xrayId: string) {
     return this.service.received.find((r) => r.traceId && toXRayTraceId(r.traceId) === xrayId);
   }
 
   private trace(xrayId: string): Trace | undefined {
     const req = this.requestFor(xrayId);
-    if (!req || !(this.scenario.exported?.(req) ?? true)) return undefined;
+    if (!req || !req.sampled || !(this.scenario.exported?.(req) ?? true)) return undefined;
     const contract = SERVICE_SPANS[`${req.method} ${req.path}`] ?? [];
     const names = this.scenario.spans?.(req) ?? contract.map((s) => s.name);
     const spans =

@@ -1,4 +1,5 @@
-// Prints a sample of `npm run verify` output for the README, from a mocked run: the stand-in service on port 0 and
+// Prints a sample of `npm run verify` output for the README, from a mocked run: the stand-in service on port 0 (it
+// speaks traceresponse, and samples the run's requests once the mocked X-Ray's rule has reached it) and
 // aws-sdk-client-mock'd AWS. Run: npx tsx tools/verify/test/sample.ts
 // The stand-in's local URL is shown as a load balancer's, so the sample reads as it would after a deploy.
 import { main } from '../cli';
@@ -7,6 +8,7 @@ import {
   FakeClock,
   LOG_GROUP,
   LOG_GROUP_ARN,
+  SAMPLING_RULE_NAME,
   StandInService,
   TRACES_CONSOLE_URL,
   captureIo,
@@ -18,14 +20,16 @@ const SHOWN_URL = 'http://OtelFa-WebLo-EXAMPLE-123456789.us-east-1.elb.amazonaws
 async function sample(title: string, scenario: Scenario): Promise<void> {
   const service = new StandInService();
   const url = await service.start();
-  const fake = new FakeAws(service, scenario).withStack({
+  const clock = new FakeClock();
+  const fake = new FakeAws(service, scenario, clock).withStack({
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
     XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
+    SamplingRuleName: SAMPLING_RULE_NAME,
   });
   const io = captureIo();
-  const code = await main([], io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock: new FakeClock() }));
+  const code = await main([], io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }));
   await service.stop();
   process.stdout.write(
     `## ${title}\n\n$ npm run verify\n${`${io.err}${io.out}`.replaceAll(url, SHOWN_URL)}$ echo $?\n${code}\n\n`,
@@ -33,8 +37,13 @@ async function sample(title: string, scenario: Scenario): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  await sample('Everything linked', { emptyPolls: 2 });
-  await sample('Segments without the log link', { links: null, emptyPolls: 1 });
+  // The service's tasks fetch the new rule within their 60 s poll: here after 35 s.
+  await sample('Everything linked', { rulePropagationMs: 35_000, emptyPolls: 2 });
+  await sample('A log link whose ARN ends in :*', {
+    rulePropagationMs: 35_000,
+    links: [{ log_group: LOG_GROUP, arn: `${LOG_GROUP_ARN}:*` }],
+    emptyPolls: 1,
+  });
 }
 
 void run();

@@ -72,7 +72,14 @@ describe('against the real service (app/src, started with tsx)', () => {
     get received(): ReceivedRequest[] {
       return lines
         .filter((l) => l.msg === 'request completed' && (l.path === '/' || l.path === '/orders') && l.trace_id)
-        .map((l) => ({ method: l.method ?? 'GET', path: l.path ?? '/', headers: {}, body: '', traceId: l.trace_id }));
+        .map((l) => ({
+          method: l.method ?? 'GET',
+          path: l.path ?? '/',
+          headers: {},
+          body: '',
+          traceId: l.trace_id,
+          sampled: true,
+        }));
     },
   };
 
@@ -86,6 +93,8 @@ describe('against the real service (app/src, started with tsx)', () => {
         LOG_LEVEL: 'info',
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY: '50',
+        // The mocked X-Ray cannot reach its sampler: record every request, as a rule of rate 1 would.
+        OTEL_TRACES_SAMPLER: 'always_on',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -119,7 +128,7 @@ describe('against the real service (app/src, started with tsx)', () => {
 
     beforeAll(async () => {
       await checkReachable(url);
-      sent = await sendTraffic(url, { requestsPerRoute: 2 });
+      sent = await sendTraffic(url, { requestsPerRoute: 2, userAgent: 'otel-fargate-verify/servicetest' });
     });
 
     it('gets the answers the contract promises: 200 for /, 201 for /orders', () => {

@@ -2,23 +2,29 @@
 // documents follow the awsxray exporter's naming rules (see fakes.ts).
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, StartQueryCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { BatchGetTracesCommand, XRayClient } from '@aws-sdk/client-xray';
+import {
+  BatchGetTracesCommand,
+  ListRetrievedTracesCommand,
+  StartTraceRetrievalCommand,
+  XRayClient,
+} from '@aws-sdk/client-xray';
 import 'aws-sdk-client-mock-jest';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { main } from '../cli';
+import { main, type Signals } from '../cli';
 import { systemClock } from '../clock';
-import { insightsQuery } from '../logs';
+import { CONCURRENT_QUERIES_PER_ACCOUNT, QUERY_STRING_MAX_CHARS, insightsQuery } from '../logs';
 import { consoleUrl } from '../report';
 import { awsClientConfig } from '../retry';
 import { ROUTES } from '../traffic';
-import { verify, type VerifyOptions } from '../verify';
+import { verify, type VerifyOptions, type VerifyOutcome } from '../verify';
 import {
   FakeAws,
   FakeClock,
   LOG_GROUP,
   LOG_GROUP_ARN,
+  SAMPLING_RULE_NAME,
   SERVICE_NAME,
   SERVICE_SPANS,
   START_MS,
@@ -45,18 +51,22 @@ afterEach(async () => {
 
 const OPTIONS: VerifyOptions = { stackName: 'OtelFargateStack', requestsPerRoute: 2, timeoutMs: 120_000 };
 
-function deployed(scenario: Scenario = {}) {
-  return new FakeAws(service, scenario).withStack({
+/** The mocked AWS of a deployed stack, on a virtual clock that the stand-in service shares. */
+function deployed(scenario: Scenario = {}, outputs: Record<string, string> = {}) {
+  return new FakeAws(service, scenario, new FakeClock()).withStack({
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
     XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
+    SamplingRuleName: SAMPLING_RULE_NAME,
+    ...outputs,
   });
 }
 
-async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions> = {}) {
-  const fake = deployed(scenario);
-  const clock = new FakeClock();
+const clockOf = (fake: FakeAws) => fake.clock as FakeClock;
+
+async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions> = {}, fake = deployed(scenario)) {
+  const clock = clockOf(fake);
   const progress: string[] = [];
   const outcome = await verify(
     { ...OPTIONS, ...options },
@@ -65,11 +75,21 @@ async function runVerify(scenario: Scenario = {}, options: Partial<VerifyOptions
   return { outcome, fake, clock, progress };
 }
 
-async function runCli(argv: string[], fake: FakeAws) {
+async function runCli(argv: string[], fake: FakeAws, signals?: Signals) {
   const io = captureIo();
-  const clock = new FakeClock();
-  const code = await main(argv, io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }));
+  const clock = fake.clock instanceof FakeClock ? fake.clock : new FakeClock();
+  const code = await main(
+    argv,
+    io,
+    () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }),
+    signals ?? new EventEmitter(),
+  );
   return { code, io, clock };
+}
+
+/** The requests whose traces the run judged (probes and requests sent again aside), in the order sent. */
+function judged(outcome: VerifyOutcome): ReceivedRequest[] {
+  return outcome.rows.map((r) => service.received.find((q) => q.traceId && xrayIdOf(q) === r.xrayTraceId)!);
 }
 
 const isOrder = (r: ReceivedRequest) => r.path === '/orders';
@@ -93,35 +113,32 @@ describe('when every trace arrives with its spans, its log link and its log line
   });
 
   it('sends requests to / and to /orders, each with its own time-prefixed trace in both header formats', async () => {
-    await runVerify();
-    expect(service.received.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /',
-      'POST /orders',
-      'GET /',
-      'POST /orders',
-    ]);
+    const { outcome } = await runVerify();
+    const sent = judged(outcome);
+    expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /', 'POST /orders', 'GET /', 'POST /orders']);
     const epochHex = Math.floor(START_MS / 1000).toString(16);
-    for (const req of service.received) {
+    for (const req of sent) {
       expect(req.traceId?.slice(0, 8)).toBe(epochHex);
       expect(req.headers['x-amzn-trace-id']).toMatch(
         new RegExp(`^Root=${xrayIdOf(req)};Parent=[0-9a-f]{16};Sampled=1$`),
       );
       expect(req.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     }
-    expect(new Set(service.received.map((r) => r.traceId)).size).toBe(4);
-    expect(JSON.parse(service.received[1].body)).toEqual({ sku: 'verify-1', quantity: 1 });
+    expect(new Set(sent.map((r) => r.traceId)).size).toBe(4);
+    expect(JSON.parse(sent[1].body)).toEqual({ sku: 'verify-1', quantity: 1 });
   });
 
   it('asks X-Ray for exactly the trace IDs it generated', async () => {
-    const { fake } = await runVerify();
-    expect([...fake.askedTraceIds].sort()).toEqual(service.received.map(xrayIdOf).sort());
+    const { fake, outcome } = await runVerify();
+    expect([...fake.askedTraceIds].sort()).toEqual(judged(outcome).map(xrayIdOf).sort());
+    expect(outcome.rows.map((r) => r.xrayTraceId)).toEqual(outcome.rows.map((r) => r.sentXrayTraceId));
   });
 
   it("runs one Logs Insights query per round on the stack's log group, matching every trace's IDs", async () => {
     const { fake, outcome } = await runVerify();
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: [LOG_GROUP] });
     expect(fake.queries).toHaveLength(1);
-    for (const req of service.received) {
+    for (const req of judged(outcome)) {
       expect(fake.queries[0]).toContain(xrayIdOf(req));
       expect(fake.queries[0]).toContain(req.traceId);
     }
@@ -186,7 +203,9 @@ describe('while traces are still on their way', () => {
     expect(outcome.ok).toBe(true);
     expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 4);
     expect(progress).toContainEqual(expect.stringMatching(/^Waiting: X-Ray 0\/4 traces complete, 0 partial; /));
-    expect(progress.at(-1)).toMatch(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines \(\d+ s/);
+    expect(progress.filter((line) => line.startsWith('Waiting: ')).at(-1)).toMatch(
+      /^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines \(\d+ s/,
+    );
   });
 
   it('polls again the traces X-Ray lists as unprocessed', async () => {
@@ -198,18 +217,22 @@ describe('while traces are still on their way', () => {
   it('on a terminal, rewrites one status line in place', async () => {
     const fake = deployed({ emptyPolls: 2 });
     let err = '';
-    const code = await main([], { ...captureIo(), isTTY: true, stderr: (t) => (err += t) }, () => ({
-      cfn: fake.cfn,
-      xray: fake.xray,
-      logs: fake.logs,
-      clock: new FakeClock(),
-    }));
+    const code = await main(
+      [],
+      { ...captureIo(), isTTY: true, stderr: (t) => (err += t) },
+      () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock: clockOf(fake) }),
+      new EventEmitter(),
+    );
     expect(code).toBe(0);
     const shown = err.split('\n').map((line) => line.split('\r\x1b[K').at(-1));
     expect(shown).toEqual([
       expect.stringMatching(/^Service /),
+      expect.stringMatching(/^Sampling rule of the stack: /),
+      expect.stringMatching(/^Temporary sampling rule: /),
+      expect.stringMatching(/^Temporary rule in force: probe 1 sampled/),
       'Sent 4 traced requests, 4 answered',
       expect.stringMatching(/^Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines/),
+      expect.stringMatching(/^Deleted the temporary sampling rule otel-verify-[0-9a-f]{12}\.$/),
       '',
     ]);
     expect(err.match(/Waiting: /g)!.length).toBeGreaterThanOrEqual(3);
@@ -219,6 +242,63 @@ describe('while traces are still on their way', () => {
     const { io } = await runCli([], deployed({ emptyPolls: 5 }));
     expect(io.err.match(/Waiting: X-Ray 0\/4 traces complete, 0 partial; Logs 4\/4/g)).toHaveLength(1);
     expect(io.err).toMatch(/Waiting: X-Ray 4\/4 traces complete, 0 partial; Logs 4\/4 with lines/);
+  });
+});
+
+describe('when the service does not continue the sent trace context (issue 14.4)', () => {
+  it('says NOT CONTINUED with both IDs, and finds the trace under the ID the service answered with', async () => {
+    service.continuesContext = false;
+    const { outcome } = await runVerify();
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['not-continued']));
+    const order = outcome.rows.find((r) => r.route === 'POST /orders')!;
+    expect(order.xrayTraceId).not.toBe(order.sentXrayTraceId);
+    expect(order).toMatchObject({ traceFound: true, spansFound: 3, logs: { lines: 3 } });
+    expect(outcome.report).toMatch(
+      /NOT CONTINUED \(4\): A propagation gap: the service did not continue the trace context it was sent .*sent 1-[0-9a-f]{8}-[0-9a-f]{24}, got 1-[0-9a-f]{8}-[0-9a-f]{24}/,
+    );
+  });
+
+  it("takes the service's ID from POST /orders' xrayTraceId when it sends no traceresponse", async () => {
+    service.continuesContext = false;
+    service.sendsTraceResponse = false;
+    const { outcome } = await runVerify();
+    const order = outcome.rows.find((r) => r.route === 'POST /orders')!;
+    expect(order.gaps).toEqual(['not-continued']);
+    expect(order.traceFound).toBe(true);
+  });
+});
+
+describe("when this machine's clock is off (issue 14.4)", () => {
+  it("makes the trace IDs from the service's Date header, and notes the skew", async () => {
+    const fake = deployed();
+    const local = clockOf(fake);
+    service.now = () => local.now() - 10 * 60_000; // this machine is 10 minutes fast
+    const { outcome } = await runVerify({}, {}, fake);
+    expect(outcome.ok).toBe(true);
+    const epochHex = Math.floor((START_MS - 10 * 60_000) / 1000).toString(16);
+    for (const req of judged(outcome)) expect(req.traceId?.slice(0, 8)).toBe(epochHex);
+    // The Logs Insights window follows the service's clock too: its lines carry the service's times.
+    const round = fake.logsMock
+      .commandCalls(StartQueryCommand)
+      .find((call) => call.args[0].input.queryString !== 'fields @timestamp');
+    expect(round?.args[0].input.startTime).toBe(Math.floor((START_MS - 10 * 60_000) / 1000) - 300);
+    expect(outcome.report).toMatch(/Note: this machine's clock is 600 s ahead of the service's \(its Date header\)/);
+  });
+
+  it("names this machine's clock as a cause of NO TRACE when the service sends no Date header", async () => {
+    service.sendsDate = false;
+    const { outcome } = await runVerify({ exported: () => false }, { timeoutMs: 20_000 });
+    expect(outcome.report).toMatch(/NO TRACE \(4\): .*Or this machine's clock: the trace IDs carry its time/);
+  });
+});
+
+describe('when a trace comes from BatchGetTraces in two pages (issue 14.5)', () => {
+  it('merges its segments by trace ID instead of keeping only the last page', async () => {
+    const { outcome, fake } = await runVerify({ splitPages: true });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.rows.find((r) => r.route === 'POST /orders')).toMatchObject({ spansFound: 3 });
+    // One round: the preflight probe, then one call per page for the one batch of 4 IDs.
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(1 + 2);
   });
 });
 
@@ -252,19 +332,56 @@ describe('when a trace never reaches X-Ray', () => {
   });
 });
 
-describe('when CloudWatch Transaction Search is on', () => {
-  it('exits 2 with one line before sending traffic: BatchGetTraces cannot find traces there', async () => {
-    const { code, io } = await runCli([], deployed({ segmentDestination: 'CloudWatchLogs' }));
-    expect(code).toBe(2);
-    expect(io.err).toMatch(/^verify: CloudWatch Transaction Search is on in us-east-1: .*BatchGetTraces cannot find/);
-    expect(io.err.trim().split('\n')).toHaveLength(1);
-    expect(service.received).toHaveLength(0);
+describe('when CloudWatch Transaction Search is on (issue 14.3)', () => {
+  it('reads the traces with StartTraceRetrieval and ListRetrievedTraces in X-Ray format, and judges them the same', async () => {
+    const { outcome, fake } = await runVerify({ segmentDestination: 'CloudWatchLogs', retrievalRunning: 2 });
+    expect(outcome.ok).toBe(true);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand)).toHaveLength(0);
+    const [start] = fake.xrayMock.commandCalls(StartTraceRetrievalCommand);
+    expect([...start.args[0].input.TraceIds!].sort()).toEqual(outcome.rows.map((r) => r.xrayTraceId).sort());
+    expect(start.args[0].input.StartTime!.getTime()).toBeLessThanOrEqual(START_MS);
+    expect(fake.xrayMock).toHaveReceivedCommandWith(ListRetrievedTracesCommand, { TraceFormat: 'XRAY' });
+    expect(outcome.rows.find((r) => r.route === 'POST /orders')).toMatchObject({ spansFound: 3, linked: true });
+    expect(outcome.report).toMatch(/^Traces read from CloudWatch Transaction Search/m);
+  });
+
+  it('starts a new retrieval each round while traces are missing, and says why when a retrieval fails', async () => {
+    const { outcome, fake } = await runVerify(
+      { segmentDestination: 'CloudWatchLogs', retrievalStatus: 'FAILED' },
+      { timeoutMs: 30_000 },
+    );
+    expect(fake.xrayMock.commandCalls(StartTraceRetrievalCommand).length).toBeGreaterThan(1);
+    expect(outcome.rows.every((r) => r.gaps.includes('trace-missing'))).toBe(true);
+    expect(outcome.report).toMatch(/Reading X-Ray: Transaction Search retrieval failed[;.]/);
+  });
+
+  it('treats a PENDING destination as unknown: reads X-Ray and says it could not tell', async () => {
+    const { outcome, fake } = await runVerify(
+      { segmentDestination: 'pending', exported: () => false },
+      { timeoutMs: 20_000 },
+    );
+    expect(fake.xrayMock.commandCalls(StartTraceRetrievalCommand)).toHaveLength(0);
+    expect(fake.xrayMock.commandCalls(BatchGetTracesCommand).length).toBeGreaterThan(1);
+    expect(outcome.report).toMatch(
+      /Could not check whether CloudWatch Transaction Search is on \(a change of the trace segment destination to CloudWatchLogs is still pending\)/,
+    );
   });
 
   it('carries on when it may not ask, and says so if a trace is missing', async () => {
     const { outcome } = await runVerify({ segmentDestination: 'denied', exported: () => false }, { timeoutMs: 20_000 });
     expect(outcome.report).toMatch(/Could not check whether CloudWatch Transaction Search is on \(AccessDenied/);
     expect(outcome.report).toMatch(/xray:GetTraceSegmentDestination/);
+  });
+
+  it('carries on when GetTraceSegmentDestination fails in any other way, and says so (issue 14.5)', async () => {
+    const { outcome } = await runVerify(
+      { segmentDestination: 'failing', exported: () => false },
+      { timeoutMs: 20_000 },
+    );
+    expect(outcome.report).toMatch(
+      /Could not check whether CloudWatch Transaction Search is on \(GetTraceSegmentDestination failed: InternalFailure: We encountered an internal error/,
+    );
+    expect(outcome.rows).toHaveLength(4);
   });
 });
 
@@ -296,12 +413,23 @@ describe('when the segments carry no log link, or the wrong one', () => {
     expect(outcome.report).toContain(`they name ${other} instead`);
   });
 
-  it('accepts a link given only as the ARN, with or without the trailing :*, and lists nothing elsewhere', async () => {
-    for (const arn of [LOG_GROUP_ARN, LOG_GROUP_ARN.replace(/:\*$/, '')]) {
-      const { outcome } = await runVerify({ links: [{ arn }] });
-      expect(outcome.ok).toBe(true);
-      expect(outcome.rows.every((r) => r.linkedElsewhere.length === 0)).toBe(true);
-    }
+  it('accepts a link given only as the ARN, and lists nothing elsewhere', async () => {
+    const { outcome } = await runVerify({ links: [{ arn: LOG_GROUP_ARN }] });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.rows.every((r) => r.linkedElsewhere.length === 0)).toBe(true);
+  });
+
+  it('flags a linked ARN that ends in :*, which StartQuery refuses, naming the ARN to set instead', async () => {
+    // CloudFormation's Arn attribute of a log group ends in `:*`; CloudWatch Logs' StartQuery refuses `*` in
+    // logGroupIdentifiers, so the console cannot query such a group (issue 14.2).
+    const { outcome } = await runVerify({ links: [{ log_group: LOG_GROUP, arn: `${LOG_GROUP_ARN}:*` }] });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.rows.map((r) => r.gaps)).toEqual(Array(4).fill(['link-wildcard']));
+    expect(outcome.report).toMatch(/ yes, :\* +3 +LINK ARN :\* /);
+    expect(outcome.report).toContain(
+      `LINK ARN :* (4): The resource attribute aws.log.group.arns ends in ":*" (${LOG_GROUP_ARN}:*)`,
+    );
+    expect(outcome.report).toContain(`Set it without the suffix: ${LOG_GROUP_ARN}.`);
   });
 
   it('without a known ARN (--url), accepts a link by name but warns that it is by name only', async () => {
@@ -333,7 +461,7 @@ describe('when the trace links the log group but Logs Insights finds no lines', 
       cfn: fake.cfn,
       xray: fake.xray,
       logs: fake.logs,
-      clock: new FakeClock(),
+      clock: clockOf(fake),
       progress: (text) => {
         if (/Logs 0\/4/.test(text)) late = false;
       },
@@ -441,6 +569,7 @@ describe('when AWS stops answering mid-run (real SDK clients, a local endpoint t
         const json = (value: object) =>
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
         if (req.url === '/GetTraceSegmentDestination') json({ Destination: 'XRay', Status: 'ACTIVE' });
+        else if (req.url === '/CreateSamplingRule' || req.url === '/DeleteSamplingRule') json({});
         else if (req.url === '/Traces' && body.includes('000000000000000000000000')) json({ Traces: [] });
         else if (target.endsWith('.StartQuery') && body.includes('"fields @timestamp"')) json({ queryId: 'p' });
         else if (target.endsWith('.StopQuery')) json({ success: true });
@@ -455,6 +584,8 @@ describe('when AWS stops answering mid-run (real SDK clients, a local endpoint t
       credentials: { accessKeyId: 'a', secretAccessKey: 's' },
     };
     const fake = new FakeAws(service);
+    // The rule goes to the local endpoint, not to the fake: the service samples everything.
+    service.sample = () => true;
     const started = Date.now();
     try {
       const outcome = await verify(
@@ -575,7 +706,7 @@ describe('given --url and --log-group instead of a stack', () => {
     expect(code).toBe(0);
     expect(fake.cfnMock.commandCalls(DescribeStacksCommand)).toHaveLength(0);
     expect(fake.logsMock).toHaveReceivedCommandWith(StartQueryCommand, { logGroupNames: ['my-group'] });
-    expect(service.received).toHaveLength(2);
+    expect(service.received).toHaveLength(1 + 2);
     expect(io.err).toMatch(new RegExp(`^Service ${url} \\(command line\\), log group my-group, region us-east-1`));
   });
 });
@@ -593,12 +724,20 @@ describe('console links', () => {
   });
 });
 
-describe('the Logs Insights query', () => {
-  it('stays under the 10,000-character limit for the most traces a run makes (50 per route)', () => {
-    const lookups = Array.from({ length: 100 }, (_, i) => {
+describe('the Logs Insights query (issue 14.5: the API reference limits)', () => {
+  const lookups = (n: number) =>
+    Array.from({ length: n }, (_, i) => {
       const traceId = `6b06cdc0${String(i).padStart(24, 'f')}`;
       return { traceId, xrayTraceId: `1-${traceId.slice(0, 8)}-${traceId.slice(8)}` };
     });
-    expect(insightsQuery(lookups).length).toBeLessThan(10_000);
+
+  it("knows StartQuery's limits: 100,000 characters of query, 100 queries at once per account", () => {
+    expect(QUERY_STRING_MAX_CHARS).toBe(100_000);
+    expect(CONCURRENT_QUERIES_PER_ACCOUNT).toBe(100);
+  });
+
+  it('fits the most traces a run makes (50 per route) in one query, and refuses a query StartQuery would', () => {
+    expect(insightsQuery(lookups(100)).length).toBeLessThan(QUERY_STRING_MAX_CHARS);
+    expect(() => insightsQuery(lookups(2000))).toThrow(/StartQuery takes 100,000/);
   });
 });

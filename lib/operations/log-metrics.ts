@@ -1,0 +1,85 @@
+// Metric filters that turn log lines into metrics: the service's error lines and its span export outage state,
+// and the errors of the two sidecars (collector, log router). Each metric has no dimensions, so each is one custom
+// metric, and each is published only in minutes with a matching line (no default value): no lines, no cost.
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  COLLECTOR_ERRORS,
+  LOG_ROUTER_ERRORS,
+  SERVICE_ERROR_LINES,
+  SPAN_EXPORT_FAILING,
+  SPAN_EXPORT_NOT_FAILING,
+} from './log-patterns';
+
+export interface LogMetricsProps {
+  /** The namespace of the metrics. */
+  readonly namespace: string;
+
+  /** The service's JSON lines. */
+  readonly serviceLogGroup: logs.ILogGroup;
+
+  /** The collector sidecar's own log (zap JSON lines). */
+  readonly collectorLogGroup: logs.ILogGroup;
+
+  /** The log router sidecar's own log (Fluent Bit's text lines). */
+  readonly logRouterLogGroup: logs.ILogGroup;
+}
+
+export class LogMetrics extends Construct {
+  /** Service lines at error or fatal level; Sum is the count. */
+  readonly serviceErrorLines: cloudwatch.Metric;
+  /**
+   * 1 when a service process reports that span export started failing, 0 when one reports that export resumed, that
+   * it started or that it stopped. A minute's Minimum is 0 if any process said it is not failing in that minute.
+   */
+  readonly spanExportOutage: cloudwatch.Metric;
+  /** Collector lines at error level or worse; Sum is the count. */
+  readonly collectorErrors: cloudwatch.Metric;
+  /** Fluent Bit `[error]` lines; Sum is the count. */
+  readonly logRouterErrors: cloudwatch.Metric;
+
+  constructor(scope: Construct, id: string, props: LogMetricsProps) {
+    super(scope, id);
+    const { namespace } = props;
+    const filter = (filterId: string, logGroup: logs.ILogGroup, pattern: string, metricName: string, value = '1') =>
+      new logs.MetricFilter(this, filterId, {
+        logGroup,
+        filterPattern: logs.FilterPattern.literal(pattern),
+        metricNamespace: namespace,
+        metricName,
+        metricValue: value,
+      });
+
+    this.serviceErrorLines = filter(
+      'ServiceErrorLines',
+      props.serviceLogGroup,
+      SERVICE_ERROR_LINES,
+      'ErrorLogLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
+
+    // Two filters, one metric: the failing line publishes 1, the lines that end an outage publish 0.
+    filter('SpanExportFailing', props.serviceLogGroup, SPAN_EXPORT_FAILING, 'SpanExportOutage', '1');
+    this.spanExportOutage = filter(
+      'SpanExportNotFailing',
+      props.serviceLogGroup,
+      SPAN_EXPORT_NOT_FAILING,
+      'SpanExportOutage',
+      '0',
+    ).metric({ statistic: cloudwatch.Stats.MINIMUM, period: Duration.minutes(1) });
+
+    this.collectorErrors = filter(
+      'CollectorErrors',
+      props.collectorLogGroup,
+      COLLECTOR_ERRORS,
+      'CollectorErrorLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
+    this.logRouterErrors = filter(
+      'LogRouterErrors',
+      props.logRouterLogGroup,
+      LOG_ROUTER_ERRORS,
+      'LogRouterErrorLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
+  }
+}

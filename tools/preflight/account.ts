@@ -1,0 +1,166 @@
+// The checks that need the target account: the CDK bootstrap stack, the log group the stack would create, and
+// where X-Ray puts trace segments. Credentials come from the AWS SDK's default chain; with none, the checks are
+// skipped with a note, never failed.
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient, DescribeLogGroupsCommand, type LogGroup } from '@aws-sdk/client-cloudwatch-logs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { GetTraceSegmentDestinationCommand, XRayClient } from '@aws-sdk/client-xray';
+import { fail, pass, skip, type CheckResult } from './report';
+
+export interface AccountClients {
+  readonly sts: STSClient;
+  readonly cfn: CloudFormationClient;
+  readonly logs: CloudWatchLogsClient;
+  readonly xray: XRayClient;
+}
+
+export interface AccountExpectations {
+  readonly region: string;
+  /** The bootstrap stack `cdk deploy` uses, and the least version the template asks for. */
+  readonly bootstrap: { readonly stackName: string; readonly minVersion: number };
+  /** The service log group, and whether the stack creates it (else it adopts an existing one). */
+  readonly logGroup?: { readonly name: string; readonly created: boolean };
+  /** The switch that adopts an existing group, for the message. */
+  readonly adoptSwitch: string;
+}
+
+/** Where the stack's collector sends segments and where `npm run verify` reads them. */
+export const EXPECTED_SEGMENT_DESTINATION = 'XRay';
+
+const CALL_TIMEOUT_MS = 15_000;
+
+export async function checkAccount(expect: AccountExpectations, clients: AccountClients): Promise<CheckResult[]> {
+  let account: string;
+  try {
+    const identity = await clients.sts.send(new GetCallerIdentityCommand({}), opts());
+    account = identity.Account ?? 'unknown';
+  } catch (err) {
+    if (errorName(err) === 'CredentialsProviderError') {
+      return [
+        skip(
+          'AWS account checks',
+          'no AWS credentials found (environment, AWS_PROFILE, SSO, …): bootstrap, log group and X-Ray were not checked',
+          'run again with the credentials you will deploy with, before `npx cdk deploy`',
+        ),
+      ];
+    }
+    return [fail('AWS credentials', errorText(err), 'refresh them (`aws sso login`, or new keys) and run again')];
+  }
+  const where = `account ${account}, ${expect.region}`;
+  return [
+    pass('AWS credentials', `${where}`),
+    await bootstrap(expect, clients.cfn, account),
+    ...(expect.logGroup ? [await logGroup(expect.logGroup, expect, clients.logs)] : []),
+    await segmentDestination(expect, clients.xray),
+  ];
+}
+
+async function bootstrap(
+  expect: AccountExpectations,
+  cfn: CloudFormationClient,
+  account: string,
+): Promise<CheckResult> {
+  const check = 'CDK bootstrap';
+  const { stackName, minVersion } = expect.bootstrap;
+  const fix = `npx cdk bootstrap aws://${account}/${expect.region}`;
+  try {
+    const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }), opts());
+    const stack = Stacks?.[0];
+    const status = stack?.StackStatus ?? 'unknown';
+    if (status.endsWith('_IN_PROGRESS')) {
+      return fail(check, `${stackName} is ${status}`, 'wait until it finishes, then run again');
+    }
+    if (!['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE'].includes(status)) {
+      return fail(check, `${stackName} is ${status}`, `look at its events in the console, then ${fix}`);
+    }
+    const version = Number(stack?.Outputs?.find((o) => o.OutputKey === 'BootstrapVersion')?.OutputValue);
+    if (!Number.isFinite(version) || version < minVersion) {
+      return fail(check, `${stackName} is version ${version}, the stack needs ${minVersion} or later`, fix);
+    }
+    return pass(check, `${stackName} version ${version} (needs ${minVersion} or later), ${status}`);
+  } catch (err) {
+    if (errorName(err) === 'ValidationError' && /does not exist/.test(errorText(err))) {
+      return fail(
+        check,
+        `no ${stackName} stack in ${expect.region}: this account and region are not bootstrapped`,
+        fix,
+      );
+    }
+    return failedCall(check, err, 'cloudformation:DescribeStacks');
+  }
+}
+
+async function logGroup(
+  { name, created }: { name: string; created: boolean },
+  expect: AccountExpectations,
+  logs: CloudWatchLogsClient,
+): Promise<CheckResult> {
+  const check = `log group ${name}`;
+  let found: LogGroup | undefined;
+  try {
+    let nextToken: string | undefined;
+    do {
+      const page = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: name, nextToken }), opts());
+      found = page.logGroups?.find((g) => g.logGroupName === name);
+      nextToken = page.nextToken;
+    } while (!found && nextToken);
+  } catch (err) {
+    return failedCall(check, err, 'logs:DescribeLogGroups');
+  }
+  const retention = found?.retentionInDays ? `kept ${found.retentionInDays} days` : 'kept forever';
+  if (created && found) {
+    return fail(
+      check,
+      `already exists (${retention}; a \`cdk destroy\` keeps it), so creating it would fail the deploy`,
+      `deploy with -c ${expect.adoptSwitch}=true to use it as it is, or delete it ` +
+        `(aws logs delete-log-group --log-group-name ${name} --region ${expect.region})`,
+    );
+  }
+  if (created) return pass(check, 'does not exist yet; the stack creates it');
+  if (found) return pass(check, `exists (${retention}); the stack adopts it (${expect.adoptSwitch}=true)`);
+  return fail(
+    check,
+    `does not exist, but the stack adopts it (${expect.adoptSwitch}=true) instead of creating it`,
+    `deploy without -c ${expect.adoptSwitch}=true so that the stack creates it`,
+  );
+}
+
+async function segmentDestination(expect: AccountExpectations, xray: XRayClient): Promise<CheckResult> {
+  const check = 'X-Ray trace segment destination';
+  try {
+    const { Destination, Status } = await xray.send(new GetTraceSegmentDestinationCommand({}), opts());
+    const destination = Destination ?? EXPECTED_SEGMENT_DESTINATION;
+    const status = Status ? ` (${Status})` : '';
+    if (destination === EXPECTED_SEGMENT_DESTINATION) {
+      return pass(check, `${destination}${status}, as the stack expects: traces are found through X-Ray's API`);
+    }
+    return fail(
+      check,
+      `${destination}${status}: CloudWatch Transaction Search is on, segments go to the aws/spans log group, and ` +
+        "X-Ray's API (npm run verify) finds no traces",
+      `view traces under CloudWatch > Transaction Search, or send segments to X-Ray again ` +
+        `(aws xray update-trace-segment-destination --destination XRay --region ${expect.region})`,
+    );
+  } catch (err) {
+    return failedCall(check, err, 'xray:GetTraceSegmentDestination');
+  }
+}
+
+function failedCall(check: string, err: unknown, action: string): CheckResult {
+  const name = errorName(err);
+  if (/AccessDenied|UnauthorizedOperation|NotAuthorized/.test(name)) {
+    return fail(
+      check,
+      `not allowed to call ${action} (${name})`,
+      `allow ${action}, or use the identity you deploy with`,
+    );
+  }
+  return fail(check, `${action} failed: ${errorText(err)}`, 'check the network and the region, then run again');
+}
+
+const opts = () => ({ abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+const errorName = (err: unknown) => (err as { name?: string }).name ?? '';
+const errorText = (err: unknown) => {
+  const { name, message } = err as { name?: string; message?: string };
+  return message !== undefined ? `${name ?? 'Error'}: ${message}` : String(err);
+};

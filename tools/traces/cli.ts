@@ -1,0 +1,128 @@
+// `npm run traces`: a local OTLP/gRPC trace receiver on localhost:4317 that prints each trace as an indented tree
+// (or, with --json, one JSON object per line) with the IDs its log lines carry. With `npm run start:app` in another
+// terminal it shows the whole correlation story on a laptop, with no collector and no Docker.
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { OtlpReceiver } from './receiver';
+import { TraceCollector, renderTree, toJson } from './view';
+
+const USAGE = `Usage: npm run traces [-- <options>]
+
+Receives OTLP/gRPC traces (what the service sends to OTEL_EXPORTER_OTLP_ENDPOINT, http://localhost:4317 by default)
+and prints each trace once no span of it has arrived for --idle milliseconds: an indented tree of its spans (name,
+kind, duration, status, span_id, key attributes) under its trace_id and xray_trace_id, the IDs in its log lines.
+
+  --json              One JSON object per trace per line (every attribute, the X-Ray IDs), for jq and scripts
+  --port <n>          The port to listen on (default 4317)
+  --host <address>    The address to listen on (default localhost)
+  --idle <ms>         Quiet time after which a trace is printed (default 1000)
+  --all-attributes    Show connection attributes too (client.address, network.*, user_agent.original, ...)
+  --help              Print this and exit
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+  json: boolean;
+  port: number;
+  host: string;
+  idleMs: number;
+  allAttributes: boolean;
+  help: boolean;
+}
+
+export function parseOptions(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        json: { type: 'boolean' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        idle: { type: 'string' },
+        'all-attributes': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('.')[0]);
+  }
+  const whole = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      throw new UsageError(`--${name} is '${raw}'; it takes a whole number from ${min} to ${max}`);
+    }
+    return value;
+  };
+  return {
+    json: values.json ?? false,
+    port: whole('port', values.port, 4317, 0, 65535),
+    host: values.host ?? 'localhost',
+    idleMs: whole('idle', values.idle, 1000, 10, 600_000),
+    allAttributes: values['all-attributes'] ?? false,
+    help: values.help ?? false,
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`npm run traces: ${error.message} (npm run traces -- --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+
+  const print = options.json
+    ? (trace: Parameters<typeof toJson>[0]) => process.stdout.write(`${JSON.stringify(toJson(trace))}\n`)
+    : (trace: Parameters<typeof renderTree>[0]) =>
+        process.stdout.write(`${renderTree(trace, { allAttributes: options.allAttributes })}\n`);
+  const collector = new TraceCollector(options.idleMs, print);
+  // gRPC's own log lines (a failed bind, a client gone) would interleave with the traces; errors are reported here.
+  grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+  let receiver: OtlpReceiver;
+  try {
+    receiver = await OtlpReceiver.start(options.port, 'accept', {
+      host: options.host,
+      keep: false,
+      onSpans: (spans) => collector.add(spans),
+    });
+  } catch (error) {
+    const detail = (error as Error).message.split('\n')[0];
+    process.stderr.write(
+      `npm run traces: cannot listen on ${options.host}:${options.port} (${detail}); ` +
+        'is a collector already running there? Stop it, or pick another --port and point ' +
+        'OTEL_EXPORTER_OTLP_ENDPOINT at it\n',
+    );
+    process.exitCode = 1;
+    return;
+  }
+  process.stderr.write(
+    `Listening for OTLP/gRPC traces on ${options.host}:${receiver.port}; ` +
+      `start the service with \`npm run start:app\` and send it requests (Ctrl-C to stop)\n`,
+  );
+  // Ctrl-C under `npm run` may deliver the signal twice (the terminal's and npm's own copy): stop once.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    collector.flush();
+    void receiver.stop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2));
+}
