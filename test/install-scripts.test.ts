@@ -1,7 +1,7 @@
 // npm 11 runs a dependency's install script unless the project's `allowScripts` says otherwise. Each project names
 // every dependency that has one, and runs none: in the service, esbuild finds its binary through its optional
 // platform package (@esbuild/linux-x64, …) and protobufjs's script only prints a version-scheme warning; the root
-// made the same choice for its own tools. A new dependency with a script fails here until someone decides.
+// and the benchmark made the same choice for their own tools. A new dependency with a script fails here until someone decides.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -22,6 +22,7 @@ function withInstallScripts(project: string): string[] {
 describe.each([
   ['the CDK app', '.'],
   ['the service', 'app'],
+  ['the benchmark', 'bench'],
 ])('%s', (_name, project) => {
   test('names every dependency that has an install script in allowScripts, and runs none of them', () => {
     const allowScripts = readJson<{ allowScripts?: Record<string, boolean> }>(project, 'package.json').allowScripts;
