@@ -49,11 +49,13 @@ function correlationSuffix(sc: SpanContext): string {
  * brace. The destination sees each line synchronously, inside the log call, so the active span is the caller's. The
  * fields are written as one string (hex IDs and fixed names: nothing to escape) rather than handed to pino: a pino
  * `mixin` has them serialised field by field on every line, which measured about 20,000 instructions a line against
- * 8,000 here, the largest part of what an unrecorded request cost (bench/FINDINGS.md). The string is made again for
- * each line on purpose: caching it per span in a WeakMap cost more than it saved, in the major collections its
- * entries caused under concurrent requests.
+ * 8,000 here, the largest part of what an unrecorded request cost (bench/FINDINGS.md). The last span's string is
+ * kept, so the lines of one request in a row reuse it; a per-span WeakMap cost more than it saved, in the major
+ * collections its entries caused under concurrent requests.
  */
 export function correlating(destination: DestinationStream): DestinationStream {
+  let lastContext: SpanContext | undefined;
+  let lastSuffix = '';
   return {
     write(line: string): void {
       const sc = trace.getActiveSpan()?.spanContext();
@@ -61,8 +63,11 @@ export function correlating(destination: DestinationStream): DestinationStream {
         destination.write(line);
         return;
       }
-      const suffix = correlationSuffix(sc);
-      destination.write(suffix === '' ? line : line.slice(0, -2) + suffix);
+      if (sc !== lastContext) {
+        lastContext = sc;
+        lastSuffix = correlationSuffix(sc);
+      }
+      destination.write(lastSuffix === '' ? line : line.slice(0, -2) + lastSuffix);
     },
   };
 }
