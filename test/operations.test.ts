@@ -8,7 +8,6 @@ import {
   LOG_ROUTER_ERRORS,
   SERVICE_ERROR_LINES,
   SPAN_EXPORT_FAILING,
-  SPAN_EXPORT_NOT_FAILING,
 } from '../lib/operations/log-patterns';
 import { COLLECTOR_CONFIG_PATH, ObservedTaskDefinition } from '../lib/observed-task-definition';
 import { Operations } from '../lib/operations';
@@ -174,20 +173,17 @@ describe('the alarms', () => {
     });
   });
 
-  test('span export failing: the outage state carried forward, 1 for 5 straight minutes, state kept while silent', () => {
-    const p = alarm(template, 'span-export-failing');
-    expect(expression(p)).toBe('FILL(outage, REPEAT)');
-    expect(input(p, 'outage')).toEqual({
-      Metric: { Namespace: `OtelFargate/${STACK}`, MetricName: 'SpanExportOutage' },
-      Stat: 'Minimum',
+  test('span export failing: failing lines in 5 straight minutes, a quiet minute is no outage', () => {
+    expect(alarm(template, 'span-export-failing')).toMatchObject({
+      Namespace: `OtelFargate/${STACK}`,
+      MetricName: 'SpanExportFailingLines',
+      Statistic: 'Sum',
       Period: 60,
-    });
-    expect(p).toMatchObject({
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 5,
       DatapointsToAlarm: 5,
-      TreatMissingData: 'ignore',
+      TreatMissingData: 'notBreaching',
     });
   });
 
@@ -359,7 +355,7 @@ describe('the metric filters', () => {
   const routerGroup = { Ref: logicalId(template, 'AWS::Logs::LogGroup', /LogRouterLogs/) };
   const namespace = `OtelFargate/${STACK}`;
 
-  test('count the service’s error lines, its outage state, and the sidecars’ errors, each on its own log group', () => {
+  test('count the service’s error lines, its span export failing lines, and the sidecars’ errors, each on its own log group', () => {
     expect(filters).toEqual(
       expect.arrayContaining([
         {
@@ -370,12 +366,7 @@ describe('the metric filters', () => {
         {
           pattern: SPAN_EXPORT_FAILING,
           group: { Ref: 'ServiceLogGroup' },
-          metric: { MetricNamespace: namespace, MetricName: 'SpanExportOutage', MetricValue: '1' },
-        },
-        {
-          pattern: SPAN_EXPORT_NOT_FAILING,
-          group: { Ref: 'ServiceLogGroup' },
-          metric: { MetricNamespace: namespace, MetricName: 'SpanExportOutage', MetricValue: '0' },
+          metric: { MetricNamespace: namespace, MetricName: 'SpanExportFailingLines', MetricValue: '1' },
         },
         {
           pattern: COLLECTOR_ERRORS,
@@ -389,7 +380,7 @@ describe('the metric filters', () => {
         },
       ]),
     );
-    expect(filters).toHaveLength(5);
+    expect(filters).toHaveLength(4);
   });
 
   test('publish nothing in minutes without a match (no default value): each is one custom metric, dimensionless', () => {
@@ -476,7 +467,7 @@ describe('the dashboard', () => {
       'CPUUtilization',
       'MemoryUtilization',
       'ErrorLogLines',
-      'SpanExportOutage',
+      'SpanExportFailingLines',
       'CollectorErrorLines',
       'LogRouterErrorLines',
       'ApproximateTraceCount',

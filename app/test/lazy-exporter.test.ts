@@ -4,7 +4,7 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
-import { OutageReportingExporter } from '../src/telemetry/exporter';
+import { OutageReportingExporter, SPAN_EXPORT_FAILING_MESSAGE } from '../src/telemetry/exporter';
 import { OtlpReceiver } from './support/otlp-receiver';
 import { EXPORTER_LOADED, runInService } from './support/service';
 
@@ -133,8 +133,48 @@ describe('OutageReportingExporter', () => {
     expect((await exportOnce(exporter)).code).toBe(ExportResultCode.SUCCESS);
     expect(create).toHaveBeenCalledTimes(2);
     expect(logger.warn.mock.calls.map(([fields, message]) => [message, fields.lost_spans])).toEqual([
-      [expect.stringMatching(/^span export failing/), undefined],
+      [SPAN_EXPORT_FAILING_MESSAGE, 2],
       ['span export resumed', 2],
     ]);
+  });
+
+  it('while batches keep failing, then the outage is reported again at most every interval, with the spans lost so far', async () => {
+    const logger = fakeLogger();
+    let now = Date.parse('2026-11-30T10:00:00.000Z');
+    let healthy = false;
+    const inner: SpanExporter = {
+      export: (_spans, done) =>
+        done(
+          healthy
+            ? { code: ExportResultCode.SUCCESS }
+            : { code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') },
+        ),
+      shutdown: () => Promise.resolve(),
+    };
+    const exporter = new OutageReportingExporter(
+      () => inner,
+      logger,
+      'http://collector:4317',
+      30_000,
+      () => now,
+    );
+    // A failing batch every 5 s for 70 s: lines at 0 s, 30 s and 60 s.
+    for (let second = 0; second <= 70; second += 5, now += 5_000) await exportOnce(exporter, [span, span]);
+    healthy = true;
+    await exportOnce(exporter);
+    expect(
+      logger.warn.mock.calls.map(([fields, message]) => [
+        message,
+        fields.failing_since,
+        fields.failed_batches,
+        fields.lost_spans,
+      ]),
+    ).toEqual([
+      [SPAN_EXPORT_FAILING_MESSAGE, '2026-11-30T10:00:00.000Z', 1, 2],
+      [SPAN_EXPORT_FAILING_MESSAGE, '2026-11-30T10:00:00.000Z', 7, 14],
+      [SPAN_EXPORT_FAILING_MESSAGE, '2026-11-30T10:00:00.000Z', 13, 26],
+      ['span export resumed', undefined, 15, 30],
+    ]);
+    expect(logger.warn.mock.calls[0][0]).toMatchObject({ component: 'opentelemetry', detail: 'UNAVAILABLE' });
   });
 });

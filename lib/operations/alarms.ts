@@ -224,10 +224,9 @@ export class ServiceAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    // The service logs one line when export starts failing and one when it resumes (or the process starts or stops),
-    // nothing in between. FILL(…, REPEAT) carries the last state forward through the silent minutes, so N straight
-    // minutes of "failing" fire the alarm; once the failing line leaves the evaluation range the alarm sees no data
-    // at all, and IGNORE keeps its state (ALARM) until a line saying "not failing" arrives.
+    // Each process in an export outage writes its failing line at least every 30 s, so every minute of an outage
+    // counts at least one line, and a minute without one has no process failing (a process that recovered, stopped
+    // or never failed writes none): N straight minutes with lines fire the alarm, one quiet minute clears it.
     this.spanExportFailing = new cloudwatch.Alarm(this, 'SpanExportFailing', {
       alarmName: `${props.alarmNamePrefix}-span-export-failing`,
       alarmDescription: describe(
@@ -235,20 +234,15 @@ export class ServiceAlarms extends Construct {
         [
           `the collector's log group ${stops.collectorLogGroupName} for its errors`,
           dashboard,
-          `the service's log group ${stops.serviceLogGroupName}: the "span export failing" line's endpoint and detail`,
+          `the service's log group ${stops.serviceLogGroupName}: the "span export failing" lines' endpoint, detail and task`,
         ],
       ),
-      metric: new cloudwatch.MathExpression({
-        expression: 'FILL(outage, REPEAT)',
-        usingMetrics: { outage: props.logMetrics.spanExportOutage },
-        period: MINUTE,
-        label: 'Span export failing (1) or not (0)',
-      }),
+      metric: props.logMetrics.spanExportFailingLines.with({ statistic: 'Sum', period: MINUTE }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: spanExportMinutes,
       datapointsToAlarm: spanExportMinutes,
-      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     this.all = [

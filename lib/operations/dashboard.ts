@@ -171,18 +171,9 @@ export class OperationsDashboard extends Construct {
           graph('Service error and fatal lines per minute (good: 0)', [
             props.logMetrics.serviceErrorLines.with({ label: 'Error and fatal lines' }),
           ]),
-          graph(
-            'Span export: 1 while failing (good: 0)',
-            [
-              new cloudwatch.MathExpression({
-                expression: 'FILL(outage, REPEAT)',
-                usingMetrics: { outage: props.logMetrics.spanExportOutage },
-                period: MINUTE,
-                label: 'Failing (1) or not (0), from the service lines',
-              }),
-            ],
-            { leftYAxis: { min: 0, max: 1 } },
-          ),
+          graph('Span export failing lines per minute, one or two per failing task (good: 0)', [
+            props.logMetrics.spanExportFailingLines.with({ label: 'Span export failing lines' }),
+          ]),
         ],
         [
           graph('Sidecar errors per minute (good: 0)', [

@@ -1,17 +1,11 @@
-// Metric filters that turn log lines into metrics: the service's error lines and its span export outage state,
+// Metric filters that turn log lines into metrics: the service's error lines and its span export failing lines,
 // and the errors of the two sidecars (collector, log router). Each metric has no dimensions, so each is one custom
 // metric, and each is published only in minutes with a matching line (no default value): no lines, no cost.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import {
-  COLLECTOR_ERRORS,
-  LOG_ROUTER_ERRORS,
-  SERVICE_ERROR_LINES,
-  SPAN_EXPORT_FAILING,
-  SPAN_EXPORT_NOT_FAILING,
-} from './log-patterns';
+import { COLLECTOR_ERRORS, LOG_ROUTER_ERRORS, SERVICE_ERROR_LINES, SPAN_EXPORT_FAILING } from './log-patterns';
 
 export interface LogMetricsProps {
   /** The namespace of the metrics. */
@@ -30,11 +24,8 @@ export interface LogMetricsProps {
 export class LogMetrics extends Construct {
   /** Service lines at error or fatal level; Sum is the count. */
   readonly serviceErrorLines: cloudwatch.Metric;
-  /**
-   * 1 when a service process reports that span export started failing, 0 when one reports that export resumed, that
-   * it started or that it stopped. A minute's Minimum is 0 if any process said it is not failing in that minute.
-   */
-  readonly spanExportOutage: cloudwatch.Metric;
+  /** The service's "span export failing" lines, each process's every 30 s while its export fails; Sum is the count. */
+  readonly spanExportFailingLines: cloudwatch.Metric;
   /** Collector lines at error level or worse; Sum is the count. */
   readonly collectorErrors: cloudwatch.Metric;
   /** Fluent Bit `[error]` lines; Sum is the count. */
@@ -59,15 +50,12 @@ export class LogMetrics extends Construct {
       'ErrorLogLines',
     ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
 
-    // Two filters, one metric: the failing line publishes 1, the lines that end an outage publish 0.
-    filter('SpanExportFailing', props.serviceLogGroup, SPAN_EXPORT_FAILING, 'SpanExportOutage', '1');
-    this.spanExportOutage = filter(
-      'SpanExportNotFailing',
+    this.spanExportFailingLines = filter(
+      'SpanExportFailing',
       props.serviceLogGroup,
-      SPAN_EXPORT_NOT_FAILING,
-      'SpanExportOutage',
-      '0',
-    ).metric({ statistic: cloudwatch.Stats.MINIMUM, period: Duration.minutes(1) });
+      SPAN_EXPORT_FAILING,
+      'SpanExportFailingLines',
+    ).metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
 
     this.collectorErrors = filter(
       'CollectorErrors',

@@ -6,17 +6,12 @@
 export const SERVICE_ERROR_LINES = '{ $.level = "error" || $.level = "fatal" }';
 
 /**
- * The line the service writes when span export starts failing (app/src/tracing.ts, OutageReportingExporter): once
- * per outage, at warn level, `span export failing: collector unreachable or not answering; …`.
+ * The line the service writes while span export fails (app/src/telemetry/exporter.ts, OutageReportingExporter): when
+ * the first batch fails and again at most every 30 s while batches keep failing, at warn level,
+ * `span export failing: collector unreachable or not answering; …`. So every minute of an outage has a line from each
+ * process in it, and a minute without one has no process failing.
  */
 export const SPAN_EXPORT_FAILING = '{ $.component = "opentelemetry" && $.msg = "span export failing*" }';
-
-/**
- * Lines after which a service process is not in an export outage: `span export resumed` (the outage ended),
- * `listening` (a process starts with no outage) and `stopped` (the process is gone, and its outage with it).
- */
-export const SPAN_EXPORT_NOT_FAILING =
-  '{ ($.component = "opentelemetry" && $.msg = "span export resumed") || $.msg = "listening" || $.msg = "stopped" }';
 
 /**
  * The collector's own lines at error level or worse. The collector logs with zap; lib/config/collector.yaml sets

@@ -14,10 +14,19 @@ export function exportErrorDetail(message: string): string {
   return message.replace(/[\s.;]*Resolution note:\s*$/, '');
 }
 
+/** How often a continuing export outage is reported again. */
+export const OUTAGE_REPORT_INTERVAL_MS = 30_000;
+
+/** The message of the outage line, first and repeated; the stack's metric filter matches `span export failing*`. */
+export const SPAN_EXPORT_FAILING_MESSAGE =
+  'span export failing: collector unreachable or not answering; repeated every 30 s until it recovers';
+
 /**
- * Wraps the OTLP exporter to report a collector outage as two lines: when the first batch fails, and when export
- * works again (with how many spans were lost meanwhile). gRPC exports are not retried by the exporter, so a failed
- * batch is lost; the queue keeps accepting spans up to its bound.
+ * Wraps the OTLP exporter to report a collector outage in a few lines, not one per batch: when the first batch
+ * fails, again at most every 30 s while batches keep failing (with the spans lost so far), and when export works
+ * again. The repeats let an alarm count failing processes minute by minute: a single line per outage cannot tell a
+ * process still failing from one that stopped, or from a new process that started healthy beside it. gRPC exports
+ * are not retried by the exporter, so a failed batch is lost; the queue keeps accepting spans up to its bound.
  *
  * The wrapped exporter is created by `createInner` on the first `export()`, not at start: loading the OTLP gRPC
  * exporter (grpc-js, protobufjs, the OTLP transformer) is over 100 ms of start-up, and the first export comes only
@@ -29,6 +38,8 @@ export function exportErrorDetail(message: string): string {
 export class OutageReportingExporter implements SpanExporter {
   private failedBatches = 0;
   private lostSpans = 0;
+  private failingSince = 0;
+  private lastReportAt = 0;
   private lostSpansInAll = 0;
   private inner: SpanExporter | undefined;
   private isShutdown = false;
@@ -37,6 +48,8 @@ export class OutageReportingExporter implements SpanExporter {
     private readonly createInner: () => SpanExporter,
     private readonly logger: Logger,
     private readonly endpoint: string,
+    private readonly reportIntervalMs = OUTAGE_REPORT_INTERVAL_MS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Whether the wrapped exporter has been created (by a first export). */
@@ -88,15 +101,25 @@ export class OutageReportingExporter implements SpanExporter {
       return;
     }
     const error = result.error ?? new Error('span export failed');
-    if (this.failedBatches === 0) {
-      this.logger.warn(
-        { component: 'opentelemetry', endpoint: this.endpoint, detail: clip(exportErrorDetail(error.message), 512) },
-        'span export failing: collector unreachable or not answering; reporting once until it recovers',
-      );
-    }
+    const now = this.now();
+    if (this.failedBatches === 0) this.failingSince = now;
     this.failedBatches += 1;
     this.lostSpans += spans.length;
     this.lostSpansInAll += spans.length;
+    if (this.failedBatches === 1 || now - this.lastReportAt >= this.reportIntervalMs) {
+      this.lastReportAt = now;
+      this.logger.warn(
+        {
+          component: 'opentelemetry',
+          endpoint: this.endpoint,
+          detail: clip(exportErrorDetail(error.message), 512),
+          failing_since: new Date(this.failingSince).toISOString(),
+          failed_batches: this.failedBatches,
+          lost_spans: this.lostSpans,
+        },
+        SPAN_EXPORT_FAILING_MESSAGE,
+      );
+    }
     markReported(error);
     resultCallback({ code: result.code, error });
   }
