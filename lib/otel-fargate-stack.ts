@@ -245,6 +245,7 @@ export class OtelFargateStack extends Stack {
       serviceLogGroup: logGroup,
       collectorLogGroup: observed.collectorLogGroup,
       logRouterLogGroup: observed.logRouterLogGroup,
+      ordersTable: orders.table,
       traceLogsQueryName: queryName,
       containerInsights: containerInsights !== ecs.ContainerInsights.DISABLED,
       minTasks: props.minTasks ?? props.desiredCount ?? DEFAULTS.desiredCount,

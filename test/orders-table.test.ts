@@ -238,3 +238,35 @@ describe('checks on the orders table', () => {
     expect(findings).toEqual({ open: [], waived: [] });
   });
 });
+
+describe('the dashboard and the orders table', () => {
+  test('graphs its throttles, DynamoDB errors, refused writes and each operation’s p99 latency', () => {
+    const template = synthTemplate();
+    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties as {
+      DashboardBody: { 'Fn::Join': [string, unknown[]] };
+    };
+    const parts = dashboard.DashboardBody['Fn::Join'][1].map((part) =>
+      typeof part === 'string' ? part : JSON.stringify(part) === '{"Ref":"OrdersTable"}' ? 'ORDERS' : 'X',
+    );
+    const widgets = (JSON.parse(parts.join('')) as { widgets: { properties: { title?: string; metrics?: unknown } }[] })
+      .widgets;
+    const ofTable = widgets.filter((w) => w.properties.title?.startsWith('Orders table'));
+    expect(ofTable.map((w) => w.properties.title)).toEqual([
+      'Orders table: throttled requests per minute (good: 0; the service answers 503)',
+      'Orders table: errors per minute (good: 0; DynamoDB errors make the service answer 503)',
+      'Orders table: latency, p99 ms (good: a few ms)',
+    ]);
+    const [throttles, errors, latency] = ofTable.map((w) => JSON.stringify(w.properties.metrics));
+    // A metric of the table for one operation, its dimensions in either order.
+    const metric = (name: string, operation: string) =>
+      new RegExp(
+        `"AWS/DynamoDB","${name}",("Operation","${operation}","TableName","ORDERS"|"TableName","ORDERS","Operation","${operation}")`,
+      );
+    for (const operation of ['PutItem', 'GetItem']) {
+      expect(throttles).toMatch(metric('ThrottledRequests', operation));
+      expect(errors).toMatch(metric('SystemErrors', operation));
+      expect(latency).toMatch(metric('SuccessfulRequestLatency', operation));
+    }
+    expect(errors).toContain('"AWS/DynamoDB","ConditionalCheckFailedRequests","TableName","ORDERS"');
+  });
+});
