@@ -289,9 +289,14 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): 
       }
       if (affected.some((r) => r.http === '503')) {
         parts.push(
-          "503 is the service's store_unavailable: DynamoDB throttled, refused or timed out (its warn line names the " +
-            "SDK's error; the dashboard's orders table row shows throttles and errors), or the task role lacks " +
-            'dynamodb:GetItem.',
+          "503 is the service's store_unavailable: DynamoDB throttled, timed out, or has no such table (its warn line " +
+            "names the SDK's error; the dashboard's orders table row shows throttles and errors).",
+        );
+      }
+      if (affected.some((r) => r.http === '500')) {
+        parts.push(
+          'A 500 is an SDK error the service treats as a misconfiguration, such as AccessDeniedException (its error ' +
+            "line names it): the task role's dynamodb:GetItem on the table, or the gateway endpoint's policy.",
         );
       }
       return parts.join(' ');

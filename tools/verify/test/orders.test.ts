@@ -166,11 +166,19 @@ describe('when the orders path is broken', () => {
     expect(outcome.report).toContain('(200 with another order x6)');
   });
 
-  it('a read answered 503 (the store unavailable) names DynamoDB and the task role', async () => {
+  it('a read answered 503 (the store unavailable) names DynamoDB throttling, timeouts and a missing table', async () => {
     service.statusFor = (method, path) => (method === 'GET' && path.startsWith('/orders/') ? 503 : undefined);
     const { outcome } = await runVerify();
     expect(outcome.rows.filter((r) => r.gaps.includes('not-read-back'))).toHaveLength(6);
-    expect(outcome.report).toContain("503 is the service's store_unavailable");
+    expect(outcome.report).toContain("503 is the service's store_unavailable: DynamoDB throttled, timed out");
+    expect(outcome.report).not.toContain('A 500 is');
+  });
+
+  it('a read answered 500 names access: the task role and the gateway endpoint’s policy', async () => {
+    service.statusFor = (method, path) => (method === 'GET' && path.startsWith('/orders/') ? 500 : undefined);
+    const { outcome } = await runVerify();
+    expect(outcome.report).toContain('(HTTP 500 x6)');
+    expect(outcome.report).toContain("the task role's dynamodb:GetItem on the table, or the gateway endpoint's policy");
   });
 });
 
