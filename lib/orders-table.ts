@@ -16,7 +16,7 @@ export const ORDERS_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem'] as 
 /** The table's partition key: the order's UUID, a string. No sort key, no index. */
 export const ORDERS_TABLE_PARTITION_KEY = 'id';
 
-/** The removal policies the table accepts: a table holds data, so no snapshot-less middle ground. */
+/** The removal policies the table takes: CloudFormation's Snapshot deletion policy does not apply to DynamoDB. */
 export const ORDERS_TABLE_REMOVAL_POLICIES = [RemovalPolicy.RETAIN, RemovalPolicy.DESTROY] as const;
 
 export interface OrdersTableProps {
