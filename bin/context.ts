@@ -1,6 +1,6 @@
 // The app's configuration: CDK context keys (cdk.json or `-c key=value`), validated into typed stack props.
 // Every bad value is reported with its key and what the key accepts, before anything is synthesized.
-import type { StackProps } from 'aws-cdk-lib';
+import { RemovalPolicy, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { OtelFargateStackProps } from '../lib/otel-fargate-stack';
@@ -37,6 +37,12 @@ const CONTAINER_INSIGHTS: Record<string, ecs.ContainerInsights> = {
   enhanced: ecs.ContainerInsights.ENHANCED,
   enabled: ecs.ContainerInsights.ENABLED,
   disabled: ecs.ContainerInsights.DISABLED,
+};
+
+/** The ordersTableRemovalPolicy values: CloudFormation's deletion policies that a DynamoDB table takes. */
+const ORDERS_TABLE_REMOVAL: Record<string, RemovalPolicy> = {
+  retain: RemovalPolicy.RETAIN,
+  destroy: RemovalPolicy.DESTROY,
 };
 
 /** Every context key the app reads, in the README's order. */
@@ -117,6 +123,13 @@ export const CONTEXT_KEYS: Record<string, ContextKey> = {
         : raw === false || raw === 'false'
           ? { deletionProtection: false }
           : { accepts: 'true or false' },
+  },
+  ordersTableRemovalPolicy: {
+    defaultValue: DEFAULTS.ordersTableRemovalPolicy,
+    parse: (raw) =>
+      typeof raw === 'string' && Object.hasOwn(ORDERS_TABLE_REMOVAL, raw)
+        ? { ordersTableRemovalPolicy: ORDERS_TABLE_REMOVAL[raw] }
+        : { accepts: `one of ${Object.keys(ORDERS_TABLE_REMOVAL).join(', ')} (what cdk destroy does with the table)` },
   },
   collectorVersion: {
     defaultValue: DEFAULTS.collectorVersion,

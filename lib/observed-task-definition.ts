@@ -304,7 +304,8 @@ export class ObservedTaskDefinition extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds no secrets: the port, the service name, the OTLP endpoint, the sampler and its ' +
-        'rules endpoint, the log group name and ARN, the region and the collector configuration. Secrets belong ' +
+        'rules endpoint, the log group name and ARN, the region, the orders table name (from the stack) and the ' +
+        'collector configuration. Secrets belong ' +
         'in `secrets` instead.',
     });
     waiveControl(

@@ -1,7 +1,8 @@
 // The stack composes: a VPC, a cluster with Container Insights, the observed service behind a public load
-// balancer, the `otel-test` log group its traces link to, the service's X-Ray sampling rule, a saved query for one
-// trace's lines, operations (alarms, dashboard, X-Ray groups), optionally a WAF web ACL and a cost budget, and
-// outputs; with profile 'governed', also what AWS Control Tower's proactive controls require (lib/profile.ts).
+// balancer, the `otel-test` log group its traces link to, the orders table (DynamoDB) behind a gateway endpoint, the
+// service's X-Ray sampling rule, a saved query for one trace's lines, operations (alarms, dashboard, X-Ray groups),
+// optionally a WAF web ACL and a cost budget, and outputs; with profile 'governed', also what AWS Control Tower's
+// proactive controls require (lib/profile.ts).
 import * as path from 'node:path';
 import { Annotations, CfnOutput, RemovalPolicy, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -12,6 +13,7 @@ import { Construct } from 'constructs';
 import { waiveControl, waiveDefaultProfileLogGroup } from './control-tower';
 import { LogEncryptionKey } from './log-encryption-key';
 import { Network } from './network';
+import { OrdersTable } from './orders-table';
 import { ObservedTaskDefinition } from './observed-task-definition';
 import { PublicLoadBalancedService } from './public-load-balanced-service';
 import { ServiceSamplingRule } from './sampling-rule';
@@ -71,8 +73,11 @@ export interface OtelFargateStackProps extends StackProps {
   /** An ACM certificate ARN for HTTPS with HTTP redirected. @default - HTTP only; required with profile 'governed' */
   readonly certificateArn?: string;
 
-  /** Deletion protection on the load balancer. @default - false; true with profile 'governed' */
+  /** Deletion protection on the load balancer and the orders table. @default - false; true with profile 'governed' */
   readonly deletionProtection?: boolean;
+
+  /** What `cdk destroy` does with the orders table: RETAIN or DESTROY. @default RemovalPolicy.RETAIN */
+  readonly ordersTableRemovalPolicy?: RemovalPolicy;
 
   /** The ADOT collector release tag. @default 'v0.49.0' */
   readonly collectorVersion?: string;
@@ -170,6 +175,14 @@ export class OtelFargateStack extends Stack {
       );
     }
 
+    const deletionProtection = props.deletionProtection ?? governed;
+    const orders = new OrdersTable(this, 'Orders', {
+      removalPolicy: props.ordersTableRemovalPolicy,
+      deletionProtection,
+      vpc: network.vpc,
+      endpointSubnets: network.taskSubnets,
+    });
+
     const logRetention = props.logRetention ?? (governed ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.ONE_MONTH);
     const logGroup = props.adoptLogGroup
       ? this.adoptLogGroup(logGroupName, props.logRetention, governed)
@@ -187,10 +200,12 @@ export class OtelFargateStack extends Stack {
       memoryLimitMiB,
       // The service from app/ is Node: its heap is sized to its share of the task. An image of the user's own keeps
       // its own NODE_OPTIONS.
-      environment:
-        props.image === undefined && !Token.isUnresolved(memoryLimitMiB)
+      environment: {
+        ...(props.image === undefined && !Token.isUnresolved(memoryLimitMiB)
           ? { NODE_OPTIONS: serviceNodeOptions(memoryLimitMiB) }
-          : {},
+          : {}),
+        ...orders.serviceEnvironment,
+      },
       cpuArchitecture,
       collectorVersion: props.collectorVersion,
       fluentBitVersion: props.fluentBitVersion,
@@ -198,13 +213,15 @@ export class OtelFargateStack extends Stack {
       logEncryptionKey,
     });
 
+    orders.grantItemReadWrite(observed.taskDefinition.taskRole);
+
     const web = new PublicLoadBalancedService(this, 'Web', {
       cluster,
       taskDefinition: observed.taskDefinition,
       taskSubnets: network.taskSubnets,
       assignPublicIp: network.tasksNeedPublicIp,
       certificateArn: props.certificateArn,
-      deletionProtection: props.deletionProtection ?? governed,
+      deletionProtection,
       governedAccessLogBucket: governed,
       desiredCount: props.desiredCount,
       minTasks: props.minTasks,
@@ -228,6 +245,7 @@ export class OtelFargateStack extends Stack {
       serviceLogGroup: logGroup,
       collectorLogGroup: observed.collectorLogGroup,
       logRouterLogGroup: observed.logRouterLogGroup,
+      ordersTable: orders.table,
       traceLogsQueryName: queryName,
       containerInsights: containerInsights !== ecs.ContainerInsights.DISABLED,
       minTasks: props.minTasks ?? props.desiredCount ?? DEFAULTS.desiredCount,
@@ -284,6 +302,13 @@ export class OtelFargateStack extends Stack {
     new CfnOutput(this, 'SamplingRuleConsoleUrl', {
       value: `${consoleHome}#xray:settings/sampling-rules`,
       description: 'X-Ray sampling rules; a change there applies within a minute, until the next deploy',
+    });
+    new CfnOutput(this, 'OrdersTableName', {
+      value: orders.table.tableName,
+      description:
+        orders.removalPolicy === RemovalPolicy.RETAIN
+          ? 'The orders table (DynamoDB); kept by cdk destroy, so delete it yourself (README, Teardown)'
+          : 'The orders table (DynamoDB); deleted with its orders by cdk destroy',
     });
     new CfnOutput(this, 'TraceLogsQueryName', {
       value: queryName,

@@ -39,6 +39,8 @@ export const DEFAULTS = {
   /** The settings profile: `governed` meets AWS Control Tower's proactive controls (lib/profile.ts). */
   profile: 'default',
   deletionProtection: false,
+  /** What `cdk destroy` does with the orders table: it holds the orders, so it is kept unless asked otherwise. */
+  ordersTableRemovalPolicy: 'retain',
 } as const;
 
 /** The most requests a second the context lets the sampling rule's reservoir take. */

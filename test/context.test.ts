@@ -1,3 +1,4 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -107,6 +108,15 @@ describe('reading the CDK context', () => {
     expect(fromContext({ samplingRate: 0 })).toEqual({ samplingRate: 0 });
   });
 
+  test('ordersTableRemovalPolicy takes retain or destroy, the deletion policies a DynamoDB table has', () => {
+    expect(fromContext({ ordersTableRemovalPolicy: 'retain' })).toEqual({
+      ordersTableRemovalPolicy: RemovalPolicy.RETAIN,
+    });
+    expect(fromContext({ ordersTableRemovalPolicy: 'destroy' })).toEqual({
+      ordersTableRemovalPolicy: RemovalPolicy.DESTROY,
+    });
+  });
+
   test('containerInsights takes ECS’s three names for the setting', () => {
     expect(fromContext({ containerInsights: 'enhanced' })).toEqual({
       containerInsights: ecs.ContainerInsights.ENHANCED,
@@ -120,6 +130,7 @@ describe('a bad context value fails naming the key and what it accepts', () => {
     ['region', 'Europe', /an AWS region name/],
     ['profile', 'strict', /one of default, governed/],
     ['deletionProtection', 'yes', /true or false/],
+    ['ordersTableRemovalPolicy', 'snapshot', /one of retain, destroy \(what cdk destroy does with the table\)/],
     ['serviceName', 'my service', /letters, digits/],
     ['logGroupName', 'otel test!', /CloudWatch Logs group name/],
     ['logRetentionDays', '10', /retention periods: 1, 3, 5, 7, 14, 30/],

@@ -34,6 +34,33 @@ describe('the README', () => {
     }
   });
 
+  test('prices the orders table as its section says: requests, storage beyond 25 GB, point-in-time recovery', () => {
+    // On-demand, us-east-1: $0.625 and $0.125 per million write and read request units, $0.25 per GB-month beyond 25 GB,
+    // PITR $0.20 per GB-month; 235 bytes an order, written once and read once, a month of 730 hours.
+    const seconds = 730 * 3600;
+    const money = (n: number) =>
+      `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+    const rows = readme
+      .split('\n')
+      .filter((line) => /^\|\s*(idle|\d+)( \(the bench's rate\))?\s*\|\s*[\d.]+( million)?\s*\|\s*\$/.test(line))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    expect(rows.map((r) => r[0])).toEqual(['idle', '1', '10', '100', "1000 (the bench's rate)"]);
+    for (const [rate, orders, requests, size, storage, pitr, total] of rows) {
+      const perSecond = rate === 'idle' ? 0 : Number(rate.split(' ')[0]);
+      const n = perSecond * seconds;
+      const gb = (n * 235) / 1e9;
+      const costs = [n * 0.75e-6, Math.max(0, gb - 25) * 0.25, gb * 0.2];
+      expect(orders).toBe(perSecond === 0 ? '0' : `${(n / 1e6).toFixed(2)} million`);
+      expect(size).toBe(perSecond === 0 ? '0 GB' : `${gb.toFixed(2)} GB`);
+      expect([requests, storage, pitr, total]).toEqual([...costs, costs[0] + costs[1] + costs[2]].map(money));
+    }
+  });
+
   test('lists no context key that the app does not read', () => {
     const documented = [...readme.matchAll(/^\|\s*`(\w+)`\s*\|/gm)].map((match) => match[1]);
     expect(documented.sort()).toEqual(Object.keys(CONTEXT_KEYS).sort());

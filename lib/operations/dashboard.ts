@@ -2,6 +2,7 @@
 // logs and the traces. Each graph's title says what good looks like.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
@@ -39,6 +40,9 @@ export interface OperationsDashboardProps {
 
   /** The X-Ray groups, whose trace counts are graphed. */
   readonly xrayGroups: XRayGroups;
+
+  /** The orders table: its throttles, errors and latency get a row of their own. @default - no row */
+  readonly ordersTable?: dynamodb.ITable;
 
   /** The alarms, shown with their state; their thresholds are drawn on the graphs. */
   readonly alarms: ServiceAlarms;
@@ -175,6 +179,7 @@ export class OperationsDashboard extends Construct {
             props.logMetrics.spanExportFailingLines.with({ label: 'Span export failing lines' }),
           ]),
         ],
+        ...(props.ordersTable ? [ordersTableRow(props.ordersTable, graph)] : []),
         [
           graph('Sidecar errors per minute (good: 0)', [
             props.logMetrics.collectorErrors.with({ label: 'Collector' }),
@@ -188,4 +193,39 @@ export class OperationsDashboard extends Construct {
       ],
     });
   }
+}
+
+/** The operations the service calls on the orders table (lib/orders-table.ts, ORDERS_TABLE_ACTIONS). */
+const ORDERS_TABLE_OPERATIONS = [dynamodb.Operation.PUT_ITEM, dynamodb.Operation.GET_ITEM];
+
+/**
+ * The orders table: throttles and DynamoDB's own errors, which the service answers with 503 store_unavailable (and
+ * the 5xx alarm counts), refused conditional writes (an order ID already taken), and each call's latency.
+ */
+function ordersTableRow(
+  table: dynamodb.ITable,
+  graph: (title: string, left: cloudwatch.IMetric[]) => cloudwatch.GraphWidget,
+): cloudwatch.IWidget[] {
+  const sum = { statistic: 'Sum', period: MINUTE };
+  return [
+    // Two graphs: each ...ForOperations metric is a sum over per-operation metrics whose IDs would clash in one.
+    graph('Orders table: throttled requests per minute (good: 0; the service answers 503)', [
+      table.metricThrottledRequestsForOperations({ ...sum, operations: ORDERS_TABLE_OPERATIONS }),
+    ]),
+    graph('Orders table: errors per minute (good: 0; DynamoDB errors make the service answer 503)', [
+      table.metricSystemErrorsForOperations({ ...sum, operations: ORDERS_TABLE_OPERATIONS }),
+      table.metricConditionalCheckFailedRequests({ ...sum, label: 'Writes refused: order ID taken' }),
+    ]),
+    graph(
+      'Orders table: latency, p99 ms (good: a few ms)',
+      ORDERS_TABLE_OPERATIONS.map((operation) =>
+        table.metricSuccessfulRequestLatency({
+          statistic: 'p99',
+          period: MINUTE,
+          dimensionsMap: { TableName: table.tableName, Operation: operation },
+          label: operation,
+        }),
+      ),
+    ),
+  ];
 }

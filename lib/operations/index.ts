@@ -2,6 +2,7 @@
 // and its faults, alarms that notify an encrypted, TLS-only SNS topic, and a dashboard. Every alarm's description
 // leads to the fault traces, the saved query for one trace's lines, and the dashboard.
 import { Stack, Token } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -36,6 +37,9 @@ export interface OperationsProps extends AlarmThresholds {
 
   /** The log router sidecar's own log. */
   readonly logRouterLogGroup: logs.ILogGroup;
+
+  /** The orders table, graphed on the dashboard (throttles, errors, latency). @default - no table row */
+  readonly ordersTable?: dynamodb.ITable;
 
   /** The saved Logs Insights query that lists one trace's lines, which the alarms point to. */
   readonly traceLogsQueryName: string;
@@ -132,6 +136,7 @@ export class Operations extends Construct {
       logMetrics: this.logMetrics,
       xrayGroups: this.xrayGroups,
       alarms: this.alarms,
+      ordersTable: props.ordersTable,
       links: {
         tracesUrl: xrayTracesUrl(region),
         insightsUrl: xrayInsightsUrl(region),

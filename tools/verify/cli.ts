@@ -14,16 +14,20 @@ import { verify, type VerifyClients, type VerifyDeps, type VerifyOptions } from 
 export const USAGE = `Usage: npm run verify -- [options]
 
 Sends traced requests to the deployed service, then checks that X-Ray has each trace with its spans,
-that the trace links to the log group, and that Logs Insights finds the trace's log lines there.
+that the trace links to the log group, and that Logs Insights finds the trace's log lines there;
+with the orders table, that POST /orders' trace shows its DynamoDB call and that each order reads back.
 Its requests are recorded through a temporary X-Ray sampling rule of its own, deleted when it ends.
 
 Options:
-  --stack <name>         read ServiceUrl, LogGroupName, LogGroupArn and SamplingRuleName from this
-                         stack's outputs (default ${DEFAULT_STACK_NAME})
+  --stack <name>         read ServiceUrl, LogGroupName, LogGroupArn, SamplingRuleName and
+                         OrdersTableName from this stack's outputs (default ${DEFAULT_STACK_NAME})
   --url <url>            the service's URL instead of a stack (no CloudFormation call)
   --log-group <name>     the log group to check (default: the stack's output, or ${DEFAULT_LOG_GROUP} with --url)
   --service-name <name>  the service the temporary sampling rule matches (default: the stack's
                          sampling rule's, else ${DEFAULT_SERVICE_NAME})
+  --orders-table <name>  the DynamoDB table the service keeps orders in (default: the stack's
+                         OrdersTableName output; with --url, none). With a table, POST /orders' trace must
+                         show its PutItem, and each order must read back (GET /orders/:id, 3 times)
   --requests <n>         requests per route, GET / and POST /orders (default 2)
   --timeout <seconds>    how long to wait for traces and log lines, from the first request (default 180)
   --region <region>      AWS region (default: AWS_REGION or your profile's)
@@ -43,6 +47,16 @@ function positiveInt(raw: string, flag: string, max: number): number {
   return n;
 }
 
+/** DynamoDB's rule for a table name: 3 to 255 of letters, digits, '_', '-' and '.'. */
+function ordersTable(raw: string): string {
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(raw)) {
+    throw new VerifyError(
+      `--orders-table takes a DynamoDB table name (3 to 255 letters, digits, '_', '-', '.'), not "${raw}"`,
+    );
+  }
+  return raw;
+}
+
 export function parseCli(argv: readonly string[]): CliOptions {
   let values;
   try {
@@ -53,6 +67,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         url: { type: 'string' },
         'log-group': { type: 'string' },
         'service-name': { type: 'string' },
+        'orders-table': { type: 'string' },
         requests: { type: 'string', default: '2' },
         timeout: { type: 'string', default: '180' },
         region: { type: 'string' },
@@ -73,6 +88,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     ...(values.url !== undefined ? { url: values.url } : {}),
     ...(values['log-group'] !== undefined ? { logGroup: values['log-group'] } : {}),
     ...(values['service-name'] !== undefined ? { serviceName: values['service-name'] } : {}),
+    ...(values['orders-table'] !== undefined ? { ordersTable: ordersTable(values['orders-table']) } : {}),
     ...(values.region !== undefined ? { region: values.region } : {}),
     requestsPerRoute: positiveInt(values.requests, '--requests', 50),
     timeoutMs: positiveInt(values.timeout, '--timeout', 3600) * 1000,

@@ -1,13 +1,14 @@
 // Judges each trace and renders the table, then names the most likely cause once per kind of gap.
 import type { LogLinesFound, LogsResult } from './logs';
 import type { Target } from './stack';
-import type { SentRequest } from './traffic';
+import type { ExpectedSpan, SentRequest } from './traffic';
 import {
   linkStatus,
   missingSpans,
   normalizeLogGroupArn,
   wildcardArns,
   type LogGroupLink,
+  type TraceFindings,
   type XRayPollResult,
 } from './xray';
 
@@ -19,7 +20,8 @@ export type GapKind =
   | 'spans-missing'
   | 'link-missing'
   | 'link-wildcard'
-  | 'lines-missing';
+  | 'lines-missing'
+  | 'not-read-back';
 
 export const VERDICT_LABELS: Record<GapKind, string> = {
   'request-failed': 'REQUEST FAILED',
@@ -30,6 +32,7 @@ export const VERDICT_LABELS: Record<GapKind, string> = {
   'link-missing': 'NO LOG LINK',
   'link-wildcard': 'LINK ARN :*',
   'lines-missing': 'NO LOG LINES',
+  'not-read-back': 'NOT READ BACK',
 };
 
 export interface TraceRow {
@@ -58,6 +61,10 @@ export interface TraceRow {
   readonly logs: LogLinesFound;
   readonly gaps: readonly GapKind[];
   readonly consoleUrl: string;
+  /** For a read of an order: the order's ID, and whether the answer was 200 with that order. */
+  readonly readBack?: { readonly orderId: string; readonly sameOrder: boolean };
+  /** Tables the trace's DynamoDB subsegments name, when the expected one is missing. */
+  readonly otherTables?: readonly string[];
 }
 
 /**
@@ -105,7 +112,10 @@ export function assess(
     const found = logs.found.get(request.xrayTraceId) ?? { lines: 0, error: 'not queried' };
     const sampled = request.traceResponse?.sampled;
     const gaps: GapKind[] = [];
-    if (error) gaps.push('request-failed');
+    const { readBack } = request;
+    // A read of an order that was answered, but not with that order, is its own finding; no answer is a failed request.
+    if (readBack && status !== undefined && !readBack.sameOrder) gaps.push('not-read-back');
+    else if (error) gaps.push('request-failed');
     if (status !== undefined) {
       if (request.traceId !== context.traceId) gaps.push('not-continued');
       if (sampled === false && !findings) gaps.push('not-sampled');
@@ -135,8 +145,23 @@ export function assess(
       logs: found,
       gaps,
       consoleUrl: consoleUrl(region, request.xrayTraceId, target.tracesConsoleUrl),
+      ...(readBack ? { readBack } : {}),
+      ...(otherTablesOf(findings, route.expectedSpans) ?? {}),
     };
   });
+}
+
+/** The tables a trace's DynamoDB subsegments name, when one of its expected DynamoDB calls is not among them. */
+function otherTablesOf(
+  findings: TraceFindings | undefined,
+  expected: readonly ExpectedSpan[],
+): { otherTables: string[] } | undefined {
+  const wanted = expected.filter((e) => e.aws).map((e) => e.aws?.tableName);
+  const seen = [
+    ...new Set((findings?.awsCalls ?? []).map((c) => c.tableName).filter((t): t is string => t !== undefined)),
+  ];
+  const others = seen.filter((t) => !wanted.includes(t));
+  return wanted.length > 0 && others.length > 0 ? { otherTables: others } : undefined;
 }
 
 function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): string {
@@ -192,8 +217,24 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): 
       return parts.join(' ');
     }
     case 'spans-missing': {
-      const names = [...new Set(affected.flatMap((r) => r.missingSpans))].join(', ');
-      return `The trace arrived without span(s) ${names}: the service does not create them, or their batch was not exported before the deadline (try a longer --timeout).`;
+      const missing = [...new Set(affected.flatMap((r) => r.missingSpans))];
+      const parts = [
+        `The trace arrived without span(s) ${missing.join(', ')}: the service does not create them, or their batch was not exported before the deadline (try a longer --timeout).`,
+      ];
+      if (missing.some((name) => name.startsWith('DynamoDB.'))) {
+        const table = target.ordersTableName ?? 'the orders table';
+        const others = [...new Set(affected.flatMap((r) => r.otherTables ?? []))];
+        parts.push(
+          `DynamoDB.* is an AWS SDK call, which X-Ray shows as a subsegment named DynamoDB in namespace aws with ` +
+            `aws.table_name ${table}. ` +
+            (others.length > 0
+              ? `The traces show DynamoDB calls on ${others.join(', ')} instead: the task's ORDERS_TABLE_NAME names another table.`
+              : "None is there: either the service's SDK calls are not instrumented (instrumentation-aws-sdk must patch " +
+                'the SDK modules the shipped bundle loads), or the service keeps orders in memory (its first log line ' +
+                'names the store; the task definition must give it ORDERS_TABLE_NAME).'),
+        );
+      }
+      return parts.join(' ');
     }
     case 'link-missing': {
       const elsewhere = [...new Set(affected.flatMap((r) => r.linkedElsewhere))];
@@ -224,6 +265,41 @@ function causeOf(kind: GapKind, rows: readonly TraceRow[], ctx: ReportContext): 
         "attribute of a log group does: CloudWatch Logs' StartQuery refuses * in logGroupIdentifiers, so the console " +
         `cannot query the group for the trace's lines. Set it without the suffix: ${arns.map(normalizeLogGroupArn).join(', ')}.`
       );
+    }
+    case 'not-read-back': {
+      const answers = new Map<string, number>();
+      for (const r of affected) {
+        const answer = r.http === '200' ? '200 with another order' : `HTTP ${r.http}`;
+        answers.set(answer, (answers.get(answer) ?? 0) + 1);
+      }
+      const seen = [...answers].map(([answer, n]) => `${answer} x${n}`).join(', ');
+      const reads = rows.filter((r) => r.readBack !== undefined);
+      const someRead = reads.some((r) => r.readBack?.sameOrder);
+      const parts = [
+        `GET /orders/:id, from a separate request, did not answer 200 with the order POST /orders created (${seen}).`,
+      ];
+      if (affected.some((r) => r.http === '404')) {
+        parts.push(
+          someRead
+            ? 'Some reads found the order and others did not: the tasks keep orders apart, each in its own memory. Does ' +
+                "the task definition give the service ORDERS_TABLE_NAME (the service's first log line names its store)?"
+            : 'No read found it: the service stores orders somewhere the reads do not look, or in memory with every read ' +
+                'served by another task than the write; its first log line names the store.',
+        );
+      }
+      if (affected.some((r) => r.http === '503')) {
+        parts.push(
+          "503 is the service's store_unavailable: DynamoDB throttled, timed out, or has no such table (its warn line " +
+            "names the SDK's error; the dashboard's orders table row shows throttles and errors).",
+        );
+      }
+      if (affected.some((r) => r.http === '500')) {
+        parts.push(
+          'A 500 is an SDK error the service treats as a misconfiguration, such as AccessDeniedException (its error ' +
+            "line names it): the task role's dynamodb:GetItem on the table, or the gateway endpoint's policy.",
+        );
+      }
+      return parts.join(' ');
     }
     case 'lines-missing': {
       const hexOnly = affected.filter((r) => (r.logs.hexOnlyLines ?? 0) > 0).length;
@@ -293,6 +369,7 @@ const GAP_ORDER: readonly GapKind[] = [
   'link-missing',
   'link-wildcard',
   'lines-missing',
+  'not-read-back',
 ];
 
 /** Clock skew worth a note: X-Ray's trace ID timestamp check allows 5 minutes ahead. */
@@ -324,6 +401,14 @@ export function renderReport(rows: readonly TraceRow[], ctx: ReportContext): str
     out.push(
       `All ${rows.length} traces verified: in X-Ray with their spans, linked to ${ctx.target.logGroupName} ${how}, with their log lines.`,
     );
+    const reads = rows.filter((r) => r.readBack !== undefined);
+    if (reads.length > 0) {
+      const orders = new Set(reads.map((r) => r.readBack?.orderId)).size;
+      out.push(
+        `Every order read back: ${orders} created, each read ${reads.length / orders} times from separate requests, ` +
+          `in the DynamoDB table ${ctx.target.ordersTableName ?? 'of the stack'}.`,
+      );
+    }
   } else {
     out.push(`${failed} of ${rows.length} traces have gaps. Most likely causes:`);
     for (const kind of GAP_ORDER) {

@@ -17,6 +17,11 @@ export interface Target {
   readonly tracesConsoleUrl?: string;
   /** The stack's `SamplingRuleName` output: the service's X-Ray sampling rule. */
   readonly samplingRuleName?: string;
+  /**
+   * The stack's `OrdersTableName` output (or --orders-table): POST /orders' trace must show the PutItem on it, and each
+   * order must read back from a separate request.
+   */
+  readonly ordersTableName?: string;
   /** Where the target came from, for the report's header. */
   readonly source: string;
 }
@@ -63,12 +68,14 @@ export async function readStackTarget(cfn: CloudFormationClient, stackName: stri
   const arn = value('LogGroupArn');
   const consoleUrl = value('XRayTracesConsoleUrl');
   const samplingRuleName = value('SamplingRuleName');
+  const ordersTableName = value('OrdersTableName');
   return {
     serviceUrl: normalizeUrl(serviceUrl),
     logGroupName: value('LogGroupName') ?? DEFAULT_LOG_GROUP,
     ...(arn ? { logGroupArn: arn } : {}),
     ...(consoleUrl ? { tracesConsoleUrl: consoleUrl } : {}),
     ...(samplingRuleName ? { samplingRuleName } : {}),
+    ...(ordersTableName ? { ordersTableName } : {}),
     source: `stack ${stackName}`,
   };
 }

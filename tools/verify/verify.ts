@@ -40,6 +40,11 @@ export interface VerifyOptions {
    * `otel-fargate-service`
    */
   readonly serviceName?: string;
+  /**
+   * The DynamoDB table the service keeps orders in. @default the stack's OrdersTableName output; with `url`, none:
+   * then neither the PutItem subsegment nor the read back is checked
+   */
+  readonly ordersTable?: string;
 }
 
 export interface VerifyClients {
@@ -110,6 +115,11 @@ async function preflight(clients: VerifyClients, clock: Clock): Promise<Prefligh
 }
 
 async function resolveTarget(opts: VerifyOptions, cfn: CloudFormationClient): Promise<Target> {
+  const target = await resolveServiceTarget(opts, cfn);
+  return opts.ordersTable === undefined ? target : { ...target, ordersTableName: opts.ordersTable };
+}
+
+async function resolveServiceTarget(opts: VerifyOptions, cfn: CloudFormationClient): Promise<Target> {
   if (opts.url) {
     const logGroupName = opts.logGroup ?? DEFAULT_LOG_GROUP;
     return { serviceUrl: normalizeUrl(opts.url), logGroupName, source: 'command line' };
@@ -123,6 +133,7 @@ async function resolveTarget(opts: VerifyOptions, cfn: CloudFormationClient): Pr
     source: target.source,
     ...(target.tracesConsoleUrl ? { tracesConsoleUrl: target.tracesConsoleUrl } : {}),
     ...(target.samplingRuleName ? { samplingRuleName: target.samplingRuleName } : {}),
+    ...(target.ordersTableName ? { ordersTableName: target.ordersTableName } : {}),
   };
 }
 
@@ -181,7 +192,8 @@ async function run(opts: VerifyOptions, deps: VerifyDeps, cleanup: Cleanup): Pro
   const { region, source, segmentDestinationUnknown } = await preflight(deps, clock);
   const target = await resolveTarget(opts, deps.cfn);
   progress(
-    `Service ${target.serviceUrl} (${target.source}), log group ${target.logGroupName}, region ${region}`,
+    `Service ${target.serviceUrl} (${target.source}), log group ${target.logGroupName}, ` +
+      `${target.ordersTableName ? `orders table ${target.ordersTableName}, ` : ''}region ${region}`,
     'target',
   );
   await probeLogGroup(deps.logs, target.logGroupName, clock, AbortSignal.timeout(PREFLIGHT_CALL_MS));
@@ -225,6 +237,7 @@ async function run(opts: VerifyOptions, deps: VerifyDeps, cleanup: Cleanup): Pro
   const sent = await sendTraffic(target.serviceUrl, {
     ...traffic,
     requestsPerRoute: opts.requestsPerRoute,
+    ...(target.ordersTableName ? { ordersTable: target.ordersTableName } : {}),
     // A task that has not fetched the rule yet answers "not sampled": send again until the rule has had its time.
     ...(probe.state === 'sampled'
       ? {

@@ -24,7 +24,7 @@ import {
   type SamplingRule,
   type Trace,
 } from '@aws-sdk/client-xray';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -39,6 +39,8 @@ export const LOG_GROUP = 'otel-test';
 export const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:123456789012:log-group:${LOG_GROUP}`;
 /** The stack's SamplingRuleName output. */
 export const SAMPLING_RULE_NAME = 'otel-fargate-service-1a2b3c4d';
+/** The stack's OrdersTableName output: the table CloudFormation named. */
+export const ORDERS_TABLE = 'OtelFargateStack-OrdersTable-1A2B3C4D5E6F';
 /** The stack's XRayTracesConsoleUrl output. */
 export const TRACES_CONSOLE_URL = `https://${REGION}.console.aws.amazon.com/cloudwatch/home?region=${REGION}#xray:traces/query`;
 
@@ -109,6 +111,39 @@ export class StandInService {
   continuesContext = true;
   /** Whether its answers carry a `Date` header (a load balancer's always do). */
   sendsDate = true;
+  /**
+   * Separate order stores that the order requests go to in turn: 1 is one table every task shares; 2 is two tasks
+   * behind the load balancer, each keeping orders in its own memory. @default 1
+   */
+  orderStores = 1;
+  /** What GET /orders/:id answers with for a stored order. @default the order */
+  readAnswer: (order: Record<string, unknown>) => Record<string, unknown> = (order) => order;
+  private readonly stores: Map<string, Record<string, unknown>>[] = [];
+  private orderRequests = 0;
+
+  /** The answer to an order request, from the store whose turn it is. */
+  private orders(method: string, path: string, body: string, xrayTraceId: string): [number, unknown] {
+    while (this.stores.length < this.orderStores) this.stores.push(new Map());
+    const store = this.stores[this.orderRequests++ % this.orderStores];
+    if (method === 'POST') {
+      const { sku, quantity } = JSON.parse(body) as { sku: string; quantity: number };
+      const order = {
+        id: randomUUID(),
+        sku,
+        quantity,
+        unitPriceCents: 1999,
+        totalCents: 1999 * quantity,
+        currency: 'USD',
+        createdAt: new Date(this.now()).toISOString(),
+      };
+      store.set(order.id, order);
+      return [201, { order, xrayTraceId }];
+    }
+    const order = store.get(decodeURIComponent(path.slice('/orders/'.length)));
+    return order
+      ? [200, { order: this.readAnswer(order), xrayTraceId }]
+      : [404, { error: 'not_found', message: 'No order with that ID', xrayTraceId }];
+  }
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -135,11 +170,9 @@ export class StandInService {
         const forced = this.statusFor(req.method ?? 'GET', path);
         if (forced) res.writeHead(forced, headers).end('broken');
         else if (req.method === 'GET' && path === '/') res.writeHead(200, headers).end('Welcome to the Home Page!');
-        else if (req.method === 'POST' && path === '/orders') {
-          const xrayTraceId = toXRayTraceId(traceId);
-          res
-            .writeHead(201, { ...headers, 'content-type': 'application/json' })
-            .end(JSON.stringify({ order: { id: 'o-1' }, xrayTraceId }));
+        else if ((req.method === 'POST' && path === '/orders') || (req.method === 'GET' && isOrderPath(path))) {
+          const [status, answer] = this.orders(req.method, path, body, toXRayTraceId(traceId));
+          res.writeHead(status, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(answer));
         } else res.writeHead(404, headers).end();
       });
     });
@@ -153,6 +186,14 @@ export class StandInService {
     this.server.close();
     await once(this.server, 'close');
   }
+}
+
+/** A read of one order: GET /orders/:id. */
+const isOrderPath = (path: string) => /^\/orders\/[^/]+$/.test(path);
+
+/** The route a received request belongs to, as SERVICE_SPANS names it. */
+export function routeOf(req: Pick<ReceivedRequest, 'method' | 'path'>): string {
+  return req.method === 'GET' && isOrderPath(req.path) ? 'GET /orders/:id' : `${req.method} ${req.path}`;
 }
 
 /** OTEL_SERVICE_NAME in the stack (lib/settings.ts): the name X-Ray gives the service's own segments. */
@@ -189,7 +230,40 @@ export const SERVICE_SPANS: Record<string, readonly ServiceSpan[]> = {
       attributes: { 'db.system.name': 'memory', 'db.collection.name': 'orders', 'db.operation.name': 'put' },
     },
   ],
+  'GET /orders/:id': [{ name: 'store.read', kind: 'INTERNAL' }],
 };
+
+/**
+ * The CLIENT span instrumentation-aws-sdk (0.79, src/utils.ts and services/dynamodb.ts) makes for a DynamoDB call:
+ * `<service>.<command>`, rpc.system aws-api, rpc.service, rpc.method, aws.dynamodb.table_names, cloud.region,
+ * aws.request.id, and db.namespace (not db.name, which would name the subsegment after the table instead).
+ */
+export function dynamoDbSpan(operation: 'PutItem' | 'GetItem', table: string): ServiceSpan {
+  return {
+    name: `DynamoDB.${operation}`,
+    kind: 'CLIENT',
+    attributes: {
+      'rpc.system': 'aws-api',
+      'rpc.service': 'DynamoDB',
+      'rpc.method': operation,
+      'aws.dynamodb.table_names': [table],
+      'cloud.region': REGION,
+      'aws.request.id': 'EXAMPLE0REQUEST0ID0000000000000000000000000000000000',
+      'db.system.name': 'aws.dynamodb',
+      'db.namespace': table,
+      'db.operation.name': operation,
+    },
+  };
+}
+
+/** The child spans of a route, with the DynamoDB call when the service keeps orders in `table`. */
+export function serviceSpansOf(route: string, table?: string): readonly ServiceSpan[] {
+  const spans = SERVICE_SPANS[route] ?? [];
+  if (table === undefined) return spans;
+  if (route === 'POST /orders') return [...spans, dynamoDbSpan('PutItem', table)];
+  if (route === 'GET /orders/:id') return [...spans, dynamoDbSpan('GetItem', table)];
+  return spans;
+}
 
 /** Characters X-Ray allows in a segment name (segment.go, reInvalidSpanCharacters). */
 const INVALID_NAME_CHARS = /[^ 0-9\p{L}N_.:/%&#=+\-@]/gu;
@@ -262,6 +336,8 @@ export interface Scenario {
   logGroupMissing?: boolean;
   /** StartQuery is denied: from the probe on, or from the n-th round query. */
   logsDenied?: 'probe' | number;
+  /** The table the service's DynamoDB calls name (its ORDERS_TABLE_NAME). @default - none: it keeps orders in memory */
+  serviceTable?: string;
   /** The spans exported for a request, instead of SERVICE_SPANS (e.g. those a real service emitted). */
   serviceSpans?: (req: ReceivedRequest) => readonly ServiceSpan[] | undefined;
   /** What GetQueryResults says after the first poll. @default Complete */
@@ -274,9 +350,26 @@ interface SegmentDoc {
   name: string;
   type?: 'subsegment';
   parent_id?: string;
-  namespace?: 'remote';
-  aws?: { cloudwatch_logs: NonNullable<Scenario['links']> };
+  namespace?: 'remote' | 'aws';
+  aws?: { cloudwatch_logs?: NonNullable<Scenario['links']>; operation?: string; table_name?: string };
   subsegments?: SegmentDoc[];
+}
+
+/**
+ * An AWS SDK span's namespace and `aws` fields (segment.go: isAwsSdkSpan gives namespace aws; aws.go: makeAws takes
+ * aws.operation from rpc.method and aws.table_name from a single-entry aws.dynamodb.table_names).
+ */
+function awsSdkFields(span: ServiceSpan): Pick<SegmentDoc, 'namespace' | 'aws'> | undefined {
+  if (span.attributes?.['rpc.system'] !== 'aws-api') return undefined;
+  const tables = span.attributes['aws.dynamodb.table_names'];
+  const method = span.attributes['rpc.method'];
+  return {
+    namespace: 'aws',
+    aws: {
+      ...(typeof method === 'string' ? { operation: method } : {}),
+      ...(Array.isArray(tables) && tables.length === 1 ? { table_name: String(tables[0]) } : {}),
+    },
+  };
 }
 
 /**
@@ -297,12 +390,14 @@ export function segmentDocuments(req: ReceivedRequest, spans: readonly ServiceSp
   const docs: SegmentDoc[] = [segment];
   spans.forEach((span, i) => {
     const id = `22222222222222${String(i).padStart(2, '0')}`;
+    const sdk = awsSdkFields(span);
     const sub: SegmentDoc = {
       id,
       trace_id: xrayId,
       name: xrayName(span),
       ...(span.kind === 'CLIENT' ? { namespace: 'remote' as const } : {}),
       ...aws,
+      ...(sdk ? { namespace: sdk.namespace, aws: { ...aws.aws, ...sdk.aws } } : {}),
     };
     if (i === 0) segment.subsegments = [sub];
     else docs.push({ ...sub, type: 'subsegment', parent_id: segment.id });
@@ -556,7 +651,7 @@ export class FakeAws {
   private trace(xrayId: string): Trace | undefined {
     const req = this.requestFor(xrayId);
     if (!req || !req.sampled || !(this.scenario.exported?.(req) ?? true)) return undefined;
-    const contract = SERVICE_SPANS[`${req.method} ${req.path}`] ?? [];
+    const contract = serviceSpansOf(routeOf(req), this.scenario.serviceTable);
     const names = this.scenario.spans?.(req) ?? contract.map((s) => s.name);
     const spans =
       this.scenario.serviceSpans?.(req) ??

@@ -8,6 +8,7 @@ import {
   FakeClock,
   LOG_GROUP,
   LOG_GROUP_ARN,
+  ORDERS_TABLE,
   SAMPLING_RULE_NAME,
   StandInService,
   TRACES_CONSOLE_URL,
@@ -21,12 +22,14 @@ async function sample(title: string, scenario: Scenario): Promise<void> {
   const service = new StandInService();
   const url = await service.start();
   const clock = new FakeClock();
-  const fake = new FakeAws(service, scenario, clock).withStack({
+  // The stack's service keeps its orders in the stack's table (the SDK spans name it).
+  const fake = new FakeAws(service, { serviceTable: ORDERS_TABLE, ...scenario }, clock).withStack({
     ServiceUrl: url,
     LogGroupName: LOG_GROUP,
     LogGroupArn: LOG_GROUP_ARN,
     XRayTracesConsoleUrl: TRACES_CONSOLE_URL,
     SamplingRuleName: SAMPLING_RULE_NAME,
+    OrdersTableName: ORDERS_TABLE,
   });
   const io = captureIo();
   const code = await main([], io, () => ({ cfn: fake.cfn, xray: fake.xray, logs: fake.logs, clock }));
