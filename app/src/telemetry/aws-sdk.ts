@@ -1,0 +1,40 @@
+// AWS SDK calls as CLIENT spans, from @opentelemetry/instrumentation-aws-sdk, inside the bundle. The instrumentation
+// patches the SDK's modules as Node `require`s them (require-in-the-middle), and inside dist/main.js nothing is
+// required by name, so on its own it would patch nothing. The build (scripts/build.mjs, `patchBundledModules`) appends
+// to each bundled file that the instrumentation's module definitions name (with a version they support) a call to the
+// function registered here, with that file's exports: the instrumentation's own `patch` then runs on them, as it would
+// have on `require`. The instrumentation is never enabled, so no require hook is installed; with tracing off this
+// module is not loaded and the appended calls find no function and do nothing.
+import path from 'node:path';
+import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
+
+/** Where the bundled modules look for the patch function (the name is also written by scripts/build.mjs). */
+export const PATCH_BUNDLED_MODULE = Symbol.for('otel-fargate-service.patch-bundled-module');
+
+/** `file` is undefined for a package's main module, else its path from node_modules (`@smithy/core/dist-cjs/…`). */
+export type PatchBundledModule = (name: string, version: string, file: string | undefined, exports: unknown) => unknown;
+
+/**
+ * Registers the patch function; call before the service's modules (and so the SDK's) are initialised.
+ * @param region the client's region, for `cloud.region` where the instrumentation cannot read it: it reads the region
+ * from the client's config, which it attaches in `send` to the command sent, and the document client (lib-dynamodb)
+ * sends an inner command of its own, without it.
+ */
+export function instrumentBundledAwsSdk(region: string | undefined): AwsInstrumentation {
+  const instrumentation = new AwsInstrumentation({
+    enabled: false,
+    preRequestHook: (span, { request }) => {
+      if (request.region === undefined && region !== undefined) span.setAttribute('cloud.region', region);
+    },
+  });
+  const definitions = instrumentation.getModuleDefinitions();
+  const patch: PatchBundledModule = (name, version, file, exports) => {
+    const definition = definitions.find((d) => d.name === name);
+    const target =
+      file === undefined ? definition : definition?.files.find((f) => path.normalize(f.name) === path.normalize(file));
+    if (target?.patch === undefined) return exports;
+    return (target.patch(exports, version) as unknown) ?? exports;
+  };
+  (globalThis as Record<symbol, unknown>)[PATCH_BUNDLED_MODULE] = patch;
+  return instrumentation;
+}
