@@ -3,8 +3,11 @@
 // required by name, so on its own it would patch nothing. The build (scripts/build.mjs, `patchBundledModules`) appends
 // to each bundled file that the instrumentation's module definitions name (with a version they support) a call to the
 // function registered here, with that file's exports: the instrumentation's own `patch` then runs on them, as it would
-// have on `require`. The instrumentation is never enabled, so no require hook is installed; with tracing off this
-// module is not loaded and the appended calls find no function and do nothing.
+// have on `require`. The instrumentation is never enabled, and the require hook its base class installs as it is
+// constructed (@opentelemetry/instrumentation's RequireInTheMiddleSingleton, for every instrumentation, enabled or not)
+// is taken off again at once: nothing here is required by name, so it would only slow every later `require`. With
+// tracing off this module is not loaded and the appended calls find no function and do nothing.
+import Module from 'node:module';
 import path from 'node:path';
 import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
 
@@ -21,12 +24,15 @@ export type PatchBundledModule = (name: string, version: string, file: string | 
  * sends an inner command of its own, without it.
  */
 export function instrumentBundledAwsSdk(region: string | undefined): AwsInstrumentation {
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const nodeRequire = Module.prototype.require;
   const instrumentation = new AwsInstrumentation({
     enabled: false,
     preRequestHook: (span, { request }) => {
       if (request.region === undefined && region !== undefined) span.setAttribute('cloud.region', region);
     },
   });
+  Module.prototype.require = nodeRequire;
   const definitions = instrumentation.getModuleDefinitions();
   const patch: PatchBundledModule = (name, version, file, exports) => {
     const definition = definitions.find((d) => d.name === name);
