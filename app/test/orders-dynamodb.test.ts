@@ -264,3 +264,48 @@ describe('the built service when the table cannot answer', () => {
     expect(service.stderr).toBe('');
   });
 });
+
+describe('the built service without ORDERS_TABLE_NAME', () => {
+  it('says in its first line that orders are in memory, and reads them back from there', async () => {
+    const service = await startService({ OTEL_SDK_DISABLED: 'true' });
+    try {
+      expect(service.lines[0]).toMatchObject({ msg: 'listening', store: 'memory' });
+      expect(service.lines[0]).not.toHaveProperty('orders_table');
+      const { order } = (await postOrder(service, { sku: 'LOCAL-1', quantity: 4 })).json() as { order: { id: string } };
+      const read = await request(service.url(`/orders/${order.id}`));
+      expect(read.status).toBe(200);
+      expect(read.json()).toEqual({ order });
+      expect((await request(service.url(`/orders/${randomUUID()}`))).status).toBe(404);
+    } finally {
+      await service.stop();
+    }
+  });
+});
+
+describe('an order that is not recorded', () => {
+  it('when the sampler records nothing, then no SDK span is exported and its lines still carry the trace ID', async () => {
+    const receiver = await OtlpReceiver.start();
+    const service = await startService({
+      ...dynamo.serviceEnv(TABLE),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      OTEL_TRACES_SAMPLER: 'always_off',
+    });
+    try {
+      const posted = await postOrder(service, { sku: 'QUIET-1', quantity: 1 });
+      expect(posted.status).toBe(201);
+      const trace = traceResponse(posted);
+      expect(trace.sampled).toBe(false);
+      const { order } = posted.json() as { order: { id: string } };
+      expect((await request(service.url(`/orders/${order.id}`))).status).toBe(200);
+      const stored = await service.waitForLine((l) => l.msg === 'order stored');
+      expect(stored).toMatchObject({ trace_id: trace.traceId, trace_flags: '00' });
+      // The shutdown flushes every queued span, so an unrecorded request's span would be there by now.
+      await service.stop();
+      expect(receiver.spans).toEqual([]);
+    } finally {
+      await service.stop();
+      await receiver.stop();
+    }
+  });
+});
