@@ -4,9 +4,11 @@
 // (scripts/build.mjs, src/telemetry/aws-sdk.ts), exported over OTLP under the store step of the order's trace.
 //
 // The attributes checked are those the collector's awsxray exporter reads to make the `DynamoDB` subsegment in
-// namespace `aws` (opentelemetry-collector-contrib v0.156.0, exporter/awsxrayexporter/internal/translator/aws.go:
-// `rpc.system` = `aws-api` makes the namespace `aws` and the name the `rpc.service`; `aws.dynamodb.table_names` with
-// one entry becomes `aws.table_name`; `rpc.method` becomes `aws.operation`; `aws.request.id` `aws.request_id`).
+// namespace `aws` (opentelemetry-collector-contrib, exporter/awsxrayexporter/internal/translator/, read at a commit of
+// the repository's default branch, not at the v0.156.0 tag): segment.go's MakeSegment puts a span whose `rpc.system` is
+// `aws-api` in namespace `aws` and names a CLIENT span, in order, from `aws.remote.service`, `peer.service`,
+// `aws.service`, `db.name`, then `rpc.service`, so none of the first four may be set; aws.go's makeAws takes
+// `rpc.method` as `aws.operation` and the one entry of `aws.dynamodb.table_names` as `aws.table_name`.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { DynamoOrderStore } from '../src/dynamo-store';
@@ -186,6 +188,10 @@ describe('the built service with ORDERS_TABLE_NAME', () => {
       'cloud.region': TEST_REGION,
       'aws.request.id': expect.stringMatching(/^[0-9A-Z]{20,}$/),
     });
+    // Any of these would name the subsegment instead of `rpc.service` (segment.go).
+    for (const key of ['aws.remote.service', 'peer.service', 'aws.service', 'db.name']) {
+      expect(put.attributes).not.toHaveProperty([key]);
+    }
     expect(put.status.code).not.toBe(2);
     // One SDK span per call: the document client's command and the client's own are not both traced.
     expect(spans.filter((s) => s.kind === SPAN_KIND.CLIENT && s.attributes['rpc.system'] === 'aws-api')).toHaveLength(
