@@ -102,8 +102,11 @@ export function describeSampler(sampler: SamplerConfig): string {
 
 /** DynamoDB's rule for table names (CreateTable's TableName): 3 to 255 of these characters. */
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
-/** An AWS region's form (`eu-west-1`, `us-gov-west-1`, `ap-southeast-5`), not a list: new regions keep the form. */
-const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/**
+ * An AWS region's form (`eu-west-1`, `us-gov-west-1`, `ap-southeast-5`, `eusc-de-east-1`), not a list: new regions
+ * keep the form.
+ */
+const REGION = /^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$/;
 
 export function parseOrders(env: Env): OrdersConfig {
   const tableName = value(env, 'ORDERS_TABLE_NAME');

@@ -139,6 +139,9 @@ describe('the order store (ORDERS_TABLE_NAME)', () => {
   });
 
   it("when the task's table and region are set, then orders go to that table, at the SDK's endpoint", () => {
+    for (const region of ['eu-west-1', 'ap-southeast-5', 'cn-north-1', 'eusc-de-east-1']) {
+      expect(parseConfig({ ORDERS_TABLE_NAME: 'orders', AWS_REGION: region }).orders).toMatchObject({ region });
+    }
     expect(parseConfig({ ORDERS_TABLE_NAME: 'OtelFargate-Orders_1.a', AWS_REGION: 'us-gov-west-1' }).orders).toEqual({
       store: 'dynamodb',
       tableName: 'OtelFargate-Orders_1.a',
