@@ -53,6 +53,7 @@ function sendError(res: Response, status: number, error: string, message: string
 }
 
 const SKU = /^[!-~](?:[ -~]{0,62}[!-~])?$/;
+const MAX_QUANTITY = 1000;
 /** An order ID: a UUID in its textual form (the service makes v4 IDs, in lower case; upper case is accepted). */
 const ORDER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -85,7 +86,6 @@ function sendStoreUnavailable(res: Response): void {
   res.setHeader('retry-after', '1');
   sendError(res, 503, 'store_unavailable', 'the order store is unavailable; try again in a moment');
 }
-const MAX_QUANTITY = 1000;
 
 interface OrderRequest {
   readonly sku: string;
