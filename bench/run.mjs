@@ -11,7 +11,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { closedLoop, openLoop, WORKLOADS } from './lib/load.mjs';
 import { cpuBusyMicros, cpuMicros, currentRssMB, peakRssMB } from './lib/procfs.mjs';
 import { freePort, startServer, stopServer, waitFor200 } from './lib/server.mjs';
-import { defaultTaskNodeOptions, defineVariants, startSamplingProxies, VARIANT_IDS } from './lib/variants.mjs';
+import {
+  defaultTaskNodeOptions,
+  defineVariants,
+  DYNAMODB_IDS,
+  startSamplingProxies,
+  VARIANT_IDS,
+} from './lib/variants.mjs';
+import { startDynalite } from './lib/dynalite.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
@@ -89,6 +96,8 @@ function takeSpans() {
 }
 
 const proxies = await startSamplingProxies(repoRoot);
+const wanted = options.variants ? options.variants.split(',') : [...VARIANT_IDS, ...DYNAMODB_IDS];
+const dynamo = wanted.some((id) => DYNAMODB_IDS.includes(id)) ? await startDynalite(repoRoot) : undefined;
 const allVariants = defineVariants({
   repoRoot,
   benchDir,
@@ -96,8 +105,8 @@ const allVariants = defineVariants({
   cacheDir: path.join(benchDir, '.cache'),
   serviceNodeOptions: await defaultTaskNodeOptions(repoRoot),
   proxies,
+  dynamo,
 });
-const wanted = options.variants ? options.variants.split(',') : VARIANT_IDS;
 const unknown = wanted.filter((id) => !allVariants.some((v) => v.id === id));
 if (unknown.length > 0) {
   throw new Error(`unknown variant ${unknown.join(', ')}; known: ${allVariants.map((v) => v.id).join(', ')}`);
@@ -394,6 +403,7 @@ if (!options['no-profile']) {
 
 sink.send({ type: 'stop' });
 await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
+await dynamo?.stop?.();
 results.elapsedS = (performance.now() - started) / 1000;
 results.quiet.loadAfter = loadAverage();
 const buildAfter = serviceBuild();

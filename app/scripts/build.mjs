@@ -2,12 +2,13 @@
 // two files at start instead of several hundred:
 // - dist/main.js: the service, the SDK, Express and pino (from src/main.ts);
 // - dist/otlp-exporter.js: the OTLP gRPC exporter, which telemetry/exporter.ts requires at the first export.
-// Bundling is safe here because nothing is instrumented by patching modules: the server span is the service's own
-// (src/telemetry/http-server.ts). An instrumentation for a package (Express, pino, …) would find nothing to patch
-// inside a bundle: such a package would have to be marked external and shipped in node_modules.
+// The server span is the service's own (src/telemetry/http-server.ts). The one instrumentation that patches modules,
+// @opentelemetry/instrumentation-aws-sdk, is applied to the bundled AWS SDK modules by `patchBundledModules` below
+// (src/telemetry/aws-sdk.ts). Any other instrumentation for a package (Express, pino, …) would find nothing to patch
+// inside a bundle: add it to INSTRUMENTATIONS, or mark the package external and ship it in node_modules.
 // Usage: node scripts/build.mjs
-import { rmSync } from 'node:fs';
-import { isBuiltin } from 'node:module';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
 import { build } from 'esbuild';
 
@@ -75,6 +76,97 @@ module.exports = new Proxy({}, {
   },
 };
 
+/** Instrumentations whose module definitions `patchBundledModules` applies inside the bundle: [package, export]. */
+const INSTRUMENTATIONS = [['@opentelemetry/instrumentation-aws-sdk', 'AwsInstrumentation']];
+
+/** The symbol src/telemetry/aws-sdk.ts registers its patch function under. */
+const PATCH_BUNDLED_MODULE = 'otel-fargate-service.patch-bundled-module';
+
+/**
+ * `version` within `range`, for the forms the instrumentations' supportedVersions use (`>=1.2.3`, `^3.1.0`,
+ * `>=3.1.0 <3.35.0`); any other form fails the build, so a new one is looked at rather than silently skipped.
+ */
+export function satisfies(version, range) {
+  const parse = (v) => v.split('.').map(Number);
+  const compare = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  const v = parse(version);
+  return range.split(/\s+/).every((comparator) => {
+    const match = /^(>=|<=|>|<|\^|=)?(\d+)\.(\d+)\.(\d+)$/.exec(comparator);
+    if (!match) throw new Error(`supported version range not understood: ${range}`);
+    const bound = [Number(match[2]), Number(match[3]), Number(match[4])];
+    const order = compare(v, bound);
+    switch (match[1]) {
+      case '>=':
+        return order >= 0;
+      case '<=':
+        return order <= 0;
+      case '>':
+        return order > 0;
+      case '<':
+        return order < 0;
+      case '^':
+        return order >= 0 && (bound[0] > 0 ? v[0] === bound[0] : v[0] === 0 && v[1] === bound[1]);
+      default:
+        return order === 0;
+    }
+  });
+}
+
+/**
+ * What require-in-the-middle does for an instrumentation when Node requires a module, done for the bundle: each file
+ * that an instrumentation's module definitions name (a package's main module, or one of its files), in a version they
+ * support, gets a last statement that hands its exports to the patch function src/telemetry/aws-sdk.ts registers
+ * when tracing is on. With tracing off no function is registered and the statement does nothing.
+ */
+function patchBundledModules(patched) {
+  const requireFromApp = createRequire(path.join(appDir, 'package.json'));
+  /** Absolute file path → the definition's name, and the file's name for a file definition. */
+  const wanted = [];
+  for (const [pkg, exported] of INSTRUMENTATIONS) {
+    const Instrumentation = requireFromApp(pkg)[exported];
+    for (const definition of new Instrumentation({ enabled: false }).getModuleDefinitions()) {
+      if (definition.patch)
+        wanted.push({ name: definition.name, file: undefined, ranges: definition.supportedVersions });
+      for (const file of definition.files) {
+        wanted.push({ name: definition.name, file: path.normalize(file.name), ranges: file.supportedVersions });
+      }
+    }
+  }
+  return {
+    name: 'patch-bundled-modules',
+    setup(pluginBuild) {
+      pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, ({ path: file }) => {
+        const match = /^(.*[\\/]node_modules[\\/])((?:@[^\\/]+[\\/])?[^\\/]+)[\\/](.*)$/.exec(file);
+        if (!match) return undefined;
+        const [, modulesDir, pkgPath, inner] = match;
+        const name = pkgPath.split(path.sep).join('/');
+        const candidates = wanted.filter((w) => w.name === name);
+        if (candidates.length === 0) return undefined;
+        const packageDir = path.join(modulesDir, pkgPath);
+        const { version } = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8'));
+        const relative = path.normalize(path.join(name, inner));
+        const target = candidates.find(
+          (w) =>
+            (w.file === undefined
+              ? requireFromApp.resolve(name, { paths: [path.dirname(modulesDir)] }) === file
+              : w.file === relative) && w.ranges.some((range) => satisfies(version, range)),
+        );
+        if (target === undefined) return undefined;
+        patched.push(`${target.file ?? name}@${version}`);
+        const contents = `${readFileSync(file, 'utf8')}
+;{
+  const patchBundledModule = globalThis[Symbol.for(${JSON.stringify(PATCH_BUNDLED_MODULE)})];
+  if (typeof patchBundledModule === 'function') {
+    module.exports = patchBundledModule(${JSON.stringify(name)}, ${JSON.stringify(version)}, ${JSON.stringify(target.file)}, module.exports);
+  }
+}
+`;
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
 /**
  * Left out of the bundles on purpose. grpc-js requires @grpc/proto-loader only to load .proto files at run time
  * (its channelz and ORCA services), which an OTLP client never does; bundling it would add protobufjs's parser and
@@ -87,6 +179,7 @@ const NOT_BUNDLED = ['@grpc/proto-loader', 'supports-color'];
 const ALLOWED_EXTERNAL = new Set(['./otlp-exporter.js', ...NOT_BUNDLED]);
 
 rmSync(outdir, { recursive: true, force: true });
+const patched = [];
 const { metafile } = await build({
   absWorkingDir: appDir,
   entryPoints: { main: 'src/main.ts', 'otlp-exporter': 'src/otlp-exporter.ts' },
@@ -99,7 +192,7 @@ const { metafile } = await build({
   // `createRequire(import.meta.url)`, which esbuild cannot follow and which is undefined in a CommonJS bundle.
   conditions: ['require'],
   external: NOT_BUNDLED,
-  plugins: [separateExporter, leftOutOfNodeSdk],
+  plugins: [separateExporter, leftOutOfNodeSdk, patchBundledModules(patched)],
   metafile: true,
   logLevel: 'warning',
 });
@@ -117,5 +210,16 @@ for (const [file, output] of Object.entries(metafile.outputs)) {
     if (external && !isBuiltin(imported) && !ALLOWED_EXTERNAL.has(imported)) {
       throw new Error(`${file} requires ${imported} from outside the bundle; the image has no node_modules`);
     }
+  }
+}
+
+// The AWS SDK without the instrumentation's patch would make no CLIENT span, silently: fail the build instead (a new SDK
+// line that moved the client class, or a range the instrumentation does not support yet).
+if (Object.keys(metafile.inputs).some((input) => input.includes('node_modules/@aws-sdk/client-dynamodb/'))) {
+  if (!patched.some((target) => target.startsWith('@smithy/core/dist-cjs/submodules/client/'))) {
+    throw new Error(
+      `the bundled AWS SDK client is not instrumented (patched: ${patched.join(', ') || 'nothing'}): check the ` +
+        'module definitions of @opentelemetry/instrumentation-aws-sdk against the bundled @smithy/core',
+    );
   }
 }

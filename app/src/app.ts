@@ -7,8 +7,8 @@ import { clientAddress } from './client-address';
 import { clientErrorAnswer } from './client-errors';
 import { clip, toXrayTraceId } from './logger';
 import { priceFor, PricingError, type PricingClient } from './pricing';
-import { inChildSpan, loggedByStep, step } from './step';
-import type { OrderStore, ProductCache } from './store';
+import { inChildSpan, loggedByStep, markLogged, step } from './step';
+import { StoreUnavailableError, type OrderStore, type ProductCache } from './store';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -54,6 +54,38 @@ function sendError(res: Response, status: number, error: string, message: string
 
 const SKU = /^[!-~](?:[ -~]{0,62}[!-~])?$/;
 const MAX_QUANTITY = 1000;
+/** An order ID: a UUID in its textual form (the service makes v4 IDs, in lower case; upper case is accepted). */
+const ORDER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Inside a store step: a store that cannot answer right now is one warn line with the SDK's error name and code (no
+ * stack: it is not a bug here), written while the step's span is active; the step records it on its span only.
+ */
+function storeCall<T>(logger: Logger, call: () => Promise<T>): Promise<T> {
+  return call().catch((error: unknown) => {
+    if (error instanceof StoreUnavailableError) {
+      logger.warn(
+        {
+          reason: error.reason,
+          error_name: error.errorName,
+          error_code: error.details.code,
+          http_status: error.details.httpStatus,
+          aws_request_id: error.details.requestId,
+          attempts: error.details.attempts,
+        },
+        'order store unavailable',
+      );
+      markLogged(error);
+    }
+    throw error;
+  });
+}
+
+/** 503 with Retry-After: the client may try again in a second; the body says which trace to report. */
+function sendStoreUnavailable(res: Response): void {
+  res.setHeader('retry-after', '1');
+  sendError(res, 503, 'store_unavailable', 'the order store is unavailable; try again in a moment');
+}
 
 interface OrderRequest {
   readonly sku: string;
@@ -136,13 +168,15 @@ export function createApp(deps: AppDeps): express.Express {
         },
         logger,
         async (span) => {
-          const saved = await store.put({
-            sku: product.sku,
-            quantity: order.quantity,
-            unitPriceCents: price.unitPriceCents,
-            totalCents: price.unitPriceCents * order.quantity,
-            currency: price.currency,
-          });
+          const saved = await storeCall(logger, () =>
+            store.put({
+              sku: product.sku,
+              quantity: order.quantity,
+              unitPriceCents: price.unitPriceCents,
+              totalCents: price.unitPriceCents * order.quantity,
+              currency: price.currency,
+            }),
+          );
           span.setAttribute('order.id', saved.id);
           logger.info({ order_id: saved.id, cache_hit: hit, total_cents: saved.totalCents }, 'order stored');
           return saved;
@@ -154,10 +188,57 @@ export function createApp(deps: AppDeps): express.Express {
         sendError(res, error.status, error.code, 'the pricing service could not price this order; try again');
         return;
       }
+      if (error instanceof StoreUnavailableError) {
+        sendStoreUnavailable(res);
+        return;
+      }
       throw error;
     }
   };
   app.post('/orders', express.json({ limit: '16kb' }), orders);
+
+  const orderById: RequestHandler = async (req, res) => {
+    const raw = req.params.id;
+    if (typeof raw !== 'string' || !ORDER_ID.test(raw)) {
+      logger.info({ reason: 'not a UUID' }, 'order lookup rejected');
+      sendError(res, 400, 'bad_request', 'the order ID must be a UUID');
+      return;
+    }
+    const id = raw.toLowerCase();
+    try {
+      const found = await step(
+        'store.read',
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: {
+            'db.system.name': store.kind,
+            'db.collection.name': 'orders',
+            'db.operation.name': 'get',
+            'order.id': id,
+          },
+        },
+        logger,
+        async (span) => {
+          const order = await storeCall(logger, () => store.get(id));
+          span.setAttribute('order.found', order !== undefined);
+          logger.info({ order_id: id, found: order !== undefined }, 'order read');
+          return order;
+        },
+      );
+      if (found === undefined) {
+        sendError(res, 404, 'not_found', 'no order with this ID');
+        return;
+      }
+      res.json({ order: found, ...xrayTraceId() });
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) {
+        sendStoreUnavailable(res);
+        return;
+      }
+      throw error;
+    }
+  };
+  app.get('/orders/:id', orderById);
 
   app.use((_req, res) => {
     sendError(res, 404, 'not_found', 'no such route');

@@ -37,7 +37,18 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** The listeners' timeouts and the public listener's connection cap (see http-limits.ts). */
   readonly http: HttpLimits;
+  /** Where orders are kept: a DynamoDB table (ORDERS_TABLE_NAME), else this process's memory. */
+  readonly orders: OrdersConfig;
 }
+
+/**
+ * The orders table. `region` is required with a table: the SDK would otherwise fail every call at run time. The
+ * endpoint is the SDK's own standard variable, read by the SDK itself; it is validated here only so that a typo fails at
+ * start rather than on every order.
+ */
+export type OrdersConfig =
+  | { readonly store: 'memory' }
+  | { readonly store: 'dynamodb'; readonly tableName: string; readonly region: string; readonly endpoint?: string };
 
 /** Limits on slow clients and on connections, applied where the servers are created (http-limits.ts). */
 export interface HttpLimits {
@@ -87,6 +98,28 @@ export function describeSampler(sampler: SamplerConfig): string {
     default:
       return sampler.name;
   }
+}
+
+/** DynamoDB's rule for table names (CreateTable's TableName): 3 to 255 of these characters. */
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+/**
+ * An AWS region's form (`eu-west-1`, `us-gov-west-1`, `ap-southeast-5`, `eusc-de-east-1`), not a list: new regions
+ * keep the form.
+ */
+const REGION = /^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$/;
+
+export function parseOrders(env: Env): OrdersConfig {
+  const tableName = value(env, 'ORDERS_TABLE_NAME');
+  if (tableName === undefined) return { store: 'memory' };
+  if (!TABLE_NAME.test(tableName)) {
+    throw new ConfigError('ORDERS_TABLE_NAME', 'a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ . -');
+  }
+  const region = value(env, 'AWS_REGION');
+  if (region === undefined || !REGION.test(region)) {
+    throw new ConfigError('AWS_REGION', 'an AWS region such as eu-west-1 (required with ORDERS_TABLE_NAME)');
+  }
+  const endpoint = httpUrl(env, 'AWS_ENDPOINT_URL_DYNAMODB');
+  return { store: 'dynamodb', tableName, region, ...(endpoint !== undefined ? { endpoint } : {}) };
 }
 
 /** Thrown for a bad value; `fail` turns it into the JSON line and the exit code. */
@@ -337,6 +370,7 @@ export function parseConfig(env: Env): Config {
     pricingUrl: httpUrl(env, 'PRICING_URL'),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 25_000),
     http: httpLimits(env),
+    orders: parseOrders(env),
   };
 }
 

@@ -9,7 +9,7 @@ import { instrumentListener, shutdownTracing } from './instrumentation';
 import { createLogger } from './logger';
 import { HttpPricingClient } from './pricing';
 import type { FlushReport } from './telemetry/sdk';
-import { InMemoryOrderStore, InMemoryProductCache } from './store';
+import { InMemoryOrderStore, InMemoryProductCache, type OrderStore } from './store';
 
 const config = loadConfig();
 // With tracing off there is never a span to read, so the lines skip the correlation lookup altogether.
@@ -27,9 +27,10 @@ const pricing = new HttpPricingClient(
   () => config.pricingUrl ?? `http://127.0.0.1:${(internal.address() as AddressInfo).port}`,
   logger,
 );
+const store = createStore();
 const app = createApp({
   logger,
-  store: new InMemoryOrderStore(),
+  store,
   cache: new InMemoryProductCache(),
   pricing,
 });
@@ -51,6 +52,31 @@ publicServer.on(
     app(req, res);
   }, 'public'),
 );
+
+/**
+ * The DynamoDB table when ORDERS_TABLE_NAME names one, else memory. A require, not an import: without a table the AWS
+ * SDK's modules stay uninitialised in the bundle (as the OpenTelemetry SDK's do with tracing off).
+ */
+function createStore(): OrderStore & { close?: () => void } {
+  const orders = config.orders;
+  if (orders.store === 'memory') return new InMemoryOrderStore();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DynamoOrderStore } = require('./dynamo-store') as typeof import('./dynamo-store');
+  // No endpoint: the SDK reads AWS_ENDPOINT_URL_DYNAMODB itself (config.ts only checks its form).
+  return new DynamoOrderStore({ tableName: orders.tableName, region: orders.region });
+}
+
+/** The store, for the `listening` line: which one, and where. */
+function storeFields(): Record<string, unknown> {
+  const orders = config.orders;
+  if (orders.store === 'memory') return { store: 'memory' };
+  return {
+    store: 'dynamodb',
+    orders_table: orders.tableName,
+    aws_region: orders.region,
+    dynamodb_endpoint: orders.endpoint,
+  };
+}
 
 function closeConnectionsAfterResponses(): void {
   for (const res of inFlight) {
@@ -99,6 +125,7 @@ async function shutdown(signal: string): Promise<void> {
   internal.closeAllConnections();
   await within(close(internal), 100);
   pricing.close();
+  store.close?.();
   edgeWatch?.stop();
 
   // A failed flush (collector refused, deadline exceeded, channel closed) is logged, never thrown: the spans are
@@ -171,6 +198,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       port,
+      ...storeFields(),
       tracing: !config.sdkDisabled,
       otlp_endpoint: config.sdkDisabled ? undefined : config.otlpEndpoint,
       sampler: config.sdkDisabled ? undefined : describeSampler(config.sampler),

@@ -23,6 +23,14 @@ function unrecordedParent(): Span | undefined {
   return active !== undefined && !active.isRecording() ? active : undefined;
 }
 
+/**
+ * For an error its step's caller logged itself (at the level it deserves, e.g. a store that is throttling): the step
+ * still records it on its span, and neither the step nor the error handler logs it again.
+ */
+export function markLogged(error: Error): void {
+  logged.add(error);
+}
+
 export function step<T>(
   name: string,
   options: SpanOptions,
@@ -36,7 +44,7 @@ export function step<T>(
       const err = error instanceof Error ? error : new Error(String(error));
       span.recordException(err);
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-      logger.error({ step: name, err }, `${name} failed`);
+      if (!logged.has(err)) logger.error({ step: name, err }, `${name} failed`);
       logged.add(err);
       throw err;
     } finally {

@@ -1,5 +1,5 @@
-// The data store and the cache behind interfaces: the in-process versions here keep the service self-contained;
-// a DynamoDB table or an ElastiCache client would implement the same interfaces.
+// The data store and the cache behind interfaces: the in-process versions here keep the service self-contained (and
+// `npm run start:app` needing nothing); the DynamoDB table (dynamo-store.ts) implements the same OrderStore.
 import { randomUUID } from 'node:crypto';
 
 export interface Order {
@@ -16,10 +16,39 @@ export type NewOrder = Omit<Order, 'id' | 'createdAt'>;
 
 /** Where orders are kept. */
 export interface OrderStore {
-  /** Persists the order and returns it with its ID and creation time. */
+  /** Persists the order and returns it with its ID and creation time. Never overwrites an order. */
   put(order: NewOrder): Promise<Order>;
+  /** The order with this ID (a UUID in lower case), undefined when there is none. */
   get(id: string): Promise<Order | undefined>;
+  /** `db.system.name` on the store steps' spans. */
   readonly kind: string;
+}
+
+/** Why the store could not answer: the client should try again shortly (503 with Retry-After). */
+export type UnavailableReason = 'throttled' | 'unavailable' | 'timeout';
+
+/**
+ * The store could not answer for a reason that is not the request's fault and may pass. Carries what the one warn
+ * line reports: the SDK's error name and code, never its stack.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+
+  constructor(
+    readonly reason: UnavailableReason,
+    /** The SDK's error name (`ThrottlingException`, `TimeoutError`, …). */
+    readonly errorName: string,
+    readonly details: {
+      readonly code?: string;
+      readonly httpStatus?: number;
+      readonly requestId?: string;
+      readonly attempts?: number;
+    } = {},
+  ) {
+    super(
+      `the order store is ${reason === 'throttled' ? 'throttling requests' : reason === 'timeout' ? 'not answering in time' : 'unavailable'} (${errorName})`,
+    );
+  }
 }
 
 /** A bounded in-memory store: the oldest orders go first, so memory stays flat under load. */

@@ -132,6 +132,69 @@ describe('the sampler (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)', () => {
   });
 });
 
+describe('the order store (ORDERS_TABLE_NAME)', () => {
+  it('when no table is named, then orders are kept in memory', () => {
+    expect(parseConfig({}).orders).toEqual({ store: 'memory' });
+    expect(parseConfig({ ORDERS_TABLE_NAME: ' ', AWS_REGION: 'not a region' }).orders).toEqual({ store: 'memory' });
+  });
+
+  it("when the task's table and region are set, then orders go to that table, at the SDK's endpoint", () => {
+    for (const region of ['eu-west-1', 'ap-southeast-5', 'cn-north-1', 'eusc-de-east-1']) {
+      expect(parseConfig({ ORDERS_TABLE_NAME: 'orders', AWS_REGION: region }).orders).toMatchObject({ region });
+    }
+    expect(parseConfig({ ORDERS_TABLE_NAME: 'OtelFargate-Orders_1.a', AWS_REGION: 'us-gov-west-1' }).orders).toEqual({
+      store: 'dynamodb',
+      tableName: 'OtelFargate-Orders_1.a',
+      region: 'us-gov-west-1',
+    });
+    expect(
+      parseConfig({
+        ORDERS_TABLE_NAME: 'orders',
+        AWS_REGION: 'eu-west-1',
+        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000/',
+      }).orders,
+    ).toMatchObject({ endpoint: 'http://127.0.0.1:8000' });
+  });
+
+  it.each([
+    [
+      { ORDERS_TABLE_NAME: 'orders' },
+      'AWS_REGION',
+      /an AWS region such as eu-west-1 \(required with ORDERS_TABLE_NAME\)/,
+    ],
+    [{ ORDERS_TABLE_NAME: 'orders', AWS_REGION: 'Ireland' }, 'AWS_REGION', /an AWS region/],
+    [{ ORDERS_TABLE_NAME: 'x'.repeat(256), AWS_REGION: 'eu-west-1' }, 'ORDERS_TABLE_NAME', /3 to 255/],
+    [
+      { ORDERS_TABLE_NAME: 'orders', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_DYNAMODB: 'localhost:8000' },
+      'AWS_ENDPOINT_URL_DYNAMODB',
+      /http:\/\/ or https:\/\/ URL/,
+    ],
+  ])('when %j, then %s is refused', (env, variable, accepts) => {
+    let error: unknown;
+    try {
+      parseConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ variable, accepts: expect.stringMatching(accepts) });
+  });
+
+  it('when a table is named without a region, then the service exits 1 with one JSON line naming AWS_REGION', () => {
+    const result = spawnSync(process.execPath, ENTRY, {
+      cwd: APP_DIR,
+      env: baseEnv({ ORDERS_TABLE_NAME: 'orders' }),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'fatal', variable: 'AWS_REGION' });
+  });
+});
+
 describe('a bad value at start', () => {
   it.each([
     ['PORT', 'http', /integer from 0 to 65535/],
@@ -154,6 +217,8 @@ describe('a bad value at start', () => {
     ['HTTP_REQUEST_TIMEOUT_MS', '5000', /integer from HTTP_HEADERS_TIMEOUT_MS \+ 1 \(10001\) to 300000/],
     ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'long', /integer from 1000 to 600000/],
     ['MAX_CONNECTIONS', '0', /integer from 1 to 1000000/],
+    ['ORDERS_TABLE_NAME', 'my orders', /a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ \. -/],
+    ['ORDERS_TABLE_NAME', 'ab', /a DynamoDB table name/],
   ])('when %s=%s, then the service exits 1 with one JSON line naming it', (variable, value, accepts) => {
     const result = spawnSync(process.execPath, ENTRY, {
       cwd: APP_DIR,

@@ -1,5 +1,6 @@
 // OTEL_SDK_DISABLED=true turns tracing fully off: nothing of the SDK is loaded, no exporter is created, and the
-// service still serves and logs. No module is patched either way: the server span is the service's own.
+// service still serves and logs. No module is patched by a require hook either way: the server span is the service's
+// own, and the AWS SDK instrumentation is applied to the bundled SDK through a function that only tracing registers.
 import { OtlpReceiver } from './support/otlp-receiver';
 import {
   EXPORTER_LOADED,
@@ -20,6 +21,10 @@ interface Probe {
   registered: string[];
   httpPatched: boolean;
   exporterLoaded: boolean;
+  /** The function the bundled AWS SDK modules hand their exports to (src/telemetry/aws-sdk.ts). */
+  awsSdkPatchRegistered: boolean;
+  /** require-in-the-middle's hook, which an enabled instrumentation would install. */
+  requireHooked: boolean;
 }
 
 /** What starting the service leaves behind, seen from inside its process right after the bundle has loaded. */
@@ -31,6 +36,8 @@ async function probe(env: Record<string, string>): Promise<Probe> {
       registered: Object.keys(api).filter((k) => k !== 'version').sort(),
       httpPatched: typeof http.Server.prototype.emit.__wrapped === 'boolean' || !!http.Server.prototype.emit.__original,
       exporterLoaded: ${EXPORTER_LOADED},
+      awsSdkPatchRegistered: typeof globalThis[Symbol.for('otel-fargate-service.patch-bundled-module')] === 'function',
+      requireHooked: !require('node:module').prototype.require.toString().includes("validateString(id, 'id')"),
     };
     process.stdout.write('\\n' + JSON.stringify({ probe }) + '\\n');
     process.exit(0);
@@ -41,17 +48,23 @@ async function probe(env: Record<string, string>): Promise<Probe> {
 
 describe('OTEL_SDK_DISABLED=true', () => {
   it('when set, then no SDK is started and nothing is registered with the API', async () => {
-    expect(await probe({ OTEL_SDK_DISABLED: 'true' })).toEqual({
+    // With a table, so that the AWS SDK's modules are initialised too.
+    const table = { ORDERS_TABLE_NAME: 'orders', AWS_REGION: 'eu-west-1' };
+    expect(await probe({ OTEL_SDK_DISABLED: 'true', ...table })).toEqual({
       registered: [],
       httpPatched: false,
       exporterLoaded: false,
+      awsSdkPatchRegistered: false,
+      requireHooked: false,
     });
     // The same probe sees the SDK when tracing is on, so it would catch a regression. NodeSDK registers a logger
     // provider, with no processor: the service's logs are its JSON lines, not OpenTelemetry log records.
-    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' })).toEqual({
+    expect(await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', ...table })).toEqual({
       registered: ['context', 'diag', 'logs', 'propagation', 'trace'],
       httpPatched: false,
       exporterLoaded: false,
+      awsSdkPatchRegistered: true,
+      requireHooked: false,
     });
   });
 

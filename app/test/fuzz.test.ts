@@ -56,6 +56,10 @@ const path = fc.oneof(
   fc.constantFrom('/', '/orders', '/prices/A', '/healthz', '/prices/%E0%A4%A', '/prices/%00', '/..%2f'),
   fc.webPath(),
   fc.string({ unit: 'grapheme-ascii', maxLength: 200 }).map((s) => `/${encodeURIComponent(s)}`),
+  // Order IDs: malformed (400), unknown (404), or bad percent-encoding in the parameter.
+  fc.constantFrom('/orders/%E0%A4%A', '/orders/%00', '/orders/..%2f', '/orders/00000000-0000-0000-0000-00000000000G'),
+  fc.uuid().map((id) => `/orders/${id}`),
+  fc.string({ unit: 'grapheme-ascii', maxLength: 80 }).map((s) => `/orders/${encodeURIComponent(s)}`),
 );
 
 // SKUs that are path segments once in a URL: `.`/`..` are dot segments that URL parsers remove.

@@ -37,6 +37,10 @@ export const PAIRS = [
   ['b-cache', 'b'],
   ['b-cache', 'a'],
   ['b-bsp', 'b'],
+  ['a-ddb', 'a'],
+  ['b-ddb', 'b'],
+  ['b-ddb', 'a-ddb'],
+  ['b-rule-ddb', 'a-ddb'],
 ];
 export const RATIO_METRICS = [
   'home.rps',
@@ -104,7 +108,32 @@ export function analyse(results) {
     ratios[key].startupMs = { median: perVariant[x].startupMs.median / perVariant[y].startupMs.median };
   }
 
-  return { perVariant, ratios, targets: targets(results, perVariant, ratios) };
+  return { perVariant, ratios, targets: targets(results, perVariant, ratios), dynamodb: dynamodbCosts(results) };
+}
+
+/**
+ * What an order stored in DynamoDB costs the service, in CPU µs per POST /orders, from per-round differences (each
+ * round runs every variant): the SDK call itself (tracing off), what tracing adds with the table and with memory, and
+ * the difference of those two, which is what the AWS SDK instrumentation adds (its CLIENT span), recorded (every
+ * request, (b)) and at X-Ray's default rule ((b-rule), where nearly every order is unrecorded).
+ */
+function dynamodbCosts(results) {
+  const cpu = METRICS['orders.cpuUsPerRequest'];
+  const per = (ids, f) =>
+    spread(results.rounds.filter((r) => ids.every((id) => r[id])).map((r) => f((id) => cpu(r[id]))));
+  const costs = {
+    call: per(['a-ddb', 'a'], (o) => o('a-ddb') - o('a')),
+    tracedMemory: per(['b', 'a'], (o) => o('b') - o('a')),
+    tracedTable: per(['b-ddb', 'a-ddb'], (o) => o('b-ddb') - o('a-ddb')),
+    instrumentationRecorded: per(['a', 'b', 'a-ddb', 'b-ddb'], (o) => o('b-ddb') - o('a-ddb') - (o('b') - o('a'))),
+    ruleMemory: per(['b-rule', 'a'], (o) => o('b-rule') - o('a')),
+    ruleTable: per(['b-rule-ddb', 'a-ddb'], (o) => o('b-rule-ddb') - o('a-ddb')),
+    instrumentationAtRule: per(
+      ['a', 'b-rule', 'a-ddb', 'b-rule-ddb'],
+      (o) => o('b-rule-ddb') - o('a-ddb') - (o('b-rule') - o('a')),
+    ),
+  };
+  return Object.values(costs).some((c) => c.n > 0) ? costs : undefined;
 }
 
 function targets(results, v, ratios) {

@@ -2,7 +2,7 @@
 // (bench/index.mjs), printed by --help, and rendered into BENCHMARKS.md (bench/lib/render.mjs). Node builtins only:
 // this module runs before bench/'s own dependencies exist.
 import { parseArgs } from 'node:util';
-import { EXPERIMENT_IDS, VARIANT_IDS } from './variants.mjs';
+import { DYNAMODB_IDS, EXPERIMENT_IDS, VARIANT_IDS } from './variants.mjs';
 
 /** A wrong command line: the message is printed as one line, and the exit code is 2. */
 export class UsageError extends Error {}
@@ -24,7 +24,8 @@ export const OPTIONS = {
     value: 'ids',
     ids: true,
     describe:
-      `The variants to run, comma-separated (default \`${VARIANT_IDS.join(',')}\`; the experiments on (b): ` +
+      `The variants to run, comma-separated (default \`${[...VARIANT_IDS, ...DYNAMODB_IDS].join(',')}\`, the last ` +
+      `${DYNAMODB_IDS.length} with orders in a DynamoDB table (dynalite); the experiments on (b): ` +
       `\`${EXPERIMENT_IDS.join('`, `')}\`); writes \`bench/results/partial.md\` unless \`--out\` names it.`,
   },
   rounds: { type: 'string', value: 'n', whole: true, describe: 'Rounds of every variant (default 5; 2 with --quick).' },
@@ -64,7 +65,7 @@ export const OPTIONS = {
   },
 };
 
-const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS];
+const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS, ...DYNAMODB_IDS];
 const flag = (name) => `--${name}${OPTIONS[name].value ? ` <${OPTIONS[name].value}>` : ''}`;
 
 /** The options as `node:util` parseArgs reads them. */

@@ -9,6 +9,12 @@ import { pathToFileURL } from 'node:url';
 export const VARIANT_IDS = ['a0', 'a', 'b', 'b-rule', 'c', 'd', 'd-rule'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
 export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-bsp'];
+/**
+ * (a), (b) and (b-rule) with their orders in a DynamoDB table (dynalite, lib/dynalite.mjs) instead of memory: what the
+ * AWS SDK call costs an order, and what its instrumentation (a CLIENT span per call) adds, recorded or not. Run by
+ * default after VARIANT_IDS; their other rows (GET /) match their twins'.
+ */
+export const DYNAMODB_IDS = ['a-ddb', 'b-ddb', 'b-rule-ddb'];
 
 /** The node arguments of app/Dockerfile's exec-form CMD, so that (a) and (b) start exactly as the image does. */
 export function imageNodeArgs(appDir) {
@@ -47,7 +53,7 @@ export async function startSamplingProxies(repoRoot) {
   };
 }
 
-export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, serviceNodeOptions, proxies }) {
+export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, serviceNodeOptions, proxies, dynamo }) {
   const appDir = path.join(repoRoot, 'app');
   const image = imageNodeArgs(appDir);
 
@@ -58,7 +64,7 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
   const serviceMissing = serviceBuilt ? undefined : 'app/dist has no main.js and otlp-exporter.js: run `npm run build`';
   // Every variant runs with the heap limit the default task gives the service, as each would if deployed in its place.
   const common = { LOG_LEVEL: 'info', NODE_ENV: 'production', NODE_OPTIONS: serviceNodeOptions };
-  return [
+  const variants = [
     {
       id: 'a0',
       label: 'plain Express 5 + pino, no OpenTelemetry code loaded',
@@ -196,6 +202,19 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
       sampling: proxies.default,
     },
   ];
+  // The orders variants: their twins with the table's environment (as the stack sets it, plus dynalite's endpoint).
+  const twins = { 'a-ddb': 'a', 'b-ddb': 'b', 'b-rule-ddb': 'b-rule' };
+  for (const [id, twinId] of Object.entries(twins)) {
+    const twin = variants.find((v) => v.id === twinId);
+    variants.push({
+      ...twin,
+      id,
+      label: `(${twinId}) with its orders in a DynamoDB table (dynalite)`,
+      env: { ...twin.env, ...dynamo?.env },
+      missing: twin.missing ?? dynamo?.missing,
+    });
+  }
+  return variants;
 }
 
 /** The sampler settings of the task (contract: xray, the proxy, rules polled every 60 s), pointed at a fake proxy. */

@@ -1,7 +1,8 @@
 // The OpenTelemetry SDK for traces only, started with NodeSDK and given every component, so that nothing comes from
 // the environment by accident: no metric readers and no log record processors (NodeSDK would otherwise build OTLP
 // exporters for both from OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER, whose default is `otlp`), no instrumentations
-// (the server span is the service's own: http-server.ts), the ECS + environment resource and nothing detected
+// given to NodeSDK (the server span is the service's own: http-server.ts; the AWS SDK's CLIENT spans come from
+// instrumentation-aws-sdk applied to the bundled modules, aws-sdk.ts), the ECS + environment resource and nothing detected
 // besides, W3C trace context and X-Ray propagation (no baggage: nothing here reads it, and a caller could send 8 KB
 // of it to be forwarded), X-Ray trace IDs, the sampler from OTEL_TRACES_SAMPLER, span limits, and one batch processor
 // in front of the lazily loaded OTLP gRPC exporter. Required by instrumentation.ts only when tracing is on.
@@ -15,6 +16,7 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { TRACER_NAME } from '../step';
+import { instrumentBundledAwsSdk } from './aws-sdk';
 import { installDiagnostics } from './diagnostics';
 import { createOtlpExporter, OutageReportingExporter } from './exporter';
 import { traceRequests, type Edge, type RequestListener } from './http-server';
@@ -90,6 +92,8 @@ export function startTracing(config: Config, logger: Logger): Tracing {
       }),
   );
   sdk.start();
+  // Before server.ts requires the store, whose AWS SDK modules are patched as they initialise (aws-sdk.ts).
+  instrumentBundledAwsSdk(config.orders.store === 'dynamodb' ? config.orders.region : undefined);
 
   let tracer: Tracer | undefined;
   return {
