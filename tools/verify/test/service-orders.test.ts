@@ -4,66 +4,35 @@
 // namespace/aws fields of an AWS SDK span, from opentelemetry-collector-contrib v0.156.0
 // exporter/awsxrayexporter/internal/translator/segment.go and aws.go), must be the DynamoDB subsegments verify
 // expects, and the whole command, reading the orders table from --orders-table, must judge every trace OK.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Dynalite } from '../../../app/test/support/dynalite';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { main } from '../cli';
 import { toXRayTraceId } from '../ids';
 import { ORDER_READ_ROUTE_NAME, ordersTableRoutes, sendTraffic, type SentRequest } from '../traffic';
 import { missingSpans } from '../xray';
+import { FakeAws, captureIo, routeOf, segmentDocuments, type ReceivedRequest, type ServiceSpan } from './fakes';
 import {
-  FakeAws,
-  FakeClock,
-  captureIo,
-  routeOf,
-  segmentDocuments,
-  type ReceivedRequest,
-  type ServiceSpan,
-} from './fakes';
+  APP_DIR,
+  KIND_NAMES,
+  RealPauseClock,
+  startService,
+  until,
+  type LogLine,
+  type RunningService,
+} from './real-service';
 
-const APP_DIR = join(__dirname, '..', '..', '..', 'app');
 const TABLE = 'orders-verify-test';
 
 jest.setTimeout(60_000);
 
-/** Virtual time, but each pause also yields a few real milliseconds so the service's lines and spans can arrive. */
-class RealPauseClock extends FakeClock {
-  override async sleep(ms: number): Promise<void> {
-    await super.sleep(ms);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function until(check: () => boolean, tries = 200): Promise<void> {
-  for (let i = 0; i < tries && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-const KIND_NAMES: Record<number, ServiceSpan['kind']> = {
-  [SPAN_KIND.INTERNAL]: 'INTERNAL',
-  [SPAN_KIND.SERVER]: 'SERVER',
-  [SPAN_KIND.CLIENT]: 'CLIENT',
-};
-
-interface LogLine {
-  msg?: string;
-  port?: number;
-  method?: string;
-  path?: string;
-  trace_id?: string;
-  xray_trace_id?: string;
-}
-
 describe('against the built service with its orders in DynamoDB (dynalite)', () => {
-  let child: ChildProcess;
+  let service: RunningService;
   let receiver: OtlpReceiver;
   let dynamo: Dynalite;
   let url: string;
-  const lines: LogLine[] = [];
-  let stderr = '';
+  let lines: LogLine[] = [];
 
   /** The verifier's request's server span, and every span under it (the SDK span sits under store.write/read). */
   const spansOf = (traceId: string) => {
@@ -84,41 +53,17 @@ describe('against the built service with its orders in DynamoDB (dynalite)', () 
     receiver = await OtlpReceiver.start();
     dynamo = await Dynalite.start();
     await dynamo.createOrdersTable(TABLE);
-    child = spawn(process.execPath, ['dist/main.js'], {
-      cwd: APP_DIR,
-      env: {
-        PATH: process.env.PATH,
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY: '50',
-        OTEL_TRACES_SAMPLER: 'always_on',
-        ...dynamo.serviceEnv(TABLE),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    service = await startService(['dist/main.js'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      OTEL_TRACES_SAMPLER: 'always_on',
+      ...dynamo.serviceEnv(TABLE),
     });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const listening = new Promise<number>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the service exited with ${code} before listening: ${stderr}`)));
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          return;
-        }
-        lines.push(line);
-        if (line.msg === 'listening' && line.port) resolve(line.port);
-      });
-    });
-    url = `http://127.0.0.1:${await listening}`;
+    ({ url, lines } = service);
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
+    await service?.stop();
     await receiver?.stop();
     await dynamo?.stop();
   });

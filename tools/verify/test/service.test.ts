@@ -1,57 +1,20 @@
 // The HTTP part against the real service, started from its sources (node --import tsx, so no build is needed and
 // the test runs in a fresh checkout) on port 0, tracing on, exporting to a real OTLP/gRPC receiver (the app's own
 // test receiver): the spans it emits, named by the awsxray exporter's rules, must be the ones the verifier expects.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { main } from '../cli';
 import { toXRayTraceId } from '../ids';
 import { ROUTES, checkReachable, sendTraffic, type SentRequest } from '../traffic';
-import { FakeAws, FakeClock, captureIo, xrayName, type ReceivedRequest, type ServiceSpan } from './fakes';
-
-const APP_DIR = join(__dirname, '..', '..', '..', 'app');
-
-interface LogLine {
-  msg?: string;
-  port?: number;
-  method?: string;
-  path?: string;
-  trace_id?: string;
-  xray_trace_id?: string;
-  'AWS-XRAY-TRACE-ID'?: string;
-}
+import { FakeAws, captureIo, xrayName, type ReceivedRequest, type ServiceSpan } from './fakes';
+import { KIND_NAMES, RealPauseClock, startService, until, type LogLine, type RunningService } from './real-service';
 
 jest.setTimeout(30_000);
 
-/** Virtual time, but each pause also yields a few real milliseconds so the service's lines and spans can arrive. */
-class RealPauseClock extends FakeClock {
-  override async sleep(ms: number): Promise<void> {
-    await super.sleep(ms);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Waits (bounded) until `check` holds. */
-async function until(check: () => boolean, tries = 200): Promise<void> {
-  for (let i = 0; i < tries && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-const KIND_NAMES: Record<number, ServiceSpan['kind']> = {
-  [SPAN_KIND.INTERNAL]: 'INTERNAL',
-  [SPAN_KIND.SERVER]: 'SERVER',
-  [SPAN_KIND.CLIENT]: 'CLIENT',
-  4: 'PRODUCER',
-  5: 'CONSUMER',
-};
-
 describe('against the real service (app/src, started with tsx)', () => {
-  let child: ChildProcess;
+  let service: RunningService;
   let receiver: OtlpReceiver;
   let url: string;
-  const lines: LogLine[] = [];
-  let stderr = '';
+  let lines: LogLine[] = [];
 
   /** The server span the service made for a trace (its parent is the verifier's span), and that span's children. */
   const spansOf = (traceId: string) => {
@@ -85,41 +48,17 @@ describe('against the real service (app/src, started with tsx)', () => {
 
   beforeAll(async () => {
     receiver = await OtlpReceiver.start();
-    child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/instrumentation.ts', 'src/server.ts'], {
-      cwd: APP_DIR,
-      env: {
-        PATH: process.env.PATH,
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY: '50',
-        // The mocked X-Ray cannot reach its sampler: record every request, as a rule of rate 1 would.
-        OTEL_TRACES_SAMPLER: 'always_on',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    service = await startService(['--import', 'tsx', '--import', './src/instrumentation.ts', 'src/server.ts'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      // The mocked X-Ray cannot reach its sampler: record every request, as a rule of rate 1 would.
+      OTEL_TRACES_SAMPLER: 'always_on',
     });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const listening = new Promise<number>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the service exited with ${code} before listening: ${stderr}`)));
-      createInterface({ input: child.stdout! }).on('line', (text) => {
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          return;
-        }
-        lines.push(line);
-        if (line.msg === 'listening' && line.port) resolve(line.port);
-      });
-    });
-    url = `http://127.0.0.1:${await listening}`;
+    ({ url, lines } = service);
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
+    await service?.stop();
     await receiver?.stop();
   });
 
