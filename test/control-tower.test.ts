@@ -9,7 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { addOtelFargateStack } from '../bin/otel-fargate';
 import { CONTROL_RULES, CONTROL_TOWER_PLUGIN, ControlId, controlTowerChecks } from '../lib/control-tower';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { TEST_IMAGE, TEST_REGION, newApp } from './helpers';
+import { TEST_IMAGE, TEST_REGION, acknowledgePlainHttp, newApp } from './helpers';
 
 const PACKAGE_DIR = path.dirname(require.resolve('@cdklabs/cdk-validator-cfnguard/package.json'));
 const RULES_DIR = path.join(PACKAGE_DIR, 'rules', 'control-tower', 'cfn-guard');
@@ -61,7 +61,7 @@ function controlTowerReport(app: App): { open: Finding[]; waived: Finding[]; thr
 }
 
 function checkedApp(props: OtelFargateStackProps): App {
-  const app = newApp();
+  const app = acknowledgePlainHttp(newApp());
   new OtelFargateStack(app, 'TestStack', { env: { region: TEST_REGION }, image: TEST_IMAGE, ...props });
   Validations.of(app).addPlugins(controlTowerChecks());
   return app;
@@ -118,7 +118,7 @@ describe('the Control Tower validation plugin', () => {
 
   // Also the case where aws-cdk-lib, having waived other findings of the plugin, would pass findings without a severity.
   test('fails the synth of the app on a finding nobody waived, naming the control and how to waive it', () => {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     const stack = addOtelFargateStack(app, {});
     new logs.LogGroup(stack, 'UnwaivedLogGroup', { retention: logs.RetentionDays.ONE_WEEK });
     let message = 'the synth did not fail';

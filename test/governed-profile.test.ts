@@ -218,11 +218,16 @@ describe('the governed profile’s CDK handler for the default security group (C
 describe('the governed profile with an adopted service log group', () => {
   test('warns that the group keeps its own retention and encryption, which the checks cannot see', () => {
     const { stack } = buildStack({ ...GOVERNED, adoptLogGroup: true });
+    // Synthesizing prints the warning through console.error; kept out of the test output and checked.
+    const printing = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     Annotations.fromStack(stack).hasWarning(
       '*',
       Match.stringLikeRegexp("adoptLogGroup with profile=governed: 'otel-test' keeps its own retention and encryption"),
     );
     expect(Template.fromStack(stack).findResources('AWS::Logs::LogGroup')).not.toHaveProperty('ServiceLogGroup');
+    const printed = printing.mock.calls.map((args) => args.map(String).join(' ')).join('\n');
+    printing.mockRestore();
+    expect(printed).toMatch(/WARNING adoptLogGroup with profile=governed/);
   });
 
   test('gives no such warning in the default profile', () => {

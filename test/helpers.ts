@@ -22,13 +22,20 @@ export function newApp(context: Record<string, unknown> = {}): App {
   return new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
 }
 
-export function buildStack(props: OtelFargateStackProps = {}): { app: App; stack: OtelFargateStack } {
-  const app = newApp();
-  // Every synth of the HTTP-only default prints this warning; test/transport-security.test.ts checks it without this.
+/**
+ * Every synth of the HTTP-only default prints the plain-HTTP warning; tests that are not about the listener protocol
+ * acknowledge it, so the test output holds only what a test is about (test/transport-security.test.ts checks it).
+ */
+export function acknowledgePlainHttp(app: App): App {
   Validations.of(app).acknowledge({
     id: `Annotation::${PLAIN_HTTP_WARNING_ID}`,
     reason: 'Tests that are not about the listener protocol need not repeat the plain-HTTP warning.',
   });
+  return app;
+}
+
+export function buildStack(props: OtelFargateStackProps = {}): { app: App; stack: OtelFargateStack } {
+  const app = acknowledgePlainHttp(newApp());
   const stack = new OtelFargateStack(app, 'TestStack', { env: { region: TEST_REGION }, image: TEST_IMAGE, ...props });
   return { app, stack };
 }

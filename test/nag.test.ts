@@ -4,7 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
 import { addOtelFargateStack } from '../bin/otel-fargate';
-import { TEST_REGION, buildStack, newApp } from './helpers';
+import { TEST_REGION, acknowledgePlainHttp, buildStack, newApp } from './helpers';
 
 function violationsOf(app: App) {
   return new AwsSolutionsChecks(app).validateScope(app).violations.map((v) => ({
@@ -50,20 +50,20 @@ describe('cdk-nag AwsSolutions checks', () => {
   });
 
   test('find no unacknowledged violation with the service image built from app/ and pulled from ECR', () => {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     new OtelFargateStack(app, 'AssetStack', { env: { region: TEST_REGION } });
     expect(violationsOf(app)).toEqual([]);
   });
 
   test('run on every synth of the app, so an unacknowledged finding fails it', () => {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     const stack = addOtelFargateStack(app, {});
     new s3.Bucket(stack, 'UnloggedBucket');
     expect(() => app.synth()).toThrow(/AwsSolutions-S1/);
   });
 
   test('let the app synthesize when every finding is acknowledged', () => {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     addOtelFargateStack(app, {});
     expect(() => app.synth()).not.toThrow();
   });

@@ -7,7 +7,15 @@ import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-sta
 import { MIN_SERVICE_HEAP_MIB, serviceNodeOptions } from '../lib/settings';
 import { TRACE_ID_PLACEHOLDER } from '../lib/trace-logs-query';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { TEST_IMAGE, TEST_REGION, container, environmentOf, newApp, synthTemplate } from './helpers';
+import {
+  TEST_IMAGE,
+  TEST_REGION,
+  acknowledgePlainHttp,
+  container,
+  environmentOf,
+  newApp,
+  synthTemplate,
+} from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -389,7 +397,7 @@ describe('the service', () => {
 
 describe('the service image', () => {
   function assetImage(cpuArchitecture?: ecs.CpuArchitecture): { template: Template; manifest: string } {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     const stack = new OtelFargateStack(app, 'ImageStack', { env: { region: TEST_REGION }, cpuArchitecture });
     const assembly = app.synth();
     const manifest = fs.readFileSync(path.join(assembly.directory, 'ImageStack.assets.json'), 'utf8');

@@ -16,7 +16,7 @@ import {
   STRICT_TRANSPORT_SECURITY,
 } from '../lib/public-load-balanced-service';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { TEST_IMAGE, TEST_REGION, newApp } from './helpers';
+import { TEST_IMAGE, TEST_REGION, newApp, synthTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -40,11 +40,22 @@ function attributesOf(listener: Listener | undefined): Record<string, string> {
 }
 
 describe('without a certificate (the quick start)', () => {
+  // The synth prints its warnings through console.error: kept, to check that this one is printed.
+  const printed: string[] = [];
+  const printing = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+    printed.push(args.map(String).join(' '));
+  });
   const { stack } = buildStack();
   const template = Template.fromStack(stack);
+  printing.mockRestore();
 
   test('the stack still serves plain HTTP on port 80', () => {
     expect(listeners(template).map(({ Port, Protocol }) => [Port, Protocol])).toEqual([[80, 'HTTP']]);
+  });
+
+  test('synth prints the plain-HTTP warning with its acknowledgement ID', () => {
+    expect(printed.join('\n')).toMatch(/WARNING The load balancer listens on plain HTTP/);
+    expect(printed.join('\n')).toContain(`Acknowledge with 'Annotation::${PLAIN_HTTP_WARNING_ID}'`);
   });
 
   test('synth warns that the listener is plain HTTP and names the way to HTTPS', () => {
@@ -90,7 +101,7 @@ describe('with a certificate', () => {
 });
 
 describe('the load balancer’s timeouts and the service’s', () => {
-  const template = Template.fromStack(buildStack().stack);
+  const template = synthTemplate();
   const idleTimeoutMs =
     1000 *
     Number(

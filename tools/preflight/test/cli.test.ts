@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { OtelFargateStack } from '../../../lib/otel-fargate-stack';
 import { DEFAULTS } from '../../../lib/settings';
-import { TEST_IMAGE, TEST_REGION, newApp } from '../../../test/helpers';
+import { TEST_IMAGE, TEST_REGION, acknowledgePlainHttp, newApp } from '../../../test/helpers';
 import { ROOT, readAssembly, synthesize, type StackFacts } from '../assembly';
 import { main, parseCli, UsageError } from '../cli';
 import { accountWith } from './fake-account';
@@ -68,7 +68,7 @@ describe('what the synthesized stack needs', () => {
   });
 
   function synthIn(props: ConstructorParameters<typeof OtelFargateStack>[2]): StackFacts {
-    const app = newApp();
+    const app = acknowledgePlainHttp(newApp());
     new OtelFargateStack(app, 'PreflightStack', { env: { region: TEST_REGION }, ...props });
     return readAssembly(app.synth().directory);
   }
