@@ -40,14 +40,14 @@ function attributesOf(listener: Listener | undefined): Record<string, string> {
 }
 
 describe('without a certificate (the quick start)', () => {
-  // The synth prints its warnings through console.error: kept, to check that this one is printed.
+  // Each synth here prints its warnings through console.error: kept, to check that this one is printed.
   const printed: string[] = [];
   const printing = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
     printed.push(args.map(String).join(' '));
   });
+  afterAll(() => printing.mockRestore());
   const { stack } = buildStack();
   const template = Template.fromStack(stack);
-  printing.mockRestore();
 
   test('the stack still serves plain HTTP on port 80', () => {
     expect(listeners(template).map(({ Port, Protocol }) => [Port, Protocol])).toEqual([[80, 'HTTP']]);
