@@ -165,8 +165,11 @@ describe('running out of file descriptors', () => {
       const listening = await service.waitForLine((line) => line.msg === 'listening');
       service.port = listening.port as number;
       expect(listening.fd_limit).toBe(64);
+      // Written right after `listening`, but it may reach this process in the next chunk of output.
       expect(
-        service.lines.find((line) => line.msg.startsWith('the file descriptor limit is below the connection cap')),
+        await service.waitForLine((line) =>
+          line.msg.startsWith('the file descriptor limit is below the connection cap'),
+        ),
       ).toMatchObject({ level: 'warn', fd_limit: 64, max_connections: 1024 });
 
       const clients = Array.from({ length: 200 }, () => new RawClient(service.port));
