@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { SPAN_KIND } from '../../../app/test/support/otlp-receiver';
+import { SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { FakeClock, type ServiceSpan } from './fakes';
 
 export const APP_DIR = join(__dirname, '..', '..', '..', 'app');
@@ -27,6 +27,16 @@ export const KIND_NAMES: Record<number, ServiceSpan['kind']> = {
   4: 'PRODUCER',
   5: 'CONSUMER',
 };
+
+/** A received span as the fakes' X-Ray naming rules take it. */
+export function asServiceSpan(s: ReceivedSpan): ServiceSpan {
+  return { name: s.name, kind: KIND_NAMES[s.kind] ?? 'INTERNAL', attributes: s.attributes };
+}
+
+/** The trace's server span whose parent is not among the spans received: the one the verifier's request reached. */
+export function rootServerSpan(spans: ReceivedSpan[]): ReceivedSpan | undefined {
+  return spans.find((s) => s.kind === SPAN_KIND.SERVER && !spans.some((p) => p.spanId === s.parentSpanId));
+}
 
 /** Virtual time, but each pause also yields a few real milliseconds so the service's lines and spans can arrive. */
 export class RealPauseClock extends FakeClock {

@@ -7,16 +7,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dynalite } from '../../../app/test/support/dynalite';
-import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
+import { OtlpReceiver, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { main } from '../cli';
 import { toXRayTraceId } from '../ids';
 import { ORDER_READ_ROUTE_NAME, ordersTableRoutes, sendTraffic, type SentRequest } from '../traffic';
 import { missingSpans } from '../xray';
-import { FakeAws, captureIo, routeOf, segmentDocuments, type ReceivedRequest, type ServiceSpan } from './fakes';
+import { FakeAws, captureIo, routeOf, segmentDocuments, type ReceivedRequest } from './fakes';
 import {
   APP_DIR,
-  KIND_NAMES,
   RealPauseClock,
+  asServiceSpan,
+  rootServerSpan,
   startService,
   until,
   type LogLine,
@@ -37,16 +38,11 @@ describe('against the built service with its orders in DynamoDB (dynalite)', () 
   /** The verifier's request's server span, and every span under it (the SDK span sits under store.write/read). */
   const spansOf = (traceId: string) => {
     const spans = receiver.trace(traceId);
-    const root = spans.find((s) => s.kind === SPAN_KIND.SERVER && !spans.some((p) => p.spanId === s.parentSpanId));
+    const root = rootServerSpan(spans);
     const below = (parent: ReceivedSpan): ReceivedSpan[] =>
       spans.filter((s) => s.parentSpanId === parent.spanId).flatMap((s) => [s, ...below(s)]);
     return { root, descendants: root ? below(root).filter((s) => s.name !== 'GET /prices/:sku') : [] };
   };
-  const asServiceSpan = (s: ReceivedSpan): ServiceSpan => ({
-    name: s.name,
-    kind: KIND_NAMES[s.kind] ?? 'INTERNAL',
-    attributes: s.attributes,
-  });
 
   beforeAll(async () => {
     expect(existsSync(join(APP_DIR, 'dist', 'main.js'))).toBe(true);

@@ -1,12 +1,20 @@
 // The HTTP part against the real service, started from its sources (node --import tsx, so no build is needed and
 // the test runs in a fresh checkout) on port 0, tracing on, exporting to a real OTLP/gRPC receiver (the app's own
 // test receiver): the spans it emits, named by the awsxray exporter's rules, must be the ones the verifier expects.
-import { OtlpReceiver, SPAN_KIND, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
+import { OtlpReceiver, type ReceivedSpan } from '../../../app/test/support/otlp-receiver';
 import { main } from '../cli';
 import { toXRayTraceId } from '../ids';
 import { ROUTES, checkReachable, sendTraffic, type SentRequest } from '../traffic';
-import { FakeAws, captureIo, xrayName, type ReceivedRequest, type ServiceSpan } from './fakes';
-import { KIND_NAMES, RealPauseClock, startService, until, type LogLine, type RunningService } from './real-service';
+import { FakeAws, captureIo, xrayName, type ReceivedRequest } from './fakes';
+import {
+  RealPauseClock,
+  asServiceSpan,
+  rootServerSpan,
+  startService,
+  until,
+  type LogLine,
+  type RunningService,
+} from './real-service';
 
 jest.setTimeout(30_000);
 
@@ -19,15 +27,10 @@ describe('against the real service (app/src, started with tsx)', () => {
   /** The server span the service made for a trace (its parent is the verifier's span), and that span's children. */
   const spansOf = (traceId: string) => {
     const spans = receiver.trace(traceId);
-    const root = spans.find((s) => s.kind === SPAN_KIND.SERVER && !spans.some((p) => p.spanId === s.parentSpanId));
+    const root = rootServerSpan(spans);
     const children = root ? spans.filter((s) => s.parentSpanId === root.spanId) : [];
     return { root, children };
   };
-  const asServiceSpan = (s: ReceivedSpan): ServiceSpan => ({
-    name: s.name,
-    kind: KIND_NAMES[s.kind] ?? 'INTERNAL',
-    attributes: s.attributes,
-  });
   const serviceName = (s: ReceivedSpan) => String(s.resource['service.name']);
 
   /** The requests the service logged as completed, in the shape the mocked AWS answers from. */
