@@ -24,7 +24,7 @@ export type ContextProps = Omit<OtelFargateStackProps, keyof StackProps | 'image
 };
 
 interface ContextKey {
-  /** The default, exactly as the README's configuration table shows it. */
+  /** The default, exactly as docs/configuration.md shows it. */
   readonly defaultValue: string;
   /** Turns a raw context value into props, or says what the key accepts. */
   readonly parse: (raw: unknown) => Partial<ContextProps> | { accepts: string };
@@ -45,7 +45,7 @@ const ORDERS_TABLE_REMOVAL: Record<string, RemovalPolicy> = {
   destroy: RemovalPolicy.DESTROY,
 };
 
-/** Every context key the app reads, in the README's order. */
+/** Every context key the app reads. */
 export const CONTEXT_KEYS: Record<string, ContextKey> = {
   region: {
     defaultValue: "the CLI's region, else us-east-1",

@@ -307,7 +307,7 @@ export class OtelFargateStack extends Stack {
       value: orders.table.tableName,
       description:
         orders.removalPolicy === RemovalPolicy.RETAIN
-          ? 'The orders table (DynamoDB); kept by cdk destroy, so delete it yourself (README, Teardown)'
+          ? 'The orders table (DynamoDB); kept by cdk destroy, so delete it yourself (docs/deploy.md, Teardown)'
           : 'The orders table (DynamoDB); deleted with its orders by cdk destroy',
     });
     new CfnOutput(this, 'TraceLogsQueryName', {
@@ -316,7 +316,8 @@ export class OtelFargateStack extends Stack {
     });
     new CfnOutput(this, 'AccessLogBucketName', {
       value: web.accessLogsBucket.bucketName,
-      description: 'The load balancer access logs; kept by cdk destroy, so delete it yourself (README, Teardown)',
+      description:
+        'The load balancer access logs; kept by cdk destroy, so delete it yourself (docs/deploy.md, Teardown)',
     });
     new CfnOutput(this, 'DashboardUrl', {
       value: operations.dashboardUrl,

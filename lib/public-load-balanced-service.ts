@@ -195,8 +195,8 @@ export class PublicLoadBalancedService extends Construct {
         PLAIN_HTTP_WARNING_ID,
         'The load balancer listens on plain HTTP (port 80): no certificateArn was given, so requests, responses and ' +
           'the trace IDs in them cross the internet unencrypted. Fine for a first look; before real use, deploy ' +
-          'with -c certificateArn=<ACM certificate ARN> for HTTPS, or put CloudFront in front (README: "HTTPS ' +
-          'without a domain of your own").',
+          'with -c certificateArn=<ACM certificate ARN> for HTTPS, or put CloudFront in front (docs/security.md: ' +
+          '"HTTPS without a domain of your own").',
       );
     }
 

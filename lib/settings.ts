@@ -1,5 +1,5 @@
 // The defaults the stack applies and the rules its settings follow, in one place: the constructs validate
-// their props with these, bin/context.ts validates the CDK context with them, and the README's table shows
+// their props with these, bin/context.ts validates the CDK context with them, and docs/configuration.md shows
 // these defaults (test/readme.test.ts checks it).
 
 export const DEFAULTS = {

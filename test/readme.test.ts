@@ -1,20 +1,31 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// The documentation held to the code: the configuration page to the context keys, the cost tables to their
+// prices, the deploy walkthrough (README.md and docs/deploy.md) to the stack's outputs and the CLI's behaviour.
 import { CONTEXT_KEYS } from '../bin/context';
 import { synthTemplate } from './helpers';
+import { documentationFiles, read, shellCommands } from './support/markdown';
 
-const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+const readme = read('README.md');
+const configuration = read('docs/configuration.md');
+const costs = read('docs/costs.md');
+const deploy = read('docs/deploy.md');
 
-describe('the README', () => {
+describe('the configuration page', () => {
   test.each(Object.entries(CONTEXT_KEYS))('documents the context key %s with its default', (key, spec) => {
-    const row = readme.split('\n').find((line) => new RegExp(`^\\|\\s*\`${key}\`\\s*\\|`).test(line));
+    const row = configuration.split('\n').find((line) => new RegExp(`^\\|\\s*\`${key}\`\\s*\\|`).test(line));
     expect(row?.split('|')[2].trim().replace(/`/g, '')).toBe(spec.defaultValue);
   });
 
+  test('lists no context key that the app does not read', () => {
+    const documented = [...configuration.matchAll(/^\|\s*`(\w+)`\s*\|/gm)].map((match) => match[1]);
+    expect(documented.sort()).toEqual(Object.keys(CONTEXT_KEYS).sort());
+  });
+});
+
+describe('the costs page', () => {
   test('prices sampling as X-Ray does: traces a month from the rule, $5.00 per million beyond 100,000', () => {
     // REFERENCE §8: X-Ray's published prices. A month of 730 hours, as in the cost table above it.
     const seconds = 730 * 3600;
-    const rows = readme
+    const rows = costs
       .split('\n')
       .filter((line) => /^\|\s*\d+\s*\|\s*\d+\/s\s*\|/.test(line))
       .map((line) =>
@@ -40,7 +51,7 @@ describe('the README', () => {
     const seconds = 730 * 3600;
     const money = (n: number) =>
       `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-    const rows = readme
+    const rows = costs
       .split('\n')
       .filter((line) => /^\|\s*(idle|\d+)( \(the bench's rate\))?\s*\|\s*[\d.]+( million)?\s*\|\s*\$/.test(line))
       .map((line) =>
@@ -60,19 +71,10 @@ describe('the README', () => {
       expect([requests, storage, pitr, total]).toEqual([...costs, costs[0] + costs[1] + costs[2]].map(money));
     }
   });
-
-  test('lists no context key that the app does not read', () => {
-    const documented = [...readme.matchAll(/^\|\s*`(\w+)`\s*\|/gm)].map((match) => match[1]);
-    expect(documented.sort()).toEqual(Object.keys(CONTEXT_KEYS).sort());
-  });
 });
 
-describe('the README deploy walkthrough', () => {
-  /** The shell commands of the README's `sh` blocks, continuation lines joined, comments cut. */
-  const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
-    .flatMap((block) => block[1].replace(/\\\n\s*/g, ' ').split('\n'))
-    .map((line) => line.replace(/\s+#.*$/, '').trim())
-    .filter((line) => line !== '');
+describe('the deploy walkthrough (README.md and docs/deploy.md)', () => {
+  const commands = [...shellCommands(readme), ...shellCommands(deploy)];
 
   test('gives every aws command the region, which a stack deployed with -c region=… needs', () => {
     const awsCommands = commands.filter((line) => /(^|\$\()aws [a-z0-9-]+ /.test(line));
@@ -86,22 +88,45 @@ describe('the README deploy walkthrough', () => {
     expect(cdkCommands.filter((line) => !/ -c region="?\$REGION"?/.test(line))).toEqual([]);
   });
 
-  test('says that cdk deploy stops for approval, and how to answer or skip it', () => {
+  test.each([
+    ['README.md', readme],
+    ['docs/deploy.md', deploy],
+  ])('%s says that cdk deploy stops for approval, and how to answer or skip it', (_file, text) => {
     // aws-cdk CLI 2.1148 (lib/cli/cdk-toolkit.js): the default is RequireApproval.BROADENING, and the question.
-    expect(readme).toContain(
+    expect(text).toContain(
       'Stack includes security-sensitive updates and "--require-approval" is set to \'broadening\'.',
     );
-    expect(readme).toContain('Do you wish to deploy these changes? (y/n)');
-    expect(readme).toMatch(/--require-approval never/);
+    expect(text).toContain('Do you wish to deploy these changes? (y/n)');
+    expect(text).toMatch(/--require-approval never/);
   });
 
-  test('names every output of the stack that the walkthrough relies on', () => {
+  test('names every output of the stack in the documentation, and reads the kept resources from them', () => {
     const outputs = Object.keys((synthTemplate().toJSON() as { Outputs: Record<string, unknown> }).Outputs).filter(
-      // ecs_patterns adds the load balancer's DNS name and URL under generated names; the README mentions them.
+      // ecs_patterns adds the load balancer's DNS name and URL under generated names; the docs mention them.
       (name) => !/^WebService(LoadBalancerDNS|ServiceURL)/.test(name),
     );
+    const documentation = documentationFiles().map(read).join('\n');
     expect(outputs).toContain('AccessLogBucketName');
-    expect(outputs.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
-    expect(commands).toContainEqual(expect.stringContaining("OutputKey=='AccessLogBucketName'"));
+    expect(outputs.filter((name) => !documentation.includes(`\`${name}\``))).toEqual([]);
+    for (const kept of ['LogGroupName', 'AccessLogBucketName', 'OrdersTableName']) {
+      expect(shellCommands(readme)).toContainEqual(expect.stringContaining(`OutputKey=='${kept}'`));
+      expect(shellCommands(deploy)).toContainEqual(expect.stringContaining(`OutputKey=='${kept}'`));
+    }
+  });
+
+  test('deletes the kept log group by the name the stack reports, never by a name written into the command', () => {
+    const deletions = commands.filter((line) => line.startsWith('aws logs delete-log-group'));
+    expect(deletions.length).toBeGreaterThanOrEqual(2);
+    expect(deletions.filter((line) => !/--log-group-name "\$LOG_GROUP"/.test(line))).toEqual([]);
+  });
+
+  test('finds the load balancer ARN with a command where it turns off deletion protection', () => {
+    const modify = commands.find((line) => line.startsWith('aws elbv2 modify-load-balancer-attributes'));
+    expect(modify).toMatch(/--load-balancer-arn "\$LOAD_BALANCER"/);
+    expect(commands).toContainEqual(
+      expect.stringMatching(
+        /^LOAD_BALANCER=\$\(aws cloudformation list-stack-resources .*ResourceType=='AWS::ElasticLoadBalancingV2::LoadBalancer'\]\.PhysicalResourceId/,
+      ),
+    );
   });
 });

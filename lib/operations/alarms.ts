@@ -112,7 +112,7 @@ export class ServiceAlarms extends Construct {
     const dashboard = `the dashboard (${stops.dashboardUrl})`;
     const ecsService = `ECS > Clusters > ${props.service.cluster.clusterName} > Services > ${props.service.serviceName}`;
     const describe = (meaning: string, first: string[]) =>
-      `${meaning} Open first: ${first.map((stop, i) => `(${i + 1}) ${stop}`).join('; ')}. Runbook: README, "Alarms".`;
+      `${meaning} Open first: ${first.map((stop, i) => `(${i + 1}) ${stop}`).join('; ')}. Runbook: docs/operations.md, "Runbook".`;
     const tg = props.targetGroup.metrics;
 
     // No requests is no errors: the rate is missing then, and a quiet service must not page.

@@ -99,7 +99,7 @@ export class OperationsDashboard extends Construct {
           `all of them; [X-Ray Insights](${props.links.insightsUrl}) reports unusual fault rates.`,
         `* [Logs Insights](${props.links.logsInsightsUrl}), Queries, **${props.links.traceLogsQueryName}**: paste a ` +
           'trace ID (either form) to list its lines.',
-        '* The README, section "Alarms": what each alarm means and the first three things to do.',
+        '* docs/operations.md, sections "Alarms" and "Runbook": what each alarm means and the first three things to do.',
       ].join('\n'),
     });
     const alarmStatus = new cloudwatch.AlarmStatusWidget({

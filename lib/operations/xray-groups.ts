@@ -1,7 +1,7 @@
 // X-Ray groups for one service: its traces, with X-Ray Insights on, and its traces with faults (5xx), the list to
 // open first when an alarm fires. X-Ray publishes each group's trace count every minute as the CloudWatch metric
 // AWS/X-Ray ApproximateTraceCount (dimension GroupName), which the dashboard graphs. Insights notifications go
-// through EventBridge and are left to the user (README).
+// through EventBridge and are left to the user (docs/operations.md).
 import { createHash } from 'node:crypto';
 import { Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';

@@ -1,4 +1,4 @@
-// Prints a sample of `npm run preflight` output for the README: a real `cdk synth`, the local registry in place of
+// Prints a sample of `npm run preflight` output for tools/preflight/README.md: a real `cdk synth`, the local registry in place of
 // public.ecr.aws, the stand-in Docker CLI, and a mocked account (bootstrapped, the log group kept by an earlier
 // destroy). Run: npx tsx tools/preflight/test/sample.ts
 import * as fs from 'node:fs';
