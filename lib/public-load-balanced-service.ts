@@ -164,6 +164,11 @@ export class PublicLoadBalancedService extends Construct {
           }
         : { protocol: elbv2.ApplicationProtocol.HTTP }),
     });
+    // The pattern always adds two outputs of its own, the load balancer's DNS name and its URL, under generated
+    // logical IDs (aws-ecs-patterns ApplicationLoadBalancedServiceBase). The stack reports the URL once, as
+    // ServiceUrl, so a reader meets one URL, not three.
+    this.service.node.tryRemoveChild('LoadBalancerDNS');
+    this.service.node.tryRemoveChild('ServiceURL');
     this.url = `${certificate ? 'https' : 'http'}://${this.loadBalancer.loadBalancerDnsName}`;
     if (!certificate) {
       waiveControl(

@@ -278,6 +278,7 @@ describe('the load balancer', () => {
       DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS' }) })],
     });
     expect(withTls.toJSON().Outputs.ServiceUrl.Value['Fn::Join'][1][0]).toBe('https://');
+    expect(outputsNamingTheLoadBalancer(withTls.toJSON().Outputs)).toEqual(['ServiceUrl']);
   });
 
   test('checks target health on /healthz and drains deregistering tasks for 15 seconds', () => {
@@ -434,6 +435,10 @@ describe('the outputs', () => {
     });
   });
 
+  test('give the load balancer URL once: the DNS name and URL outputs the ECS pattern adds are removed', () => {
+    expect(outputsNamingTheLoadBalancer(outputs)).toEqual(['ServiceUrl']);
+  });
+
   test('give the log group’s name, and its ARN as the spans carry it, without `:*`', () => {
     expect(outputs.LogGroupName.Value).toEqual({ Ref: 'ServiceLogGroup' });
     expect(outputs.LogGroupArn.Value).toEqual({
@@ -477,3 +482,8 @@ describe('the outputs', () => {
     });
   });
 });
+
+/** The outputs whose value is built from the load balancer's DNS name. */
+function outputsNamingTheLoadBalancer(outputs: Record<string, { Value: unknown }>): string[] {
+  return Object.keys(outputs).filter((name) => JSON.stringify(outputs[name].Value).includes('"DNSName"'));
+}
