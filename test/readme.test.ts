@@ -1,5 +1,6 @@
 // The documentation held to the code: the configuration page to the context keys, the cost tables to their
 // prices, the deploy walkthrough (README.md and docs/deploy.md) to the stack's outputs and the CLI's behaviour.
+import * as YAML from 'yaml';
 import { CONTEXT_KEYS } from '../bin/context';
 import { synthTemplate } from './helpers';
 import { documentationFiles, read, shellCommands } from './support/markdown';
@@ -8,6 +9,13 @@ const readme = read('README.md');
 const configuration = read('docs/configuration.md');
 const costs = read('docs/costs.md');
 const deploy = read('docs/deploy.md');
+
+let synthesized: ReturnType<typeof synthTemplate> | undefined;
+/** The default stack's template, synthesized once for the tests that read it. */
+function defaultTemplate(): ReturnType<typeof synthTemplate> {
+  synthesized ??= synthTemplate();
+  return synthesized;
+}
 
 describe('the configuration page', () => {
   test.each(Object.entries(CONTEXT_KEYS))('documents the context key %s with its default', (key, spec) => {
@@ -101,7 +109,7 @@ describe('the deploy walkthrough (README.md and docs/deploy.md)', () => {
   });
 
   test('names every output of the stack in the documentation, and reads the kept resources from them', () => {
-    const outputs = Object.keys((synthTemplate().toJSON() as { Outputs: Record<string, unknown> }).Outputs);
+    const outputs = Object.keys((defaultTemplate().toJSON() as { Outputs: Record<string, unknown> }).Outputs);
     const documentation = documentationFiles().map(read).join('\n');
     expect(outputs).toContain('AccessLogBucketName');
     expect(outputs.filter((name) => !documentation.includes(`\`${name}\``))).toEqual([]);
@@ -125,5 +133,49 @@ describe('the deploy walkthrough (README.md and docs/deploy.md)', () => {
         /^LOAD_BALANCER=\$\(aws cloudformation list-stack-resources .*ResourceType=='AWS::ElasticLoadBalancingV2::LoadBalancer'\]\.PhysicalResourceId/,
       ),
     );
+  });
+});
+
+describe('what the person who deploys needs (docs/deploy.md)', () => {
+  // The CDK CLI's own bootstrap template, at the version installed here.
+  const bootstrap = YAML.parse(read('node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
+
+  test('names the bootstrap roles cdk deploy assumes, and the template version it read them from', () => {
+    const roles = Object.values(bootstrap.Resources)
+      .filter((resource) => resource.Type === 'AWS::IAM::Role')
+      .map((role) => (role.Properties.RoleName as { 'Fn::Sub': string })['Fn::Sub'])
+      .map((name) => name.replace('${Qualifier}', 'hnb659fds').replace('-${AWS::AccountId}-${AWS::Region}', '-…'));
+    expect(roles.sort()).toEqual(
+      ['deploy', 'file-publishing', 'image-publishing', 'lookup', 'cfn-exec']
+        .map((r) => `cdk-hnb659fds-${r}-role-…`)
+        .sort(),
+    );
+    expect(roles.filter((role) => !deploy.includes(`\`${role}\``))).toEqual([]);
+    const version = (bootstrap.Resources.CdkBootstrapVersion.Properties as { Value: string }).Value;
+    expect(deploy).toContain(`bootstrap-template.yaml\`, version ${version})`);
+    // Without --cloudformation-execution-policies the execution role gets AdministratorAccess.
+    expect(JSON.stringify(bootstrap.Resources.CloudFormationExecutionRole.Properties.ManagedPolicyArns)).toContain(
+      'iam::aws:policy/AdministratorAccess',
+    );
+  });
+
+  test('lists every resource type the stack can create, and none it does not, for a narrowed execution policy', () => {
+    const everything = synthTemplate({ alarmEmail: 'ops@example.com', webFirewall: true, monthlyBudgetUsd: 100 });
+    const types = new Set(
+      [defaultTemplate(), everything].flatMap((template) =>
+        Object.values((template.toJSON() as { Resources: Record<string, { Type: string }> }).Resources).map(
+          (resource) => resource.Type,
+        ),
+      ),
+    );
+    const section = deploy.slice(deploy.indexOf('**If the account narrows the execution policy.**'));
+    // AWS::CDK::Metadata is named only to say it needs nothing (the CLI adds it; the tests' synth does not).
+    const listed = new Set(section.match(/\b(AWS|Custom)::[A-Za-z0-9]+(::[A-Za-z0-9]+)?/g));
+    listed.delete('AWS::CDK::Metadata');
+    types.delete('AWS::CDK::Metadata');
+    expect([...types].filter((type) => !listed.has(type))).toEqual([]);
+    expect([...listed].filter((type) => !types.has(type))).toEqual([]);
   });
 });
