@@ -128,13 +128,14 @@ async function shutdown(signal: string): Promise<void> {
   store.close?.();
   edgeWatch?.stop();
 
-  // A failed flush (collector refused, deadline exceeded, channel closed) is logged, never thrown: the spans are
-  // lost either way, and the task must still stop with exit 0 and its `stopped` line.
+  // A failed flush (collector refused, deadline exceeded, channel closed) is logged by the tracing shutdown and
+  // reported, never thrown: the spans are lost either way, and the task must still stop with exit 0 and its
+  // `stopped` line. Anything else that goes wrong there is logged here, and the task stops all the same.
   const flushed = await within(
     shutdownTracing().then(
       (report) => report,
       (error: unknown) => {
-        logger.warn({ component: 'opentelemetry', detail: describeError(error) }, 'span flush failed');
+        logger.warn({ component: 'opentelemetry', err: error }, 'tracing shutdown failed');
         return 'failed' as const;
       },
     ),
@@ -148,20 +149,16 @@ async function shutdown(signal: string): Promise<void> {
 }
 
 /**
- * `spans_flushed` is true only when the flush finished and no span was lost since start (a failed export or a full
- * queue); with tracing off there were no spans, and the line says nothing about them.
+ * `spans_flushed` is true only when the flush finished and worked, and no span was lost since start (a failed export
+ * or a full queue); with tracing off there were no spans, and the line says nothing about them.
  */
 function spansFields(flushed: FlushReport | undefined | 'failed' | 'timeout'): Record<string, unknown> {
   if (flushed === undefined) return {};
   if (typeof flushed === 'string') return { spans_flushed: false };
   return {
-    spans_flushed: flushed.lostSpans === 0,
+    spans_flushed: flushed.flushed && flushed.lostSpans === 0,
     ...(flushed.lostSpans > 0 ? { spans_lost: flushed.lostSpans } : {}),
   };
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function onSignal(signal: NodeJS.Signals): void {

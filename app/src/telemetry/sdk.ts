@@ -15,10 +15,11 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import { clip } from '../logger';
 import { TRACER_NAME } from '../step';
 import { instrumentBundledAwsSdk } from './aws-sdk';
 import { installDiagnostics } from './diagnostics';
-import { createOtlpExporter, OutageReportingExporter } from './exporter';
+import { createOtlpExporter, exportErrorDetail, OutageReportingExporter } from './exporter';
 import { traceRequests, type Edge, type RequestListener } from './http-server';
 import { serviceResource } from './resource';
 import { createSampler, type EdgePolicySampler } from './sampler';
@@ -30,13 +31,18 @@ export const ATTRIBUTE_VALUE_LENGTH_LIMIT = 512;
 export interface FlushReport {
   /** Spans lost since start: batches that failed to export, and spans dropped by a full queue. */
   readonly lostSpans: number;
+  /** False when the flush at shutdown failed; the `span flush failed` line says why. */
+  readonly flushed: boolean;
 }
+
+/** The line a failed flush at shutdown writes: what it means for the spans, not only the gRPC error. */
+export const SPAN_FLUSH_FAILED_MESSAGE = 'span flush failed: the spans still queued at shutdown are lost';
 
 export interface Tracing {
   readonly sampler: EdgePolicySampler;
   /** Wraps a request listener in a SERVER span per request. */
   instrument(listener: RequestListener, edge: Edge): RequestListener;
-  /** Exports every queued span and stops polling; rejects if the last export fails. */
+  /** Exports every queued span and stops polling; a failed flush is logged and reported, not thrown. */
   shutdown(): Promise<FlushReport>;
 }
 
@@ -104,8 +110,23 @@ export function startTracing(config: Config, logger: Logger): Tracing {
     },
     async shutdown() {
       sampler.root.shutdown();
-      await sdk.shutdown();
-      return { lostSpans: exporter.lostSpansTotal + diagnostics.droppedSpans };
+      let flushed = true;
+      try {
+        await sdk.shutdown();
+      } catch (error) {
+        flushed = false;
+        const message = error instanceof Error ? error.message : String(error);
+        logger.warn(
+          {
+            component: 'opentelemetry',
+            endpoint: config.otlpEndpoint,
+            detail: clip(exportErrorDetail(message), 512),
+            lost_spans: exporter.lostSpansTotal + diagnostics.droppedSpans,
+          },
+          SPAN_FLUSH_FAILED_MESSAGE,
+        );
+      }
+      return { lostSpans: exporter.lostSpansTotal + diagnostics.droppedSpans, flushed };
     },
   };
 }

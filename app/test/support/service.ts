@@ -259,7 +259,8 @@ export const PROCESS_MESSAGES = new Set([
   'listening',
   'shutting down',
   'stopped',
-  'span flush failed',
+  'span flush failed: the spans still queued at shutdown are lost',
+  'tracing shutdown failed',
   'sampling rules loaded',
   'sampling rules available again',
   // The listeners' own reports (http-limits.ts), written outside any request.
