@@ -66,7 +66,7 @@ describe('the annotation that joins an access log line to its trace', () => {
 });
 
 describe('every document says the same thing about finding the trace of an access log line', () => {
-  test.each(['docs/architecture.md', 'app/README.md', 'lib/config/collector.yaml', 'tools/verify/README.md'])(
+  test.each(['docs/architecture.md', 'docs/service.md', 'lib/config/collector.yaml', 'tools/verify/README.md'])(
     '%s gives the bracket form and never the underscore key',
     (file) => {
       const text = read(file);

@@ -20,6 +20,7 @@ describe('the documentation files', () => {
         'docs/local-development.md',
         'docs/operations.md',
         'docs/security.md',
+        'docs/service.md',
         'docs/troubleshooting.md',
         'tools/preflight/README.md',
         'tools/traces/README.md',

@@ -138,7 +138,7 @@ export const DEFAULT_LOG_GROUP = 'otel-test';
  * Spans held while the collector is slow or away, sized from a memory budget: the task has 1024 MiB shared with the
  * ADOT collector (limit 256 MiB) and Fluent Bit (about 50 MiB); the service idles near 75 MB RSS and reaches about
  * 150 MB under saturating load. A queued span costs 1.7-2.2 KB (`GET /`) to 2.5-3.2 KB (`POST /orders`) of RSS,
- * measured with `node scripts/queue-memory.mjs` (README), so 16,384 spans cost 28 to 52 MB: a full queue keeps the service
+ * measured with `node scripts/queue-memory.mjs` (docs/service.md), so 16,384 spans cost 28 to 52 MB: a full queue keeps the service
  * near 200 MB, and it still holds over a second of spans at saturation while one export is in flight.
  */
 export const DEFAULT_MAX_QUEUE_SIZE = 16_384;

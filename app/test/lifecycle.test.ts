@@ -244,7 +244,7 @@ describe('collector outage', () => {
       // Each hanging export holds the next batch for its 10 s deadline, so at most a few batches (512 spans each)
       // left the queue while 24,000 spans arrived: the queue was full and the rest dropped.
       const peak = peakRss(service.proc.pid!);
-      // A full queue is 28-52 MB (README), on top of the heap's own growth under this load (about 70 MB). The old
+      // A full queue is 28-52 MB (docs/service.md), on top of the heap's own growth under this load (about 70 MB). The old
       // 65,536-span queue would add about 150 MB more and fail this bound.
       expect(peak - baseline).toBeLessThan(160 * 1024 * 1024);
       expect(service.stderr).toBe('');

@@ -4,7 +4,7 @@
 // @opentelemetry/sampler-aws-xray 0.3.0 (open-telemetry/opentelemetry-js-contrib: packages/sampler-aws-xray/src) and
 // the X-Ray SDKs: the first matching rule by priority; its reservoir quota first (borrowing one request a second
 // while X-Ray has not assigned a quota), then its fixed rate. Written here rather than taken from that package
-// because the service needs what the package does not do (app/README.md, "Sampling"): X-Ray's default rule whenever
+// because the service needs what the package does not do (docs/architecture.md, "Sampling"): X-Ray's default rule whenever
 // the proxy cannot be reached, not only before the first answer; one warning per outage and one line when it ends;
 // a deadline on each poll; and a decision cheap enough for the request path (patterns compiled once per rule, no
 // diagnostics built per request), on the SDK line the service uses (the package needs sdk-trace and core 2.x).

@@ -48,7 +48,7 @@ class Child {
   }
 }
 
-/** `npm run traces -- <args>` as the README runs it, on a free port; resolves once it listens. */
+/** `npm run traces -- <args>` as tools/traces/README.md runs it, on a free port; resolves once it listens. */
 async function startViewer(...args: string[]): Promise<{ viewer: Child; port: number }> {
   const viewer = new Child(
     spawn('npm', ['run', 'traces', '--', '--port', '0', '--idle', '300', ...args], {
