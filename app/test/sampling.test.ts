@@ -1,6 +1,7 @@
 // Sampling by X-Ray rules, against a fake X-Ray sampling API (a real HTTP server, as the collector's awsproxy serves
-// it) and a real OTLP receiver: what the rules say is what gets recorded, X-Ray's default rule stands in whenever the
-// proxy cannot be reached, and a caller on the public listener cannot decide.
+// it) and a real OTLP receiver: what the rules say is what gets recorded, the rules fetched last keep deciding when
+// the proxy fails, X-Ray's default rule stands in until the first rules arrive, and a caller on the public listener
+// cannot decide. The sampler's timing (the hour the rules last, the reports) is in xray-sampling.test.ts.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OtlpReceiver, SPAN_KIND } from './support/otlp-receiver';
@@ -15,7 +16,7 @@ import {
   type Reply,
   type Service,
 } from './support/service';
-import { DEFAULT_RULE, FakeXRayProxy, samplingRule, type SamplingRule } from './support/xray-proxy';
+import { DEFAULT_RULE, FakeXRayProxy, samplingRule, THROTTLED, type SamplingRule } from './support/xray-proxy';
 
 jest.setTimeout(60_000);
 
@@ -112,10 +113,11 @@ describe('rules from the X-Ray sampling API', () => {
           expect(traceIds.has(line.trace_id as string)).toBe(true);
           expectCorrelated(line, line.trace_id as string, '00');
         }
-        // The counts reach X-Ray with the next SamplingTargets report.
+        // The counts reach X-Ray with the first SamplingTargets report, 10 s after the rules arrived, and only for
+        // the rule that saw requests.
         await until(() => proxy.requestCount('nothing') >= 30, 'statistics reported');
         expect(proxy.sampledCount('nothing')).toBe(0);
-        expect(proxy.requestCount('Default')).toBe(0);
+        expect(proxy.statistics.map((document) => document.RuleName)).not.toContain('Default');
 
         await service.stop();
         expect(receiver.spans.filter((s) => traceIds.has(s.traceId))).toEqual([]);
@@ -124,14 +126,13 @@ describe('rules from the X-Ray sampling API', () => {
   });
 
   it('when the rule records everything (rate 1), then every request is recorded and exported', async () => {
-    await withProxy([samplingRule({ RuleName: 'everything', FixedRate: 1 }), DEFAULT_RULE], async (service, proxy) => {
+    await withProxy([samplingRule({ RuleName: 'everything', FixedRate: 1 }), DEFAULT_RULE], async (service) => {
       const replies = await sequentially(20, () => request(service.url('/')));
       expect(sampled(replies)).toBe(20);
       const traceIds = replies.map((reply) => traceResponse(reply).traceId);
       await receiver.waitFor((spans) =>
         traceIds.every((id) => spans.some((s) => s.traceId === id && s.kind === SPAN_KIND.SERVER)),
       );
-      await until(() => proxy.sampledCount('everything') >= 20, 'statistics reported');
     });
   });
 
@@ -223,20 +224,30 @@ describe('without the sampling proxy', () => {
     }
   });
 
-  it('when the proxy goes away after the rules arrived, then the default rule stands in until it is back', async () => {
+  it('when the proxy goes away after the rules arrived, then the rules keep deciding, with one warning, and one line when it is back', async () => {
     await withProxy([samplingRule({ RuleName: 'nothing' }), DEFAULT_RULE], async (service, proxy) => {
       expect(sampled(await sequentially(5, () => request(service.url('/'))))).toBe(0);
       await proxy.down();
-      await service.waitForLine((l) => l.msg.startsWith('sampling rules unavailable'));
-      // The default rule's reservoir records the first request of the second.
+      const warning = await service.waitForLine((l) => l.msg.startsWith('sampling rules unavailable'));
+      expect(warning).toMatchObject({ level: 'warn', component: 'sampling', endpoint: proxy.endpoint });
+      expect(warning.msg).toMatch(/the rules fetched last keep deciding for up to an hour/);
+      // X-Ray's default rule would record the first request of a second here.
       await new Promise((resolve) => setTimeout(resolve, 1100));
-      expect(sampled(await Promise.all(Array.from({ length: 20 }, () => request(service.url('/')))))).toBeGreaterThan(
-        0,
-      );
+      expect(sampled(await Promise.all(Array.from({ length: 20 }, () => request(service.url('/')))))).toBe(0);
       await proxy.up();
       await service.waitForLine((l) => l.msg === 'sampling rules available again');
       expect(sampled(await sequentially(10, () => request(service.url('/'))))).toBe(0);
       expect(service.lines.filter((l) => l.msg.startsWith('sampling rules unavailable'))).toHaveLength(1);
+    });
+  });
+
+  // Every other failure, of either call, and the hour the rules last: xray-sampling.test.ts.
+  it('when GetSamplingRules is throttled (429 ThrottledException) after the rules arrived, then a 0% rule still records none of 50', async () => {
+    await withProxy([samplingRule({ RuleName: 'nothing' }), DEFAULT_RULE], async (service, proxy) => {
+      proxy.fail('/GetSamplingRules', THROTTLED);
+      const warning = await service.waitForLine((l) => l.msg.startsWith('sampling rules unavailable'));
+      expect(warning.detail).toMatch(/answered 429 ThrottledException/);
+      expect(sampled(await Promise.all(Array.from({ length: 50 }, () => request(service.url('/')))))).toBe(0);
     });
   });
 });

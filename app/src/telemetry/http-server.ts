@@ -1,8 +1,8 @@
 // The SERVER span of each request, opened around the request listener instead of by
 // @opentelemetry/instrumentation-http, which builds every attribute and binds the request's and response's event
 // emitters before the sampler is asked, so an unrecorded request cost as much as a recorded one (REFERENCE §8). Here
-// an unrecorded request costs the decision and little else: the propagated context, the four attributes the X-Ray
-// rules match on, a non-recording span, the `traceresponse` header. A recorded span gets the rest of what
+// an unrecorded request costs the decision and little else: the propagated context, what of the request the X-Ray
+// rules read (nothing under the Default rule), a non-recording span, the `traceresponse` header. A recorded span gets the rest of what
 // instrumentation-http records under the stable HTTP conventions (test/server-span.test.ts compares the two), except
 // `client.address`, which is the load balancer's word (client-address.ts), and `server.address`, taken from `Host`
 // alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
@@ -23,6 +23,7 @@ import {
 } from '@opentelemetry/api';
 import { clientAddress } from '../client-address';
 import type { IdGenerator } from '@opentelemetry/sdk-trace';
+import type { SamplingRequest } from './root-decision';
 import { PUBLIC_EDGE, RECORD_DECIDED, type EdgePolicySampler } from './sampler';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -167,6 +168,70 @@ function headerGetter(fields: readonly string[]): TextMapGetter<IncomingHttpHead
   };
 }
 
+/**
+ * The request as the sampling rules read it (root-decision.ts): its path and host are parsed when a rule asks, once.
+ * One per listener, pointed at each request for its decision, which is synchronous, and let go right after.
+ */
+class RequestForRules implements SamplingRequest {
+  private req: IncomingMessage | undefined;
+  private normalizedMethod = '';
+  private parsedPath: string | undefined;
+  private parsedHost: { host?: string; port?: number } | undefined;
+
+  of(req: IncomingMessage, normalizedMethod: string): this {
+    this.req = req;
+    this.normalizedMethod = normalizedMethod;
+    return this;
+  }
+
+  release(): void {
+    this.req = undefined;
+    this.parsedPath = undefined;
+    this.parsedHost = undefined;
+  }
+
+  method(): string {
+    return this.normalizedMethod;
+  }
+
+  path(): string {
+    return (this.parsedPath ??= urlPath(this.req!.url ?? '/'));
+  }
+
+  host(): string | undefined {
+    return this.hostAndPort().host;
+  }
+
+  hostAndPort(): { host?: string; port?: number } {
+    return (this.parsedHost ??= hostAndPort(this.req!.headers.host));
+  }
+
+  attribute(key: string): unknown {
+    switch (key) {
+      case 'http.request.method':
+        return this.normalizedMethod;
+      case 'url.path':
+        return this.path();
+      case 'server.address':
+        return this.host();
+      case 'user_agent.original':
+        return this.req!.headers['user-agent'];
+      default:
+        return undefined;
+    }
+  }
+
+  /** The four attributes the rules can match, first on a recorded span. */
+  attributes(): Attributes {
+    const attributes: Attributes = { 'http.request.method': this.normalizedMethod, 'url.path': this.path() };
+    const host = this.host();
+    if (host !== undefined) attributes['server.address'] = host;
+    const userAgent = this.req!.headers['user-agent'];
+    if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
+    return attributes;
+  }
+}
+
 /** Wraps a request listener so that each request but the health check runs inside its own SERVER span. */
 export interface ServerSpans {
   readonly tracer: Tracer;
@@ -180,6 +245,7 @@ export function traceRequests(
   edge: Edge,
 ): RequestListener {
   const getter = headerGetter(propagation.fields());
+  const view = new RequestForRules();
   return (req, res) => {
     if (isHealthCheck(req.url)) {
       listener(req, res);
@@ -196,26 +262,18 @@ export function traceRequests(
     }
     const method = req.method ?? 'GET';
     const normalized = normalizeMethod(method);
-    const attributes: Attributes = {
-      'http.request.method': normalized,
-      'url.path': urlPath(req.url ?? '/'),
-    };
-    const { host, port } = hostAndPort(req.headers.host);
-    if (host !== undefined) attributes['server.address'] = host;
-    const userAgent = req.headers['user-agent'];
-    if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
 
     // The decision first: an unrecorded request gets its non-recording span here, without the tracer's work for a
-    // span that will be dropped (copying and checking the attributes, links, the SDK's own span metrics).
+    // span that will be dropped (copying and checking the attributes, links, the SDK's own span metrics), and
+    // without its path or host parsed unless a rule reads them.
     let span: Span;
-    const recorded = sampler.decide(parent, attributes);
+    const recorded = sampler.decide(parent, view.of(req, normalized));
     if (recorded) {
-      span = tracer.startSpan(
-        method,
-        { kind: SpanKind.SERVER, attributes: addRecordedAttributes(attributes, req, method, normalized, port) },
-        parent.setValue(RECORD_DECIDED, true),
-      );
+      const attributes = addRecordedAttributes(view.attributes(), req, method, normalized, view.hostAndPort().port);
+      view.release();
+      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent.setValue(RECORD_DECIDED, true));
     } else {
+      view.release();
       const caller = trace.getSpanContext(parent);
       span = trace.wrapSpanContext({
         traceId: caller?.traceId ?? ids.generateTraceId(),

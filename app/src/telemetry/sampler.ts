@@ -15,17 +15,11 @@ import { SamplingDecision, type Sampler, type SamplingResult } from '@openteleme
 import type { Resource } from '@opentelemetry/resources';
 import type { Logger } from 'pino';
 import type { SamplerConfig } from '../config';
+import { AttributesRequest, type RootDecision, type SamplingRequest } from './root-decision';
 import { XRaySampling } from './xray-sampling';
 
 /** Set on the context of a request that came in on the public listener, only when it carries a caller's trace. */
 export const PUBLIC_EDGE = createContextKey('otel-fargate-service public listener');
-
-/** A root decision: whether a new trace (or a caller's trace at the public listener) is recorded. */
-export interface RootDecision {
-  sample(attributes: Attributes): boolean;
-  shutdown(): void;
-  toString(): string;
-}
 
 // Shared, never mutated: the tracer only reads a result (and merges its `attributes`, which these have none of).
 const SAMPLED: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
@@ -38,20 +32,26 @@ const NOT_SAMPLED: SamplingResult = Object.freeze({ decision: SamplingDecision.N
 export const RECORD_DECIDED = createContextKey('otel-fargate-service recorded by decision');
 
 export class EdgePolicySampler implements Sampler {
+  private readonly fromAttributes = new AttributesRequest();
+
   constructor(readonly root: RootDecision) {}
 
-  /** Whether a span started in `ctx` is recorded. */
-  decide(ctx: Context, attributes: Attributes): boolean {
+  /** Whether a span started in `ctx` is recorded; `request` is read only if the root decision is taken. */
+  decide(ctx: Context, request: SamplingRequest): boolean {
     const parent = trace.getSpanContext(ctx);
     if (parent !== undefined && isSpanContextValid(parent) && !(parent.isRemote && ctx.getValue(PUBLIC_EDGE))) {
       return (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
     }
-    return this.root.sample(attributes);
+    return this.root.sample(request);
   }
 
   shouldSample(ctx: Context, _traceId: string, _name: string, _kind: unknown, attributes: Attributes): SamplingResult {
     if (ctx.getValue(RECORD_DECIDED) === true) return SAMPLED;
-    return this.decide(ctx, attributes) ? SAMPLED : NOT_SAMPLED;
+    try {
+      return this.decide(ctx, this.fromAttributes.of(attributes)) ? SAMPLED : NOT_SAMPLED;
+    } finally {
+      this.fromAttributes.release();
+    }
   }
 
   toString(): string {

@@ -1,231 +1,89 @@
 // X-Ray central sampling: the rules an operator edits in the X-Ray console, fetched through the collector's awsproxy
 // extension (POST /GetSamplingRules every polling interval, POST /SamplingTargets every 10 s with this process's
-// counts, which X-Ray answers with its share of each rule's reservoir). The protocol and the decision follow
-// @opentelemetry/sampler-aws-xray 0.3.0 (open-telemetry/opentelemetry-js-contrib: packages/sampler-aws-xray/src) and
-// the X-Ray SDKs: the first matching rule by priority; its reservoir quota first (borrowing one request a second
-// while X-Ray has not assigned a quota), then its fixed rate. Written here rather than taken from that package
-// because the service needs what the package does not do (docs/architecture.md, "Sampling"): X-Ray's default rule whenever
-// the proxy cannot be reached, not only before the first answer; one warning per outage and one line when it ends;
-// a deadline on each poll; and a decision cheap enough for the request path (patterns compiled once per rule, no
-// diagnostics built per request), on the SDK line the service uses (the package needs sdk-trace and core 2.x).
+// counts, which X-Ray answers with its share of each rule's reservoir). What happens when X-Ray does not answer
+// follows the reference samplers, and X-Ray's API documentation where they disagree:
+// - The rules fetched last, and the quotas X-Ray assigned, keep deciding through any failed poll (throttling, an
+//   error, a bad answer, a timeout, a refused connection) for up to an hour after they were fetched
+//   (RULE_CACHE_TTL_MILLIS in opentelemetry-js-contrib packages/sampler-aws-xray/src/rule-cache.ts, TTL in
+//   aws-xray-sdk-node packages/core/lib/middleware/sampling/rule_cache.js, RULE_CACHE_TTL_SECONDS in
+//   aws-otel-python-instrumentation's sampler/_rule_cache.py; opentelemetry-java-contrib's AwsXrayRemoteSampler keeps
+//   them without limit). After that, the Default rule fetched last decides, as a rule does before X-Ray assigns it a
+//   quota; X-Ray's own default (1 request a second plus 5%) only before the first answer.
+// - The age of the rules is measured from the moment their fetch started (aws-xray-sdk-node's rule_poller.js), so a
+//   change made in the console during a fetch is seen in the next SamplingTargets answer (LastRuleModification).
+// - SamplingTargets gets the counts of the rules that saw requests only (X-Ray's API: "each in-use rule"; as
+//   aws-xray-sdk-node's target_poller.js and the Python distro do), at most 25 a call: SamplingStatisticsDocuments
+//   takes "Maximum number of 25 items" (X-Ray API reference, GetSamplingTargets). No reference splits them; none
+//   needs to until an account has more than 25 rules in use by one service.
+// - The first report goes 10 s after the rules arrive (the documents are "for the last 10 seconds": X-Ray API,
+//   SamplingStatisticsDocument), then at the Interval X-Ray answers, 10 s again when an answer names none.
+// - Every time the decision reads is monotonic (performance.now()); X-Ray's timestamps are converted once, when they
+//   arrive (opentelemetry-java-contrib's SamplingRuleApplier does the same with its clock's nanoTime).
+// Written here rather than taken from @opentelemetry/sampler-aws-xray because the service needs what that package does
+// not do (docs/architecture.md, "Sampling"): one warning per outage and one line when it ends, a deadline on each poll, a
+// decision that parses nothing for the Default rule (root-decision.ts), and the SDK line the service uses.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { Attributes } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { Logger } from 'pino';
 import { clip } from '../logger';
-import type { RootDecision } from './sampler';
+import type { RootDecision, SamplingRequest } from './root-decision';
+import {
+  DEFAULT_RULE_NAME,
+  isRuleDocument,
+  Rule,
+  ruleAppliesTo,
+  type SamplingRuleDocument,
+  type StatisticsDocument,
+  type TargetDocument,
+} from './xray-rule';
 
-/** X-Ray's own default rule: one request a second, then 5% of the rest. Used until rules arrive and in outages. */
+/** X-Ray's own default rule: one request a second, then 5% of the rest. Used until the first rules arrive. */
 export const FALLBACK_RESERVOIR_PER_SECOND = 1;
 export const FALLBACK_FIXED_RATE = 0.05;
+/** How long fetched rules keep deciding without a fresh answer: the references' one hour. */
+export const RULE_CACHE_TTL_MS = 60 * 60 * 1000;
 /** How often X-Ray wants the counts when its answer does not say otherwise. */
-const DEFAULT_TARGETS_INTERVAL_MS = 10_000;
-const FIRST_TARGETS_DELAY_MS = 1_000;
+export const DEFAULT_TARGETS_INTERVAL_MS = 10_000;
+/** SamplingStatisticsDocuments: "Array Members: Maximum number of 25 items" (X-Ray API, GetSamplingTargets). */
+export const MAX_STATISTICS_PER_CALL = 25;
 const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
 const MAX_RULE_PAGES = 10;
 
-/** `cloud.platform` values and the X-Ray service type a rule names them by (the package's CLOUD_PLATFORM_MAPPING). */
-const SERVICE_TYPES: Readonly<Record<string, string>> = {
-  aws_lambda: 'AWS::Lambda::Function',
-  aws_elastic_beanstalk: 'AWS::ElasticBeanstalk::Environment',
-  aws_ec2: 'AWS::EC2::Instance',
-  aws_ecs: 'AWS::ECS::Container',
-  aws_eks: 'AWS::EKS::Container',
+/** The sampler's clocks and timers, replaceable in tests. */
+export interface SamplingTime {
+  /** Monotonic milliseconds: rate limiters, the rules' age, quota deadlines. */
+  monotonicMs(): number;
+  /** Wall-clock epoch milliseconds: what X-Ray's timestamps are in. */
+  epochMs(): number;
+  /** Calls `callback` once after `delayMs`, without keeping the process alive; the function returned cancels it. */
+  after(delayMs: number, callback: () => void): () => void;
+}
+
+export const REAL_TIME: SamplingTime = {
+  monotonicMs: () => performance.now(),
+  epochMs: () => Date.now(),
+  after(delayMs, callback) {
+    const timer = setTimeout(callback, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
 };
 
-/**
- * At most `perSecond` takes in any second, with no more than one second's worth saved up (the package's RateLimiter).
- * The balance is kept as time: `floor` moves forward by 1/perSecond s with each take. It starts with a full second
- * saved, so that the first request of a new process can be recorded.
- */
-export class RateLimiter {
-  private floor: number;
-
-  constructor(
-    private perSecond: number,
-    now: number,
-  ) {
-    this.floor = now - 1000;
-  }
-
-  setRate(perSecond: number): void {
-    this.perSecond = perSecond;
-  }
-
-  take(now: number): boolean {
-    if (this.perSecond <= 0) return false;
-    const cost = 1000 / this.perSecond;
-    const balance = Math.min(now - this.floor, 1000);
-    if (balance < cost) return false;
-    this.floor = now - (balance - cost);
-    return true;
-  }
-}
-
-type Matcher = (value: unknown) => boolean;
-
-const always: Matcher = () => true;
-
-/** X-Ray's wildcards, compiled once: `*` any run of characters, `?` one character, case-insensitive. */
-export function wildcard(pattern: string | undefined): Matcher {
-  if (pattern === undefined) return () => false;
-  if (pattern === '*') return always;
-  if (!/[*?]/.test(pattern)) {
-    const lower = pattern.toLowerCase();
-    return (value) => typeof value === 'string' && value.length === lower.length && value.toLowerCase() === lower;
-  }
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  const regexp = new RegExp(`^${source}$`, 'is');
-  return (value) => typeof value === 'string' && regexp.test(value);
-}
-
-/** A rule as GetSamplingRules returns it (SamplingRuleRecords[].SamplingRule). */
-export interface SamplingRuleDocument {
-  readonly RuleName: string;
-  readonly Priority: number;
-  readonly FixedRate: number;
-  readonly ReservoirSize: number;
-  readonly ServiceName: string;
-  readonly ServiceType: string;
-  readonly Host: string;
-  readonly HTTPMethod: string;
-  readonly URLPath: string;
-  readonly ResourceARN: string;
-  readonly Version: number;
-  readonly Attributes?: Readonly<Record<string, string>>;
-}
-
-function isRuleDocument(value: unknown): value is SamplingRuleDocument {
-  const rule = value as Partial<SamplingRuleDocument> | null;
-  return (
-    typeof rule === 'object' &&
-    rule !== null &&
-    typeof rule.RuleName === 'string' &&
-    typeof rule.Priority === 'number' &&
-    typeof rule.FixedRate === 'number' &&
-    rule.FixedRate >= 0 &&
-    rule.FixedRate <= 1 &&
-    typeof rule.ReservoirSize === 'number' &&
-    rule.ReservoirSize >= 0 &&
-    rule.Version === 1 &&
-    ['ServiceName', 'ServiceType', 'Host', 'HTTPMethod', 'URLPath', 'ResourceARN'].every(
-      (key) => typeof rule[key as keyof SamplingRuleDocument] === 'string',
-    ) &&
-    (rule.Attributes === undefined ||
-      (typeof rule.Attributes === 'object' &&
-        rule.Attributes !== null &&
-        Object.values(rule.Attributes).every((v) => typeof v === 'string')))
-  );
-}
-
-/** Whether a rule is about this service at all (name, platform, ARN): decided once, when the rules arrive. */
-export function ruleAppliesTo(rule: SamplingRuleDocument, resource: Attributes): boolean {
-  if (rule.RuleName === 'Default') return true;
-  const platform = resource['cloud.platform'];
-  const serviceType = typeof platform === 'string' ? SERVICE_TYPES[platform] : undefined;
-  const arn = resource['aws.ecs.container.arn'] ?? resource['aws.ecs.cluster.arn'] ?? resource['aws.eks.cluster.arn'];
-  return (
-    wildcard(rule.ServiceName)(resource['service.name'] ?? '') &&
-    wildcard(rule.ServiceType)(serviceType) &&
-    wildcard(rule.ResourceARN)(arn)
-  );
-}
-
-/** One rule's decision and its counts since the last SamplingTargets report. */
-export class Rule {
-  readonly name: string;
-  readonly definition: string;
-  private readonly method: Matcher;
-  private readonly path: Matcher;
-  private readonly host: Matcher;
-  private readonly attributes: readonly (readonly [string, Matcher])[];
-  /** X-Ray's share of the reservoir for this process, until `quotaExpiresAt`; before that, borrow 1/s. */
-  private readonly quota: RateLimiter;
-  private quotaExpiresAt = 0;
-  private readonly borrowing: RateLimiter;
-  private rate: number;
-  requests = 0;
-  sampled = 0;
-  borrowed = 0;
-
-  constructor(
-    readonly document: SamplingRuleDocument,
-    now: number,
-  ) {
-    this.name = document.RuleName;
-    this.definition = JSON.stringify(document);
-    // X-Ray's Default rule matches every request of every service whatever its fields say.
-    const isDefault = document.RuleName === 'Default';
-    this.method = isDefault ? always : wildcard(document.HTTPMethod);
-    this.path = isDefault ? always : wildcard(document.URLPath);
-    this.host = isDefault ? always : wildcard(document.Host);
-    this.attributes = isDefault
-      ? []
-      : Object.entries(document.Attributes ?? {}).map(([key, pattern]) => [key, wildcard(pattern)] as const);
-    this.rate = document.FixedRate;
-    this.quota = new RateLimiter(0, now);
-    this.borrowing = new RateLimiter(document.ReservoirSize > 0 ? 1 : 0, now);
-  }
-
-  matches(attributes: Attributes): boolean {
-    if (!this.method(attributes['http.request.method'])) return false;
-    // A span without a path is taken as `/`, as the package and the X-Ray SDKs do.
-    if (!this.path(attributes['url.path'] ?? '/')) return false;
-    if (!this.host(attributes['server.address'])) return false;
-    for (const [key, match] of this.attributes) if (!match(attributes[key])) return false;
-    return true;
-  }
-
-  sample(now: number): boolean {
-    this.requests += 1;
-    let sampled: boolean;
-    if (now < this.quotaExpiresAt) {
-      sampled = this.quota.take(now);
-    } else {
-      sampled = this.borrowing.take(now);
-      if (sampled) this.borrowed += 1;
-    }
-    if (!sampled) sampled = Math.random() < this.rate;
-    if (sampled) this.sampled += 1;
-    return sampled;
-  }
-
-  /** Applies X-Ray's answer for this rule (a SamplingTargetDocument). */
-  target(document: { FixedRate?: unknown; ReservoirQuota?: unknown; ReservoirQuotaTTL?: unknown }, now: number): void {
-    if (typeof document.FixedRate === 'number' && document.FixedRate >= 0 && document.FixedRate <= 1) {
-      this.rate = document.FixedRate;
-    }
-    if (typeof document.ReservoirQuota === 'number' && document.ReservoirQuota >= 0) {
-      this.quota.setRate(document.ReservoirQuota);
-      this.quotaExpiresAt = typeof document.ReservoirQuotaTTL === 'number' ? document.ReservoirQuotaTTL * 1000 : now;
-    }
-  }
-
-  /** The counts since the last report, reset. */
-  statistics(clientId: string, now: number): Record<string, string | number> {
-    const document = {
-      RuleName: this.name,
-      ClientID: clientId,
-      Timestamp: Math.floor(now / 1000),
-      RequestCount: this.requests,
-      SampledCount: this.sampled,
-      BorrowCount: this.borrowed,
-    };
-    this.requests = 0;
-    this.sampled = 0;
-    this.borrowed = 0;
-    return document;
-  }
-
-  describe(): string {
-    const d = this.document;
-    return `${d.RuleName} (priority ${d.Priority}, ${d.ReservoirSize}/s + ${d.FixedRate * 100}%)`;
-  }
-}
+const X_RAY_DEFAULT: SamplingRuleDocument = {
+  RuleName: DEFAULT_RULE_NAME,
+  Priority: 10000,
+  FixedRate: FALLBACK_FIXED_RATE,
+  ReservoirSize: FALLBACK_RESERVOIR_PER_SECOND,
+  ServiceName: '*',
+  ServiceType: '*',
+  Host: '*',
+  HTTPMethod: '*',
+  URLPath: '*',
+  ResourceARN: '*',
+  Version: 1,
+};
 
 export interface XRaySamplingOptions {
   /** The proxy's base URL (the collector's awsproxy, http://localhost:2000 in the task). */
@@ -237,57 +95,64 @@ export interface XRaySamplingOptions {
   readonly targetsIntervalMs?: number;
   /** Deadline of each poll. @default 5 s */
   readonly requestTimeoutMs?: number;
+  /** @default REAL_TIME */
+  readonly time?: SamplingTime;
+  /** Draws the fixed rate and the jitter, in [0, 1). @default Math.random */
+  readonly random?: () => number;
 }
+
+type Poll = 'rules' | 'targets';
 
 interface Outage {
   readonly since: number;
   failedPolls: number;
+  /** The polls that failed and have not answered since; the outage ends when none is left. */
+  readonly failing: Set<Poll>;
 }
 
 export class XRaySampling implements RootDecision {
   /** The rules that apply to this service, by priority; undefined until the first answer. */
   private rules: Rule[] | undefined;
+  /** Monotonic and epoch ms at which the fetch of the current rules started. */
+  private rulesFetchedAt = -Infinity;
+  private rulesFetchedAtEpochMs = -Infinity;
+  /** X-Ray's default until the first answer, then the Default rule fetched last. */
+  private fallback: Rule;
   private outage: Outage | undefined;
-  private readonly fallback: Rule;
-  private readonly clientId = randomHex(24);
-  private rulesFetchedAt = 0;
-  private targetsIntervalMs: number;
-  private rulesTimer: NodeJS.Timeout | undefined;
-  private targetsTimer: NodeJS.Timeout | undefined;
-  private readonly inFlight = new Set<http.ClientRequest>();
+  private expiryReported = false;
+  private readonly clientId = randomBytes(12).toString('hex');
+  private readonly time: SamplingTime;
+  private readonly random: () => number;
+  private readonly targetsIntervalMs: number;
+  private cancelRulesPoll: (() => void) | undefined;
+  private cancelTargetsPoll: (() => void) | undefined;
+  private targetsStarted = false;
+  private rulesInFlight = false;
+  private readonly polls = new Set<Promise<void>>();
+  private readonly requests = new Set<http.ClientRequest>();
   private stopped = false;
 
   constructor(private readonly options: XRaySamplingOptions) {
+    this.time = options.time ?? REAL_TIME;
+    this.random = options.random ?? Math.random;
     this.targetsIntervalMs = options.targetsIntervalMs ?? DEFAULT_TARGETS_INTERVAL_MS;
-    this.fallback = new Rule(
-      {
-        RuleName: 'Default',
-        Priority: 10000,
-        FixedRate: FALLBACK_FIXED_RATE,
-        ReservoirSize: FALLBACK_RESERVOIR_PER_SECOND,
-        ServiceName: '*',
-        ServiceType: '*',
-        Host: '*',
-        HTTPMethod: '*',
-        URLPath: '*',
-        ResourceARN: '*',
-        Version: 1,
-      },
-      Date.now(),
-    );
+    this.fallback = new Rule(X_RAY_DEFAULT, this.time.monotonicMs());
   }
 
-  /** Whether the rules from X-Ray decide now (false before the first answer and during an outage). */
-  get usingRules(): boolean {
-    return this.rules !== undefined && this.outage === undefined;
-  }
-
-  sample(attributes: Attributes): boolean {
-    const now = Date.now();
-    if (this.outage === undefined && this.rules !== undefined) {
-      for (const rule of this.rules) if (rule.matches(attributes)) return rule.sample(now);
+  /**
+   * The request's decision: the first rule by priority that matches it while the rules are fresh, the fallback
+   * otherwise. Reads the clock once and allocates nothing; a rule that matches everything reads nothing of the request.
+   */
+  sample(request: SamplingRequest): boolean {
+    const now = this.time.monotonicMs();
+    const rules = this.rules;
+    if (rules !== undefined && now - this.rulesFetchedAt <= RULE_CACHE_TTL_MS) {
+      for (let i = 0; i < rules.length; i++) {
+        const rule = rules[i];
+        if (rule.matches(request)) return rule.sample(now, this.random);
+      }
     }
-    return this.fallback.sample(now);
+    return this.fallback.sample(now, this.random);
   }
 
   start(): void {
@@ -296,48 +161,71 @@ export class XRaySampling implements RootDecision {
 
   shutdown(): void {
     this.stopped = true;
-    clearTimeout(this.rulesTimer);
-    clearTimeout(this.targetsTimer);
-    for (const request of this.inFlight) request.destroy();
+    this.cancelRulesPoll?.();
+    this.cancelTargetsPoll?.();
+    for (const request of this.requests) request.destroy();
+  }
+
+  /** Resolves once no poll is running (tests wait on it instead of on the clock). */
+  async settled(): Promise<void> {
+    while (this.polls.size > 0) await Promise.all(this.polls);
   }
 
   toString(): string {
     return `XRaySampling{endpoint=${this.options.endpoint}}`;
   }
 
-  private schedule(poll: 'rules' | 'targets', delayMs: number): void {
+  private schedule(poll: Poll, delayMs: number): void {
     if (this.stopped) return;
-    const timer = setTimeout(() => void (poll === 'rules' ? this.pollRules() : this.pollTargets()), delayMs);
-    timer.unref();
+    const cancel = this.time.after(delayMs, () => this.track(poll === 'rules' ? this.pollRules() : this.pollTargets()));
     if (poll === 'rules') {
-      clearTimeout(this.rulesTimer);
-      this.rulesTimer = timer;
+      this.cancelRulesPoll?.();
+      this.cancelRulesPoll = cancel;
     } else {
-      clearTimeout(this.targetsTimer);
-      this.targetsTimer = timer;
+      this.cancelTargetsPoll?.();
+      this.cancelTargetsPoll = cancel;
     }
   }
 
+  private track(poll: Promise<void>): void {
+    this.polls.add(poll);
+    void poll.finally(() => this.polls.delete(poll));
+  }
+
+  private expired(now: number): boolean {
+    return now - this.rulesFetchedAt > RULE_CACHE_TTL_MS;
+  }
+
   private async pollRules(): Promise<void> {
+    // A fetch asked for by a SamplingTargets answer while one runs: the running one reschedules itself, and if it
+    // started before the change, the next answer asks again.
+    if (this.rulesInFlight) return;
+    this.rulesInFlight = true;
+    // Taken before the call: a rule changed during the fetch is then newer than the rules it returns.
+    const fetchedAt = this.time.monotonicMs();
+    const fetchedAtEpochMs = this.time.epochMs();
     try {
       const documents = await this.fetchRules();
       await this.options.resource.waitForAsyncAttributes?.();
-      this.answered();
-      this.setRules(documents);
-      this.rulesFetchedAt = Date.now();
-      // X-Ray's share of each reservoir is asked for soon after the rules arrive (until then a rule borrows one
-      // request a second), and then every targets interval.
-      if (this.targetsTimer === undefined)
-        this.schedule('targets', Math.min(FIRST_TARGETS_DELAY_MS, this.targetsIntervalMs));
+      if (this.stopped) return;
+      this.answered('rules');
+      this.setRules(documents, fetchedAt, fetchedAtEpochMs);
+      if (!this.targetsStarted) {
+        // The first counts cover the first 10 s under the rules (until then a rule borrows one request a second).
+        this.targetsStarted = true;
+        this.schedule('targets', this.targetsIntervalMs + this.random() * 100);
+      }
     } catch (error) {
-      this.failed(error);
+      this.failed('rules', error);
+    } finally {
+      this.rulesInFlight = false;
     }
     // Until a first answer, ask as often as for the counts: the collector usually starts a moment after the service.
     const interval =
       this.rules === undefined
         ? Math.min(this.options.rulesIntervalMs, this.targetsIntervalMs)
         : this.options.rulesIntervalMs;
-    this.schedule('rules', interval + Math.random() * Math.min(5000, interval / 10));
+    this.schedule('rules', interval + this.random() * Math.min(5000, interval / 10));
   }
 
   private async fetchRules(): Promise<SamplingRuleDocument[]> {
@@ -347,35 +235,49 @@ export class XRaySampling implements RootDecision {
       const answer = (await this.post('/GetSamplingRules', nextToken ? { NextToken: nextToken } : {})) as {
         SamplingRuleRecords?: { SamplingRule?: unknown }[];
         NextToken?: unknown;
-      };
-      if (!Array.isArray(answer?.SamplingRuleRecords))
+      } | null;
+      if (!Array.isArray(answer?.SamplingRuleRecords)) {
         throw new Error('GetSamplingRules answered no SamplingRuleRecords');
+      }
       for (const record of answer.SamplingRuleRecords) {
         if (isRuleDocument(record?.SamplingRule)) documents.push(record.SamplingRule);
       }
       nextToken = typeof answer.NextToken === 'string' && answer.NextToken !== '' ? answer.NextToken : undefined;
       if (nextToken === undefined) break;
     }
+    // X-Ray always has its Default rule: an answer without any rule is a fault, not an instruction to drop them
+    // (aws-xray-sdk-node's rule_poller.js keeps its cache on an empty answer too).
+    if (documents.length === 0) throw new Error('GetSamplingRules answered no valid rule');
     return documents;
   }
 
-  private setRules(documents: SamplingRuleDocument[]): void {
+  private setRules(documents: SamplingRuleDocument[], fetchedAt: number, fetchedAtEpochMs: number): void {
     const resource = this.options.resource.attributes;
+    const now = this.time.monotonicMs();
     const previous = new Map((this.rules ?? []).map((rule) => [rule.name, rule]));
-    const now = Date.now();
     const rules = documents
       .filter((document) => ruleAppliesTo(document, resource))
       .sort((a, b) => a.Priority - b.Priority || (a.RuleName < b.RuleName ? -1 : 1))
       .map((document) => {
-        // An unchanged rule keeps its quota and its counts.
+        // The same rule fetched again stays as it is; a changed one keeps its counts and quota by name.
         const kept = previous.get(document.RuleName);
-        return kept?.definition === JSON.stringify(document) ? kept : new Rule(document, now);
+        if (kept?.definition === JSON.stringify(document)) return kept;
+        const rule = new Rule(document, now);
+        if (kept !== undefined) rule.carryOver(kept);
+        return rule;
       });
+    const defaultRule = documents.find((document) => document.RuleName === DEFAULT_RULE_NAME);
+    if (defaultRule !== undefined && JSON.stringify(defaultRule) !== this.fallback.definition) {
+      this.fallback = new Rule(defaultRule, now);
+    }
     const changed =
       this.rules === undefined ||
       rules.length !== this.rules.length ||
       rules.some((rule, i) => rule !== this.rules![i]);
     this.rules = rules;
+    this.rulesFetchedAt = fetchedAt;
+    this.rulesFetchedAtEpochMs = fetchedAtEpochMs;
+    this.expiryReported = false;
     if (changed) {
       this.options.logger.info(
         {
@@ -391,69 +293,112 @@ export class XRaySampling implements RootDecision {
 
   private async pollTargets(): Promise<void> {
     let nextMs = this.targetsIntervalMs;
-    if (this.rules !== undefined && this.rules.length > 0) {
-      try {
-        const now = Date.now();
-        const answer = (await this.post('/SamplingTargets', {
-          SamplingStatisticsDocuments: this.rules.map((rule) => rule.statistics(this.clientId, now)),
-        })) as { SamplingTargetDocuments?: unknown; LastRuleModification?: unknown };
-        if (!Array.isArray(answer?.SamplingTargetDocuments)) {
-          throw new Error('SamplingTargets answered no SamplingTargetDocuments');
+    const rules = this.rules;
+    // Expired rules decide nothing, so they have nothing to report.
+    if (rules !== undefined && !this.expired(this.time.monotonicMs())) {
+      const inUse = rules.filter((rule) => rule.requests > 0);
+      if (inUse.length > 0) {
+        const epochMs = this.time.epochMs();
+        const documents = inUse.map((rule) => rule.statistics(this.clientId, epochMs));
+        try {
+          nextMs = (await this.reportStatistics(documents)) ?? this.targetsIntervalMs;
+        } catch (error) {
+          this.failed('targets', error);
         }
-        this.answered();
-        const byName = new Map(this.rules.map((rule) => [rule.name, rule]));
-        const intervals: number[] = [];
-        for (const document of answer.SamplingTargetDocuments as Record<string, unknown>[]) {
-          const rule = typeof document?.RuleName === 'string' ? byName.get(document.RuleName) : undefined;
-          if (rule === undefined) continue;
-          rule.target(document, Date.now());
-          if (typeof document.Interval === 'number' && document.Interval > 0) intervals.push(document.Interval * 1000);
-        }
-        if (intervals.length > 0) nextMs = Math.min(...intervals);
-        this.targetsIntervalMs = nextMs;
-        // A rule changed in the console since the rules were fetched: fetch them now, not at the next interval.
-        if (
-          typeof answer.LastRuleModification === 'number' &&
-          answer.LastRuleModification * 1000 > this.rulesFetchedAt
-        ) {
-          this.schedule('rules', 0);
-        }
-      } catch (error) {
-        this.failed(error);
       }
     }
-    this.schedule('targets', nextMs + Math.random() * 100);
+    this.schedule('targets', nextMs + this.random() * 100);
   }
 
-  private answered(): void {
-    if (this.outage === undefined) return;
+  /** Sends the counts, 25 at most a call, and applies X-Ray's answers; resolves with the interval X-Ray asked for. */
+  private async reportStatistics(documents: StatisticsDocument[]): Promise<number | undefined> {
+    let intervalMs: number | undefined;
+    let lastRuleModification = -Infinity;
+    for (let from = 0; from < documents.length; from += MAX_STATISTICS_PER_CALL) {
+      const answer = (await this.post('/SamplingTargets', {
+        SamplingStatisticsDocuments: documents.slice(from, from + MAX_STATISTICS_PER_CALL),
+      })) as { SamplingTargetDocuments?: unknown; LastRuleModification?: unknown } | null;
+      if (!Array.isArray(answer?.SamplingTargetDocuments)) {
+        throw new Error('SamplingTargets answered no SamplingTargetDocuments');
+      }
+      if (this.stopped) return undefined;
+      this.answered('targets');
+      // The rules may have been refreshed while the call ran: the answer goes to the rules in force, by name.
+      const byName = new Map((this.rules ?? []).map((rule) => [rule.name, rule]));
+      const now = this.time.monotonicMs();
+      const epochMs = this.time.epochMs();
+      for (const document of answer.SamplingTargetDocuments as (TargetDocument & Record<string, unknown>)[]) {
+        const rule = typeof document?.RuleName === 'string' ? byName.get(document.RuleName) : undefined;
+        if (rule === undefined) continue;
+        rule.target(document, now, epochMs);
+        if (typeof document.Interval === 'number' && document.Interval > 0) {
+          intervalMs = Math.min(intervalMs ?? Infinity, document.Interval * 1000);
+        }
+      }
+      if (typeof answer.LastRuleModification === 'number') {
+        lastRuleModification = Math.max(lastRuleModification, answer.LastRuleModification);
+      }
+    }
+    // A rule changed in the console since the rules were fetched: fetch them now, not at the next interval.
+    if (lastRuleModification * 1000 > this.rulesFetchedAtEpochMs) this.schedule('rules', 0);
+    return intervalMs;
+  }
+
+  private answered(poll: Poll): void {
+    const outage = this.outage;
+    if (outage === undefined) return;
+    // Rules that answer after failing end the outage (the proxy is back); otherwise each call that failed must have
+    // answered since, so that counts throttled under rules that answer stay one outage, not two lines a poll.
+    if (poll === 'rules' && outage.failing.has('rules')) outage.failing.clear();
+    else outage.failing.delete(poll);
+    if (outage.failing.size > 0) return;
     this.options.logger.warn(
       {
         component: 'sampling',
         endpoint: this.options.endpoint,
-        failed_polls: this.outage.failedPolls,
-        outage_s: Math.round((Date.now() - this.outage.since) / 1000),
+        failed_polls: outage.failedPolls,
+        outage_s: Math.round((this.time.monotonicMs() - outage.since) / 1000),
       },
       'sampling rules available again',
     );
     this.outage = undefined;
   }
 
-  private failed(error: unknown): void {
+  private failed(poll: Poll, error: unknown): void {
     if (this.stopped) return;
+    const now = this.time.monotonicMs();
+    const detail = clip(error instanceof Error ? error.message : String(error), 512);
     if (this.outage !== undefined) {
       this.outage.failedPolls += 1;
-      return;
+      this.outage.failing.add(poll);
+    } else {
+      this.outage = { since: now, failedPolls: 1, failing: new Set([poll]) };
+      const fields = { component: 'sampling', endpoint: this.options.endpoint, detail };
+      if (this.rules === undefined) {
+        this.options.logger.warn(
+          fields,
+          "sampling rules unavailable: recording by X-Ray's default rule (1 request a second plus 5%) until the proxy answers; reporting once until it does",
+        );
+      } else if (!this.expired(now)) {
+        this.options.logger.warn(
+          { ...fields, rules_age_s: Math.round((now - this.rulesFetchedAt) / 1000) },
+          'sampling rules unavailable: the rules fetched last keep deciding for up to an hour after they were fetched, then their Default rule; reporting once until the proxy answers',
+        );
+      }
     }
-    this.outage = { since: Date.now(), failedPolls: 1 };
-    this.options.logger.warn(
-      {
-        component: 'sampling',
-        endpoint: this.options.endpoint,
-        detail: clip(error instanceof Error ? error.message : String(error), 512),
-      },
-      "sampling rules unavailable: recording by X-Ray's default rule (1 request a second plus 5%) until the proxy answers; reporting once until it does",
-    );
+    if (this.rules !== undefined && this.expired(now) && !this.expiryReported) {
+      this.expiryReported = true;
+      this.options.logger.warn(
+        {
+          component: 'sampling',
+          endpoint: this.options.endpoint,
+          detail,
+          rules_age_s: Math.round((now - this.rulesFetchedAt) / 1000),
+          fallback: this.fallback.describe(),
+        },
+        'sampling rules expired: recording by the Default rule fetched last until the proxy answers',
+      );
+    }
   }
 
   /** POSTs a JSON body to the proxy and resolves with the parsed JSON answer; rejects on anything but a 200. */
@@ -470,13 +415,13 @@ export class XRaySampling implements RootDecision {
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         agent: false,
       });
-      this.inFlight.add(request);
-      const deadline = setTimeout(() => {
+      this.requests.add(request);
+      const cancelDeadline = this.time.after(timeoutMs, () => {
         request.destroy(new Error(`${url.origin}${path} did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
+      });
       const settle = (error: Error | undefined, value?: unknown) => {
-        clearTimeout(deadline);
-        this.inFlight.delete(request);
+        cancelDeadline();
+        this.requests.delete(request);
         if (error) reject(error);
         else resolve(value);
       };
@@ -494,7 +439,9 @@ export class XRaySampling implements RootDecision {
         response.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (response.statusCode !== 200) {
-            settle(new Error(`${path} answered ${response.statusCode}: ${clip(text, 200)}`));
+            const errorType = response.headers['x-amzn-errortype'];
+            const type = typeof errorType === 'string' ? ` ${errorType.split(':')[0]}` : '';
+            settle(new Error(`${path} answered ${response.statusCode}${type}: ${clip(text, 200)}`));
             return;
           }
           try {
@@ -507,13 +454,4 @@ export class XRaySampling implements RootDecision {
       request.end(payload);
     });
   }
-}
-
-function randomHex(length: number): string {
-  let out = '';
-  while (out.length < length)
-    out += Math.floor(Math.random() * 2 ** 32)
-      .toString(16)
-      .padStart(8, '0');
-  return out.slice(0, length);
 }

@@ -1,8 +1,11 @@
 // A fake X-Ray sampling API, as the collector's awsproxy extension serves it to the task on 127.0.0.1:2000: a real
 // HTTP server answering `POST /GetSamplingRules` with the rules set on it and `POST /SamplingTargets` with each
 // rule's reservoir as its quota, keeping every statistics document it is sent. The shapes follow the X-Ray API
-// (GetSamplingRules, GetSamplingTargets) as @opentelemetry/sampler-aws-xray 0.3.0 reads them (src/types.ts). Used by
-// the service's tests and by the benchmark (bench/lib/variants.mjs), so it depends on nothing but Node.
+// (GetSamplingRules, GetSamplingTargets) as @opentelemetry/sampler-aws-xray 0.3.0 reads them (src/types.ts), and so
+// do its refusals: more than 25 statistics documents is an InvalidRequestException ("Array Members: Maximum number of
+// 25 items", X-Ray API reference, GetSamplingTargets). It can also fail as X-Ray and the proxy do (`fail`): a 429
+// ThrottledException, any other status, a body that is not JSON, or no answer at all until `release`. Used by the
+// service's tests and by the benchmark (bench/lib/variants.mjs), so it depends on nothing but Node.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -50,21 +53,47 @@ export function samplingRule(fields: Partial<SamplingRule> & Pick<SamplingRule, 
 /** X-Ray's own default rule: one request a second and 5% of the rest. */
 export const DEFAULT_RULE = samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 1, FixedRate: 0.05 });
 
+/** The sampling API's two calls, by path. */
+export type SamplingPath = '/GetSamplingRules' | '/SamplingTargets';
+
+/**
+ * How a call fails: an HTTP error as X-Ray sends it through the proxy (status, `x-amzn-ErrorType`, JSON message), a
+ * 200 whose body is not JSON, or no answer until `release()` (a slow or hung proxy; the sampler's deadline decides).
+ */
+export type Fault = { status: number; errorType?: string; message?: string } | 'malformed' | 'hold';
+
+/** X-Ray's throttling error (HTTP 429), as GetSamplingRules and GetSamplingTargets document it. */
+export const THROTTLED: Fault = { status: 429, errorType: 'ThrottledException', message: 'Rate exceeded' };
+
+/** A 400 as X-Ray answers a request it refuses. */
+export const INVALID_REQUEST: Fault = { status: 400, errorType: 'InvalidRequestException', message: 'Invalid request' };
+
+/** Most statistics documents one SamplingTargets call may carry (X-Ray API reference, GetSamplingTargets). */
+export const MAX_STATISTICS_DOCUMENTS = 25;
+
 export class FakeXRayProxy {
   /** What GetSamplingRules answers; change it and set `modifiedAt` to have a sampler fetch the rules again. */
   rules: SamplingRule[];
   /** Epoch seconds of the last rule change, answered as LastRuleModification. */
   modifiedAt = Math.floor(Date.now() / 1000);
-  /** The `Interval` (seconds) answered with each target: when the sampler is to report again. */
-  targetsIntervalS: number;
+  /** The `Interval` (seconds) answered with each target: when the sampler is to report again; undefined: none. */
+  targetsIntervalS: number | undefined;
+  /** Every statistics document received, in order. */
   readonly statistics: StatisticsDocument[] = [];
+  /** The documents of each SamplingTargets call, one array per call, refused ones included. */
+  readonly targetCalls: StatisticsDocument[][] = [];
   ruleRequests = 0;
   targetRequests = 0;
+  /** X-Ray's clock, for the quotas' TTL. */
+  epochMs: () => number = () => Date.now();
+  private readonly faults = new Map<SamplingPath, Fault>();
+  private held: (() => void)[] = [];
+  private waiters: { path: SamplingPath; count: number; resolve: () => void }[] = [];
   private server: http.Server;
 
   private constructor(
     rules: SamplingRule[],
-    targetsIntervalS: number,
+    targetsIntervalS: number | undefined,
     readonly port: number,
     server: http.Server,
   ) {
@@ -83,8 +112,35 @@ export class FakeXRayProxy {
     const holder: { proxy?: FakeXRayProxy } = {};
     const server = http.createServer((req, res) => holder.proxy!.answer(req, res));
     const port = await listen(server, options.port ?? 0);
-    holder.proxy = new FakeXRayProxy(options.rules ?? [DEFAULT_RULE], options.targetsIntervalS ?? 10, port, server);
+    const interval = 'targetsIntervalS' in options ? options.targetsIntervalS : 10;
+    holder.proxy = new FakeXRayProxy(options.rules ?? [DEFAULT_RULE], interval, port, server);
     return holder.proxy;
+  }
+
+  /** Makes every call to `path` fail as `fault` says, until `heal`. */
+  fail(path: SamplingPath, fault: Fault): void {
+    this.faults.set(path, fault);
+  }
+
+  /** Answers normally again (calls held so far stay held until `release`). */
+  heal(path?: SamplingPath): void {
+    if (path === undefined) this.faults.clear();
+    else this.faults.delete(path);
+  }
+
+  /** Sends the held calls the answers they would have had when they arrived. */
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const send of held) send();
+  }
+
+  /** Resolves once `path` has been called `count` times in all. */
+  called(path: SamplingPath, count: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push({ path, count, resolve });
+      this.wake();
+    });
   }
 
   /** Sampled requests the service reported, per rule name. */
@@ -102,6 +158,7 @@ export class FakeXRayProxy {
 
   /** Stops answering: connections to the port are refused until `up()`. */
   async down(): Promise<void> {
+    this.held = [];
     await close(this.server);
   }
 
@@ -112,6 +169,7 @@ export class FakeXRayProxy {
   }
 
   stop(): Promise<void> {
+    this.held = [];
     return close(this.server);
   }
 
@@ -119,50 +177,97 @@ export class FakeXRayProxy {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      if (req.method === 'POST' && req.url === '/GetSamplingRules') {
-        this.ruleRequests += 1;
-        res.end(
-          JSON.stringify({
-            SamplingRuleRecords: this.rules.map((rule) => ({
-              CreatedAt: this.modifiedAt,
-              ModifiedAt: this.modifiedAt,
-              SamplingRule: rule,
-            })),
-          }),
-        );
+      const path = req.url as SamplingPath;
+      if (req.method !== 'POST' || (path !== '/GetSamplingRules' && path !== '/SamplingTargets')) {
+        send(res, 404, { message: `no such path ${req.url}` });
         return;
       }
-      if (req.method === 'POST' && req.url === '/SamplingTargets') {
-        this.targetRequests += 1;
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-          SamplingStatisticsDocuments?: StatisticsDocument[];
-        };
-        const documents = body.SamplingStatisticsDocuments ?? [];
-        this.statistics.push(...documents);
-        const now = Math.floor(Date.now() / 1000);
-        res.end(
-          JSON.stringify({
-            LastRuleModification: this.modifiedAt,
-            SamplingTargetDocuments: documents
-              .map((d) => this.rules.find((rule) => rule.RuleName === d.RuleName))
-              .filter((rule): rule is SamplingRule => rule !== undefined)
-              .map((rule) => ({
-                RuleName: rule.RuleName,
-                FixedRate: rule.FixedRate,
-                ReservoirQuota: rule.ReservoirSize,
-                ReservoirQuotaTTL: now + 60,
-                Interval: this.targetsIntervalS,
-              })),
-            UnprocessedStatistics: [],
-          }),
-        );
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      } catch {
+        send(res, 400, { message: 'the body is not JSON' }, 'SerializationException');
         return;
       }
-      res.statusCode = 404;
-      res.end(JSON.stringify({ message: `no such path ${req.url}` }));
+      if (path === '/GetSamplingRules') this.ruleRequests += 1;
+      else this.targetRequests += 1;
+      // What the call is answered, computed now: a held call gets the answer it would have had when it arrived.
+      const fault = this.faults.get(path);
+      const reply =
+        fault !== undefined && fault !== 'hold'
+          ? () => this.sendFault(res, fault)
+          : path === '/GetSamplingRules'
+            ? this.rulesAnswer(res)
+            : this.targetsAnswer(res, body);
+      if (fault === 'hold') this.held.push(reply);
+      else reply();
+      this.wake();
     });
   }
+
+  private rulesAnswer(res: http.ServerResponse): () => void {
+    const answer = {
+      SamplingRuleRecords: this.rules.map((rule) => ({
+        CreatedAt: this.modifiedAt,
+        ModifiedAt: this.modifiedAt,
+        SamplingRule: rule,
+      })),
+    };
+    return () => send(res, 200, answer);
+  }
+
+  private targetsAnswer(res: http.ServerResponse, body: unknown): () => void {
+    const documents = (body as { SamplingStatisticsDocuments?: StatisticsDocument[] }).SamplingStatisticsDocuments;
+    if (!Array.isArray(documents)) {
+      return () => send(res, 400, { message: 'SamplingStatisticsDocuments is required' }, 'InvalidRequestException');
+    }
+    this.targetCalls.push(documents);
+    if (documents.length > MAX_STATISTICS_DOCUMENTS) {
+      const message = `1 validation error detected: Value at 'samplingStatisticsDocuments' failed to satisfy constraint: Member must have length less than or equal to ${MAX_STATISTICS_DOCUMENTS}`;
+      return () => send(res, 400, { message }, 'InvalidRequestException');
+    }
+    this.statistics.push(...documents);
+    const now = Math.floor(this.epochMs() / 1000);
+    const answer = {
+      LastRuleModification: this.modifiedAt,
+      SamplingTargetDocuments: documents
+        .map((d) => this.rules.find((rule) => rule.RuleName === d.RuleName))
+        .filter((rule): rule is SamplingRule => rule !== undefined)
+        .map((rule) => ({
+          RuleName: rule.RuleName,
+          FixedRate: rule.FixedRate,
+          ReservoirQuota: rule.ReservoirSize,
+          ReservoirQuotaTTL: now + 60,
+          ...(this.targetsIntervalS === undefined ? {} : { Interval: this.targetsIntervalS }),
+        })),
+      UnprocessedStatistics: [],
+    };
+    return () => send(res, 200, answer);
+  }
+
+  private sendFault(res: http.ServerResponse, fault: Exclude<Fault, 'hold'>): void {
+    if (fault === 'malformed') {
+      res.setHeader('content-type', 'application/json');
+      res.end('{"SamplingRuleRecords": [');
+      return;
+    }
+    send(res, fault.status, { message: fault.message ?? http.STATUS_CODES[fault.status] }, fault.errorType);
+  }
+
+  private wake(): void {
+    const calls = (path: SamplingPath) => (path === '/GetSamplingRules' ? this.ruleRequests : this.targetRequests);
+    const ready = this.waiters.filter((w) => calls(w.path) >= w.count);
+    this.waiters = this.waiters.filter((w) => calls(w.path) < w.count);
+    for (const waiter of ready) waiter.resolve();
+  }
+}
+
+/** An answer as X-Ray's REST-JSON protocol sends it: an error names its type in `x-amzn-ErrorType`. */
+function send(res: http.ServerResponse, status: number, body: unknown, errorType?: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  if (errorType !== undefined) res.setHeader('x-amzn-errortype', errorType);
+  res.end(JSON.stringify(body));
 }
 
 function listen(server: http.Server, port: number): Promise<number> {
