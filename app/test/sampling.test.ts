@@ -229,11 +229,11 @@ describe('without the sampling proxy', () => {
       expect(sampled(await sequentially(5, () => request(service.url('/'))))).toBe(0);
       await proxy.down();
       const warning = await service.waitForLine((l) => l.msg.startsWith('sampling rules unavailable'));
-      expect(warning).toMatchObject({ level: 'warn', component: 'sampling', endpoint: proxy.endpoint });
-      expect(warning.msg).toMatch(/the rules fetched last keep deciding for up to an hour/);
       // X-Ray's default rule would record the first request of a second here.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       expect(sampled(await Promise.all(Array.from({ length: 20 }, () => request(service.url('/')))))).toBe(0);
+      expect(warning).toMatchObject({ level: 'warn', component: 'sampling', endpoint: proxy.endpoint });
+      expect(warning.msg).toMatch(/the rules fetched last keep deciding for up to an hour/);
       await proxy.up();
       await service.waitForLine((l) => l.msg === 'sampling rules available again');
       expect(sampled(await sequentially(10, () => request(service.url('/'))))).toBe(0);
@@ -246,8 +246,8 @@ describe('without the sampling proxy', () => {
     await withProxy([samplingRule({ RuleName: 'nothing' }), DEFAULT_RULE], async (service, proxy) => {
       proxy.fail('/GetSamplingRules', THROTTLED);
       const warning = await service.waitForLine((l) => l.msg.startsWith('sampling rules unavailable'));
-      expect(warning.detail).toMatch(/answered 429 ThrottledException/);
       expect(sampled(await Promise.all(Array.from({ length: 50 }, () => request(service.url('/')))))).toBe(0);
+      expect(warning.detail).toMatch(/answered 429 ThrottledException/);
     });
   });
 });

@@ -2,7 +2,7 @@
 // rule compiled once so that the Default rule decides a request without reading it. The matching semantics are the
 // reference samplers' (opentelemetry-js-contrib packages/sampler-aws-xray/src/utils.ts wildcardMatch: `*` any run,
 // `?` one character, case-insensitive, the whole value; rate-limiter.ts for the limiter).
-import { Rule, RateLimiter, wildcard } from '../src/telemetry/xray-rule';
+import { DrawFrom, RandomPool, RATE_SCALE, Rule, RateLimiter, wildcard } from '../src/telemetry/xray-rule';
 import type { SamplingRequest } from '../src/telemetry/root-decision';
 import { DEFAULT_RULE, samplingRule } from './support/xray-proxy';
 
@@ -132,8 +132,8 @@ describe('a rule, compiled when the rules arrive', () => {
 
   it('when it decides, then the reservoir goes first, borrowed one a second before X-Ray assigns a quota, then the rate', () => {
     const rule = new Rule(samplingRule({ RuleName: 'r', ReservoirSize: 10, FixedRate: 0.25 }), 0);
-    const low = () => 0.1;
-    const high = () => 0.9;
+    const low = new DrawFrom(() => 0.1);
+    const high = new DrawFrom(() => 0.9);
     expect([rule.sample(0, high), rule.sample(0, high), rule.sample(0, low)]).toEqual([true, false, true]);
     expect(rule.statistics('c'.repeat(24), 5_000)).toMatchObject({
       RequestCount: 3,
@@ -148,5 +148,26 @@ describe('a rule, compiled when the rules arrive', () => {
     expect(rule.statistics('c'.repeat(24), 10_000)).toMatchObject({ RequestCount: 3, SampledCount: 2, BorrowCount: 0 });
     expect([rule.sample(11_001, high), rule.sample(11_001, high)]).toEqual([true, false]);
     expect(rule.statistics('c'.repeat(24), 20_001)).toMatchObject({ SampledCount: 1, BorrowCount: 1 });
+  });
+});
+
+describe("the fixed rate's draws", () => {
+  it('when drawn from the pool a million times, then a rate of 5% records about 5%, 0 none and 1 all', () => {
+    const rule = (FixedRate: number) => new Rule(samplingRule({ RuleName: `r${FixedRate}`, FixedRate }), 0);
+    const pool = new RandomPool();
+    const share = (FixedRate: number) => {
+      const r = rule(FixedRate);
+      let recorded = 0;
+      for (let i = 0; i < 1_000_000; i++) if (r.sample(0, pool)) recorded += 1;
+      return recorded / 1_000_000;
+    };
+    // 5 standard deviations of a binomial share at n = 10^6 and p = 0.05: 0.0011.
+    expect(Math.abs(share(0.05) - 0.05)).toBeLessThan(0.0011);
+    expect([share(0), share(1)]).toEqual([0, 1]);
+  });
+
+  it('when a draw is chosen, then it falls below the threshold exactly as the rate says', () => {
+    expect(new DrawFrom(() => 0.25).below(RATE_SCALE / 4)).toBe(false);
+    expect(new DrawFrom(() => 0.25 - 1e-9).below(RATE_SCALE / 4)).toBe(true);
   });
 });

@@ -4,6 +4,7 @@
 // aws-xray-sdk-node (packages/core/lib/middleware/sampling: sampling_rule.js, reservoir.js, default_sampler.js) and
 // @opentelemetry/sampler-aws-xray 0.3.0 (open-telemetry/opentelemetry-js-contrib: packages/sampler-aws-xray/src:
 // sampling-rule-applier.ts, rate-limiter.ts, utils.ts).
+import { randomFillSync } from 'node:crypto';
 import type { Attributes } from '@opentelemetry/api';
 import type { SamplingRequest } from './root-decision';
 
@@ -101,6 +102,47 @@ export class RateLimiter {
   }
 }
 
+/** The fixed rate is drawn as a 30-bit integer: V8 keeps integers below 2^30 unboxed (Smi), so a draw allocates nothing. */
+export const RATE_SCALE = 2 ** 30;
+
+/** The fixed rate's draws. */
+export interface RateDraw {
+  /** True with probability `threshold` / RATE_SCALE; `threshold` is an integer from 0 to RATE_SCALE - 1. */
+  below(threshold: number): boolean;
+}
+
+/**
+ * Draws from a pool of random words refilled by crypto.randomFillSync, 1,024 draws at a time: nothing a caller can
+ * predict, and no allocation per draw (Math.random() returns a freshly allocated number on every call from
+ * optimized code: 20 M calls caused 152 scavenges here, against none for this pool).
+ */
+export class RandomPool implements RateDraw {
+  private readonly words = new Uint32Array(1024);
+  private next = this.words.length;
+
+  below(threshold: number): boolean {
+    if (this.next === this.words.length) {
+      randomFillSync(this.words);
+      this.next = 0;
+    }
+    return this.words[this.next++] >>> 2 < threshold;
+  }
+}
+
+/** Draws from a function giving numbers in [0, 1), such as Math.random (tests, where the draws are chosen). */
+export class DrawFrom implements RateDraw {
+  constructor(private readonly random: () => number) {}
+
+  below(threshold: number): boolean {
+    return Math.floor(this.random() * RATE_SCALE) < threshold;
+  }
+}
+
+/** The integer a draw must fall below for `rate`; -1 for a rate of 1 or more, which needs no draw. */
+function rateThreshold(rate: number): number {
+  return rate >= 1 ? -1 : Math.floor(rate * RATE_SCALE);
+}
+
 /** Folds one UTF-16 code unit for a case-insensitive comparison: ASCII at once, anything else as toLowerCase does. */
 function fold(code: number): number {
   if (code >= 65 && code <= 90) return code + 32;
@@ -194,7 +236,8 @@ export class Rule {
   private quotaExpiresAt = -Infinity;
   /** One request a second while no quota applies, if the rule has a reservoir at all. */
   private borrowing: RateLimiter;
-  private rate: number;
+  /** The fixed rate as rateThreshold gives it. */
+  private threshold: number;
   requests = 0;
   sampled = 0;
   borrowed = 0;
@@ -216,7 +259,7 @@ export class Rule {
     this.attributeMatchers = attributes.map(([, pattern]) => wildcard(pattern));
     this.matchesEverything =
       this.method === undefined && this.path === undefined && this.host === undefined && attributes.length === 0;
-    this.rate = document.FixedRate;
+    this.threshold = rateThreshold(document.FixedRate);
     this.quota = new RateLimiter(0, now);
     this.borrowing = new RateLimiter(document.ReservoirSize > 0 ? 1 : 0, now);
   }
@@ -242,8 +285,8 @@ export class Rule {
     return true;
   }
 
-  /** Whether this request is recorded; `now` is monotonic ms, `random` in [0, 1). */
-  sample(now: number, random: () => number): boolean {
+  /** Whether this request is recorded; `now` is monotonic ms. */
+  sample(now: number, draw: RateDraw): boolean {
     this.requests += 1;
     let sampled: boolean;
     if (now < this.quotaExpiresAt) {
@@ -252,7 +295,7 @@ export class Rule {
       sampled = this.borrowing.take(now);
       if (sampled) this.borrowed += 1;
     }
-    if (!sampled) sampled = random() < this.rate;
+    if (!sampled) sampled = this.threshold < 0 || draw.below(this.threshold);
     if (sampled) this.sampled += 1;
     return sampled;
   }
@@ -263,7 +306,7 @@ export class Rule {
    */
   target(document: TargetDocument, now: number, epochMs: number): void {
     if (typeof document.FixedRate === 'number' && document.FixedRate >= 0 && document.FixedRate <= 1) {
-      this.rate = document.FixedRate;
+      this.threshold = rateThreshold(document.FixedRate);
     }
     if (typeof document.ReservoirQuota === 'number' && document.ReservoirQuota >= 0) {
       this.quota.setRate(document.ReservoirQuota);

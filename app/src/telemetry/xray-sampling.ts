@@ -30,11 +30,14 @@ import { clip } from '../logger';
 import type { RootDecision, SamplingRequest } from './root-decision';
 import {
   DEFAULT_RULE_NAME,
+  DrawFrom,
   isRuleDocument,
+  RandomPool,
   Rule,
   ruleAppliesTo,
   type SamplingRuleDocument,
   type StatisticsDocument,
+  type RateDraw,
   type TargetDocument,
 } from './xray-rule';
 
@@ -97,7 +100,7 @@ export interface XRaySamplingOptions {
   readonly requestTimeoutMs?: number;
   /** @default REAL_TIME */
   readonly time?: SamplingTime;
-  /** Draws the fixed rate and the jitter, in [0, 1). @default Math.random */
+  /** Draws the fixed rate and the polls' jitter, in [0, 1). @default a pool of crypto.randomFillSync words */
   readonly random?: () => number;
 }
 
@@ -123,6 +126,7 @@ export class XRaySampling implements RootDecision {
   private readonly clientId = randomBytes(12).toString('hex');
   private readonly time: SamplingTime;
   private readonly random: () => number;
+  private readonly draw: RateDraw;
   private readonly targetsIntervalMs: number;
   private cancelRulesPoll: (() => void) | undefined;
   private cancelTargetsPoll: (() => void) | undefined;
@@ -135,6 +139,7 @@ export class XRaySampling implements RootDecision {
   constructor(private readonly options: XRaySamplingOptions) {
     this.time = options.time ?? REAL_TIME;
     this.random = options.random ?? Math.random;
+    this.draw = options.random ? new DrawFrom(options.random) : new RandomPool();
     this.targetsIntervalMs = options.targetsIntervalMs ?? DEFAULT_TARGETS_INTERVAL_MS;
     this.fallback = new Rule(X_RAY_DEFAULT, this.time.monotonicMs());
   }
@@ -149,10 +154,10 @@ export class XRaySampling implements RootDecision {
     if (rules !== undefined && now - this.rulesFetchedAt <= RULE_CACHE_TTL_MS) {
       for (let i = 0; i < rules.length; i++) {
         const rule = rules[i];
-        if (rule.matches(request)) return rule.sample(now, this.random);
+        if (rule.matches(request)) return rule.sample(now, this.draw);
       }
     }
-    return this.fallback.sample(now, this.random);
+    return this.fallback.sample(now, this.draw);
   }
 
   start(): void {
