@@ -2,10 +2,10 @@
 // @opentelemetry/instrumentation-http, which builds every attribute and binds the request's and response's event
 // emitters before the sampler is asked, so an unrecorded request cost as much as a recorded one (REFERENCE §8). Here
 // an unrecorded request costs the decision and little else: the propagated context, what of the request the X-Ray
-// rules read (nothing under the Default rule), a non-recording span, the `traceresponse` header. A recorded span gets the rest of what
-// instrumentation-http records under the stable HTTP conventions (test/server-span.test.ts compares the two), except
-// `client.address`, which is the load balancer's word (client-address.ts), and `server.address`, taken from `Host`
-// alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
+// rules read (nothing under the Default rule), a non-recording span, the `traceresponse` header. A recorded span gets
+// the rest of what instrumentation-http records under the stable HTTP conventions (test/server-span.test.ts compares
+// the two), except `client.address`, which is the load balancer's word (client-address.ts), and `server.address`,
+// taken from `Host` alone (`Forwarded` and `X-Forwarded-Host` come from the client; the ALB sets neither).
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   context,
@@ -181,6 +181,8 @@ class RequestForRules implements SamplingRequest {
   of(req: IncomingMessage, normalizedMethod: string): this {
     this.req = req;
     this.normalizedMethod = normalizedMethod;
+    this.parsedPath = undefined;
+    this.parsedHost = undefined;
     return this;
   }
 

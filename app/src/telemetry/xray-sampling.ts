@@ -1,27 +1,35 @@
 // X-Ray central sampling: the rules an operator edits in the X-Ray console, fetched through the collector's awsproxy
 // extension (POST /GetSamplingRules every polling interval, POST /SamplingTargets every 10 s with this process's
 // counts, which X-Ray answers with its share of each rule's reservoir). What happens when X-Ray does not answer
-// follows the reference samplers, and X-Ray's API documentation where they disagree:
+// follows the reference samplers (read at: @opentelemetry/sampler-aws-xray 0.3.0 in opentelemetry-js-contrib
+// packages/sampler-aws-xray/src; aws-xray-sdk-node 3.12.0 packages/core/lib/middleware/sampling;
+// opentelemetry-java-contrib aws-xray/src/main/java/io/opentelemetry/contrib/awsxray; aws-otel-python-instrumentation
+// aws-opentelemetry-distro/src/amazon/opentelemetry/distro/sampler), and X-Ray's API reference where they disagree:
 // - The rules fetched last, and the quotas X-Ray assigned, keep deciding through any failed poll (throttling, an
 //   error, a bad answer, a timeout, a refused connection) for up to an hour after they were fetched
-//   (RULE_CACHE_TTL_MILLIS in opentelemetry-js-contrib packages/sampler-aws-xray/src/rule-cache.ts, TTL in
-//   aws-xray-sdk-node packages/core/lib/middleware/sampling/rule_cache.js, RULE_CACHE_TTL_SECONDS in
-//   aws-otel-python-instrumentation's sampler/_rule_cache.py; opentelemetry-java-contrib's AwsXrayRemoteSampler keeps
-//   them without limit). After that, the Default rule fetched last decides, as a rule does before X-Ray assigns it a
-//   quota; X-Ray's own default (1 request a second plus 5%) only before the first answer.
-// - The age of the rules is measured from the moment their fetch started (aws-xray-sdk-node's rule_poller.js), so a
-//   change made in the console during a fetch is seen in the next SamplingTargets answer (LastRuleModification).
-// - SamplingTargets gets the counts of the rules that saw requests only (X-Ray's API: "each in-use rule"; as
-//   aws-xray-sdk-node's target_poller.js and the Python distro do), at most 25 a call: SamplingStatisticsDocuments
-//   takes "Maximum number of 25 items" (X-Ray API reference, GetSamplingTargets). No reference splits them; none
-//   needs to until an account has more than 25 rules in use by one service.
-// - The first report goes 10 s after the rules arrive (the documents are "for the last 10 seconds": X-Ray API,
-//   SamplingStatisticsDocument), then at the Interval X-Ray answers, 10 s again when an answer names none.
+//   (RULE_CACHE_TTL_MILLIS in js-contrib's rule-cache.ts, TTL in aws-xray-sdk-node's rule_cache.js,
+//   RULE_CACHE_TTL_SECONDS in the Python distro's _rule_cache.py; Java's AwsXrayRemoteSampler keeps them without
+//   limit). After that, the Default rule fetched last decides, as a rule does before X-Ray assigns it a quota, so
+//   that an operator's edit of the Default rule (0/s + 1% in X-Ray's own examples) holds; X-Ray's default (1 request
+//   a second plus 5%, the references' fallback) only before the first answer. The API documents no fallback.
+// - The age of the rules is measured from the moment their fetch started (aws-xray-sdk-node's rule_poller.js;
+//   js-contrib and Python take it after, Java never reads LastRuleModification), so a console change made during a
+//   fetch is newer than the rules it returned: the API compares LastRuleModification with when "the service last
+//   retrieved" the rules.
+// - SamplingTargets gets the counts of the rules that saw requests only (the API: "each in-use rule"; as
+//   aws-xray-sdk-node's target_poller.js and the Python distro do, where js-contrib and Java send every rule), at
+//   most 25 a call: SamplingStatisticsDocuments takes "Maximum number of 25 items" (API reference,
+//   GetSamplingTargets). No reference splits them; each is refused with more than 25 rules in use.
+// - The first report goes 10 s after the rules arrive (the documents are "for the last 10 seconds": API reference,
+//   SamplingStatisticsDocument), then at the Interval X-Ray answers, 10 s again when an answer names none (js-contrib,
+//   Java and Python; aws-xray-sdk-node keeps the last one).
+// - A rule changed in the console keeps its counts and quota under its name (aws-xray-sdk-node's SamplingRule.merge;
+//   the others start a changed rule afresh and lose counts X-Ray is owed).
 // - Every time the decision reads is monotonic (performance.now()); X-Ray's timestamps are converted once, when they
-//   arrive (opentelemetry-java-contrib's SamplingRuleApplier does the same with its clock's nanoTime).
+//   arrive (Java's SamplingRuleApplier does the same with its clock's nanoTime; the others read the wall clock).
 // Written here rather than taken from @opentelemetry/sampler-aws-xray because the service needs what that package does
-// not do (docs/architecture.md, "Sampling"): one warning per outage and one line when it ends, a deadline on each poll, a
-// decision that parses nothing for the Default rule (root-decision.ts), and the SDK line the service uses.
+// not do (docs/architecture.md, "Sampling"): one warning per outage and one line when it ends, a deadline on each
+// poll, a decision that parses nothing for the Default rule (root-decision.ts), and the SDK line the service uses.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { Resource } from '@opentelemetry/resources';
