@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { stackPropsFromContext } from '../bin/context';
+import { addOtelFargateStack } from '../bin/otel-fargate';
 import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import * as YAML from 'yaml';
 import { MAX_GROUP_NAME_LENGTH, XRayGroups, xrayGroupNames } from '../lib/operations/xray-groups';
@@ -65,6 +67,15 @@ function groupNames(template: Template): { traces: string; faults: string } {
   const name = (faultsOnly: boolean) =>
     groups.find((g) => String(g.FilterExpression).includes('fault = true') === faultsOnly)!.GroupName as string;
   return { traces: name(false), faults: name(true) };
+}
+
+/** The Markdown files under `dir`, if it exists (the README is being split into docs/ pages). */
+function markdownUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => path.join(dir, file));
 }
 
 /** A resource's name property and the longest name its service accepts. */
@@ -648,6 +659,16 @@ describe('the X-Ray groups', () => {
     }
     expect(xrayGroupNames('orders.v2', 'seed').traces).toMatch(/^orders-v2-[0-9a-f]{8}$/);
     expect(xrayGroupNames('Default', 'seed').traces).not.toBe('Default');
+  });
+
+  test('are named in the docs as the deployed stack (bin/otel-fargate.ts) names them', () => {
+    const stack = addOtelFargateStack(new App(), {});
+    const groups = (stack.node.findChild('Operations') as Operations).xrayGroups;
+    const docs = [path.join(__dirname, '..', 'README.md'), ...markdownUnder(path.join(__dirname, '..', 'docs'))];
+    const text = docs.map((file) => fs.readFileSync(file, 'utf8')).join('\n');
+    const named = new Set(text.match(/\botel-fargate-ser-[0-9a-f]{8}(-faults)?\b/g));
+    expect(named).toEqual(new Set([groups.tracesGroupName, groups.faultsGroupName]));
+    expect(text).not.toMatch(/otel-fargate-service-faults/);
   });
 
   test('differ between two stacks in one region with the default service name, and between two copies in a stack', () => {

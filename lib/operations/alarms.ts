@@ -172,13 +172,13 @@ export class ServiceAlarms extends Construct {
     const tasksStops = [dashboard, `${ecsService} > Events and Deployments`, faults];
     if (props.containerInsights ?? true) {
       const countOf = (metricName: TaskCountMetric) => taskCount(props.service, metricName);
-      // Container Insights publishes no RunningTaskCount while no task of the service runs (ECS developer guide,
-      // Container Insights metrics), and a service with no task at all may publish neither count: the expression is
-      // then missing, not 0. Missing minutes count as breaching, so "nothing runs" pages like "one task short". Not
-      // FILL(running, 0): in a minute where desired is missing too, FILL would make a real 0 - 0 = 0 and the alarm OK.
-      // Not an INSUFFICIENT_DATA action: the state would not be ALARM (grey on the dashboard, no "fewer tasks" page).
-      // CloudWatch fills missing minutes only when too few real ones are in the evaluation range (CloudWatch user
-      // guide, "How alarm state is evaluated when data is missing"), so a minute that is merely late does not page.
+      // While no task of the service runs, Container Insights publishes no RunningTaskCount (REFERENCE.md 9, issue
+      // 21), and a service with no task may publish neither count: the expression is then missing, not a number.
+      // Missing minutes count as breaching, so "nothing runs" pages like "one task short" whichever count is missing.
+      // Not FILL(running, 0): in a minute where desired is missing too, it would make a real 0 - 0 = 0 and the alarm
+      // OK. Not an INSUFFICIENT_DATA action: the state would not be ALARM (grey on the dashboard, no "fewer tasks"
+      // page). CloudWatch fills missing minutes only when too few real ones are in the evaluation range (CloudWatch
+      // user guide, "How alarm state is evaluated when data is missing"), so a minute that is merely late does not page.
       this.tasksBelowDesired = new cloudwatch.Alarm(this, 'TasksBelowDesired', {
         alarmName: `${props.alarmNamePrefix}-tasks-below-desired`,
         alarmDescription: describe(
@@ -240,7 +240,9 @@ export class ServiceAlarms extends Construct {
         [
           `the collector's log group ${stops.collectorLogGroupName} for its errors`,
           dashboard,
-          savedQuery(`"span export failing" for the trace ID: the lines' endpoint, detail and task`),
+          savedQuery(
+            '"span export failing" for the trace ID, and `| fields endpoint, detail, @logStream` added: where and why',
+          ),
         ],
       ),
       metric: props.logMetrics.spanExportFailingLines.with({ statistic: 'Sum', period: MINUTE }),
