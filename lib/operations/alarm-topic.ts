@@ -31,7 +31,8 @@ export class AlarmTopic extends Construct {
     const stack = Stack.of(this);
 
     // CloudWatch acts for an alarm of this account whose name matches: the key and the topic let it in only then,
-    // so no other account's alarm (the confused deputy) can use them.
+    // so no other account's alarm (the confused deputy) can use them. Both keys, as AWS's own Modern Data
+    // Architecture Accelerator scopes the same grants (grantCloudWatchAlarmsTopicAccess).
     const fromThisStacksAlarms = {
       StringEquals: { 'aws:SourceAccount': stack.account },
       ArnLike: {

@@ -126,7 +126,7 @@ export class ServiceAlarms extends Construct {
       alarmName: `${props.alarmNamePrefix}-5xx-rate`,
       alarmDescription: describe(
         `More than ${max5xxPercent}% of requests got a 5xx from the service or the load balancer for ${minutes} minutes.`,
-        [faults, query, `${dashboard}: load balancer 5xx without service 5xx mean no healthy target`],
+        [faults, query, `${dashboard}: load balancer 5xx without service 5xx mean the service did not answer`],
       ),
       metric: serverErrorRate(props.targetGroup, props.loadBalancer, '5xx % of requests'),
       threshold: max5xxPercent,
