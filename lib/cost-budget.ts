@@ -1,6 +1,8 @@
 // A monthly AWS Budgets cost budget over the resources that carry the stack's cost-allocation tag, emailing when the
 // month's actual cost passes 80% of it and when the forecast passes 100%. Budgets sees a tag only after it has been
-// activated as a cost-allocation tag in the Billing console, and only for costs from then on.
+// activated as a cost-allocation tag in the Billing console, and only for costs from then on; in a member account of
+// an organization (any AWS Control Tower account) only the management account can activate it. `npm run preflight`
+// reports the tag's state (tools/preflight/account.ts).
 import { Stack, Tags, Token } from 'aws-cdk-lib';
 import * as budgets from 'aws-cdk-lib/aws-budgets';
 import { Construct, type IConstruct } from 'constructs';

@@ -1,11 +1,11 @@
 // The service's X-Ray sampling rule: how many of its requests are recorded. The task's sampler fetches the rules
 // through the collector's awsproxy extension (every 60 s), so an operator can change the rate in the console without
 // a deploy; the next `cdk deploy` sets the rule back to what the stack says.
-import { createHash } from 'node:crypto';
-import { Stack, Token } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib';
 import * as xray from 'aws-cdk-lib/aws-xray';
 import { Construct } from 'constructs';
 import { DEFAULTS } from './settings';
+import { nameUniqueToStack, stackUniqueSeed } from './unique-name';
 
 /** X-Ray's own default rule has priority 10000, the lowest; custom rules take 1 to 9999, lower first. */
 export const DEFAULT_RULE_PRIORITY = 10_000;
@@ -53,7 +53,7 @@ export class ServiceSamplingRule extends Construct {
     this.priority = props.priority ?? 9000;
     validate(this.fixedRate, this.reservoirPerSecond, this.priority);
 
-    this.ruleName = samplingRuleName(props.serviceName, `${Stack.of(this).stackName}/${this.node.path}`);
+    this.ruleName = samplingRuleName(props.serviceName, stackUniqueSeed(this));
     const rule = new xray.CfnSamplingRule(this, 'Resource', {
       samplingRule: {
         ruleName: this.ruleName,
@@ -78,9 +78,7 @@ export class ServiceSamplingRule extends Construct {
  * characters, and different for every stack (rule names are unique per account and region).
  */
 export function samplingRuleName(serviceName: string, uniqueSeed: string): string {
-  const hash = createHash('sha256').update(uniqueSeed).digest('hex').slice(0, 8);
-  const readable = Token.isUnresolved(serviceName) ? 'service' : serviceName.replace(/[^A-Za-z0-9_-]/g, '-');
-  return `${readable.slice(0, MAX_RULE_NAME_LENGTH - hash.length - 1)}-${hash}`;
+  return nameUniqueToStack(serviceName, uniqueSeed, MAX_RULE_NAME_LENGTH);
 }
 
 function validate(fixedRate: number, reservoirPerSecond: number, priority: number): void {

@@ -114,9 +114,11 @@ export const RULES = {
     pattern: /^[A-Za-z0-9._\-/#]{1,512}$/,
     accepts: "a CloudWatch Logs group name: 1 to 512 of letters, digits, '.', '_', '-', '/', '#'",
   },
+  // Bounded, so that the console URLs built from it keep alarm descriptions within their 1,024 characters (the
+  // longest region name today, us-isof-south-1, has 15).
   region: {
-    pattern: /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/,
-    accepts: "an AWS region name such as 'eu-west-1'",
+    pattern: /^(?=.{1,20}$)[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/,
+    accepts: "an AWS region name such as 'eu-west-1', at most 20 characters",
   },
   certificateArn: {
     pattern: /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/,

@@ -1,6 +1,8 @@
-// The alarms that page, each on a 1-minute signal: 5xx rate, p99 latency, unhealthy targets, tasks below desired,
-// service error lines and a span export outage. Each notifies the topic when it fires and when it recovers, and its
-// description names what to open first. Missing data is chosen per alarm; the reason is next to each.
+// The alarms that page, each on a 1-minute signal: 5xx rate (the service's and the load balancer's own), p99 latency,
+// unhealthy targets, tasks below desired (nothing running included), service error lines and a span export outage.
+// Each notifies the topic when it fires and when it recovers, and its description names what to open first. Missing
+// data is chosen per alarm; the reason is next to each. A description holds at most 1,024 characters
+// (AWS::CloudWatch::Alarm AlarmDescription): test/operations.test.ts checks them for the longest context values.
 import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -21,20 +23,18 @@ export interface FirstStops {
   readonly tracesGroupName: string;
   /** The console URL of X-Ray's trace list. */
   readonly tracesUrl: string;
-  /** The saved Logs Insights query that lists one trace's lines. */
+  /** The saved Logs Insights query that lists one trace's lines (over the service's log group). */
   readonly traceLogsQueryName: string;
   /** The console URL of Logs Insights. */
   readonly logsInsightsUrl: string;
   /** The collector sidecar's log group. */
   readonly collectorLogGroupName: string;
-  /** The service's log group. */
-  readonly serviceLogGroupName: string;
 }
 
 export interface AlarmThresholds {
   /** Consecutive minutes a condition must hold (5xx, latency, tasks); targets: at least half of them. @default 5 */
   readonly evaluationMinutes?: number;
-  /** The share of requests answered 5xx by the service that pages, in percent. @default 5 */
+  /** The share of requests answered 5xx, by the service or the load balancer itself, that pages, in percent. @default 5 */
   readonly max5xxPercent?: number;
   /** The p99 target response time that pages, in milliseconds. @default 1000 */
   readonly maxP99LatencyMs?: number;
@@ -53,6 +53,9 @@ export interface ServiceAlarmsProps extends AlarmThresholds {
 
   /** The service's target group behind the load balancer. */
   readonly targetGroup: elbv2.ApplicationTargetGroup;
+
+  /** The load balancer, whose own 5xx (no healthy target, a target that reset the connection) count in the rate. */
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
 
   /** The ECS service. */
   readonly service: ecs.BaseService;
@@ -107,30 +110,25 @@ export class ServiceAlarms extends Construct {
     const stops = props.firstStops;
     const faults = `X-Ray traces (${stops.tracesUrl}), group ${stops.faultsGroupName}: open a fault trace; its Logs section lists its lines`;
     const traces = `X-Ray traces (${stops.tracesUrl}), group ${stops.tracesGroupName}, sorted by response time: open the slowest`;
-    const query = `the saved Logs Insights query ${stops.traceLogsQueryName} (${stops.logsInsightsUrl}, Queries) with that trace's ID`;
-    const queryErrors = `the saved Logs Insights query ${stops.traceLogsQueryName} (${stops.logsInsightsUrl}, Queries) with the trace ID of an error line`;
+    const savedQuery = (input: string) =>
+      `the saved Logs Insights query ${stops.traceLogsQueryName} (${stops.logsInsightsUrl}, Queries) with ${input}`;
+    const query = savedQuery("that trace's ID");
+    const queryErrors = savedQuery('the trace ID of an error line');
     const dashboard = `the dashboard (${stops.dashboardUrl})`;
     const ecsService = `ECS > Clusters > ${props.service.cluster.clusterName} > Services > ${props.service.serviceName}`;
     const describe = (meaning: string, first: string[]) =>
       `${meaning} Open first: ${first.map((stop, i) => `(${i + 1}) ${stop}`).join('; ')}. Runbook: docs/operations.md, "Runbook".`;
     const tg = props.targetGroup.metrics;
 
-    // No requests is no errors: the rate is missing then, and a quiet service must not page.
+    // No requests is no errors: the rate is missing then, and a quiet service must not page. A load balancer that
+    // answers every request itself (503: no healthy target) still has a rate: 100% (serverErrorRate).
     this.serverErrorRate = new cloudwatch.Alarm(this, 'ServerErrorRate', {
       alarmName: `${props.alarmNamePrefix}-5xx-rate`,
       alarmDescription: describe(
-        `More than ${max5xxPercent}% of requests got a 5xx from the service for ${minutes} minutes.`,
-        [faults, query, dashboard],
+        `More than ${max5xxPercent}% of requests got a 5xx from the service or the load balancer for ${minutes} minutes.`,
+        [faults, query, `${dashboard}: load balancer 5xx without service 5xx mean the service did not answer`],
       ),
-      metric: new cloudwatch.MathExpression({
-        expression: '100 * FILL(errors, 0) / requests',
-        usingMetrics: {
-          errors: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { statistic: 'Sum', period: MINUTE }),
-          requests: tg.requestCount({ statistic: 'Sum', period: MINUTE }),
-        },
-        period: MINUTE,
-        label: '5xx % of requests',
-      }),
+      metric: serverErrorRate(props.targetGroup, props.loadBalancer, '5xx % of requests'),
       threshold: max5xxPercent,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: minutes,
@@ -174,11 +172,19 @@ export class ServiceAlarms extends Construct {
     const tasksStops = [dashboard, `${ecsService} > Events and Deployments`, faults];
     if (props.containerInsights ?? true) {
       const countOf = (metricName: TaskCountMetric) => taskCount(props.service, metricName);
-      // Container Insights publishes both counts every minute while the service exists; a gap means its data
-      // stopped, which is not evidence either way: the alarm shows INSUFFICIENT_DATA rather than guess.
+      // While no task of the service runs, Container Insights publishes no RunningTaskCount (REFERENCE.md 9, issue
+      // 21), and a service with no task may publish neither count: the expression is then missing, not a number.
+      // Missing minutes count as breaching, so "nothing runs" pages like "one task short" whichever count is missing.
+      // Not FILL(running, 0): in a minute where desired is missing too, it would make a real 0 - 0 = 0 and the alarm
+      // OK. Not an INSUFFICIENT_DATA action: the state would not be ALARM (grey on the dashboard, no "fewer tasks"
+      // page). CloudWatch fills missing minutes only when too few real ones are in the evaluation range (CloudWatch
+      // user guide, "How alarm state is evaluated when data is missing"), so a minute that is merely late does not page.
       this.tasksBelowDesired = new cloudwatch.Alarm(this, 'TasksBelowDesired', {
         alarmName: `${props.alarmNamePrefix}-tasks-below-desired`,
-        alarmDescription: describe(`Fewer tasks ran than the service wants for ${minutes} minutes.`, tasksStops),
+        alarmDescription: describe(
+          `Fewer tasks ran than the service wants, or none (no running count reported), for ${minutes} minutes.`,
+          tasksStops,
+        ),
         metric: new cloudwatch.MathExpression({
           expression: 'desired - running',
           usingMetrics: { desired: countOf('DesiredTaskCount'), running: countOf('RunningTaskCount') },
@@ -189,7 +195,7 @@ export class ServiceAlarms extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: minutes,
         datapointsToAlarm: minutes,
-        treatMissingData: cloudwatch.TreatMissingData.MISSING,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       });
     } else {
       // Without Container Insights no metric gives the desired count; fewer healthy targets than the scaling floor
@@ -234,7 +240,9 @@ export class ServiceAlarms extends Construct {
         [
           `the collector's log group ${stops.collectorLogGroupName} for its errors`,
           dashboard,
-          `the service's log group ${stops.serviceLogGroupName}: the "span export failing" lines' endpoint, detail and task`,
+          savedQuery(
+            '"span export failing" for the trace ID, and `| fields endpoint, detail, @logStream` added: where and why',
+          ),
         ],
       ),
       metric: props.logMetrics.spanExportFailingLines.with({ statistic: 'Sum', period: MINUTE }),
@@ -270,6 +278,38 @@ export function taskCount(service: ecs.BaseService, metricName: TaskCountMetric,
     metricName,
     dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
     statistic: 'Average',
+    period: MINUTE,
+    label,
+  });
+}
+
+/**
+ * The share of requests answered 5xx, in percent, per minute: the service's (HTTPCode_Target_5XX_Count, target group)
+ * and the load balancer's own (HTTPCode_ELB_5XX_Count, load balancer: 502 when a target resets the connection, 503
+ * when no target is healthy, 504 when one is too slow). RequestCount counts the requests a target answered, so the
+ * load balancer's own answers may be outside it; the divisor is the larger of the two, so that a load balancer
+ * answering everything itself is 100%, never a division by zero (a dropped point, which would read as no traffic).
+ * Metric math treats a missing value as 0 in arithmetic and comparisons, drops a division by zero, and IF takes the
+ * second or third argument per minute (CloudWatch user guide, "Using metric math").
+ */
+export function serverErrorRate(
+  targetGroup: elbv2.ApplicationTargetGroup,
+  loadBalancer: elbv2.ApplicationLoadBalancer,
+  label: string,
+): cloudwatch.MathExpression {
+  const sum = { statistic: 'Sum', period: MINUTE };
+  const errors = new cloudwatch.MathExpression({
+    expression: 'FILL(service5xx, 0) + FILL(lb5xx, 0)',
+    usingMetrics: {
+      service5xx: targetGroup.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, sum),
+      lb5xx: loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, sum),
+    },
+    period: MINUTE,
+    label: '5xx, service and load balancer',
+  });
+  return new cloudwatch.MathExpression({
+    expression: '100 * errors / IF(requests > errors, requests, errors)',
+    usingMetrics: { errors, requests: targetGroup.metrics.requestCount(sum) },
     period: MINUTE,
     label,
   });

@@ -6,7 +6,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
-import { taskCount, type ServiceAlarms } from './alarms';
+import { serverErrorRate, taskCount, type ServiceAlarms } from './alarms';
 import type { LogMetrics } from './log-metrics';
 import type { XRayGroups } from './xray-groups';
 
@@ -76,17 +76,15 @@ export class OperationsDashboard extends Construct {
     const requests = tg.requestCount({ ...sum, label: 'Requests' });
     const target4xx = tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, { ...sum, label: 'Service 4xx' });
     const target5xx = tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { ...sum, label: 'Service 5xx' });
-    const rate = (expression: string, label: string) =>
-      new cloudwatch.MathExpression({
-        expression,
-        usingMetrics: {
-          requests: tg.requestCount(sum),
-          e4: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, sum),
-          e5: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, sum),
-        },
-        period: MINUTE,
-        label,
-      });
+    const service4xxRate = new cloudwatch.MathExpression({
+      expression: '100 * FILL(e4, 0) / requests',
+      usingMetrics: {
+        requests: tg.requestCount(sum),
+        e4: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_4XX_COUNT, sum),
+      },
+      period: MINUTE,
+      label: 'Service 4xx %',
+    });
 
     const heading = new cloudwatch.TextWidget({
       width: 12,
@@ -137,8 +135,8 @@ export class OperationsDashboard extends Construct {
           graph(
             `4xx and 5xx, % of requests (good: 5xx at 0, alarm over ${limits.max5xxPercent}%)`,
             [
-              rate('100 * FILL(e5, 0) / requests', 'Service 5xx %'),
-              rate('100 * FILL(e4, 0) / requests', 'Service 4xx %'),
+              serverErrorRate(props.targetGroup, props.loadBalancer, '5xx %, service and load balancer'),
+              service4xxRate,
             ],
             { leftAnnotations: [line('5xx alarm', limits.max5xxPercent)] },
           ),

@@ -107,6 +107,7 @@ export class Operations extends Construct {
       spanExportFailingMinutes: props.spanExportFailingMinutes,
       service: props.service,
       targetGroup: props.targetGroup,
+      loadBalancer: props.loadBalancer,
       alarmNamePrefix: prefix,
       topic: this.alarmTopic.topic,
       logMetrics: this.logMetrics,
@@ -120,7 +121,6 @@ export class Operations extends Construct {
         traceLogsQueryName: props.traceLogsQueryName,
         logsInsightsUrl: logsInsightsUrl(region),
         collectorLogGroupName: props.collectorLogGroup.logGroupName,
-        serviceLogGroupName: props.serviceLogGroup.logGroupName,
       },
     });
 

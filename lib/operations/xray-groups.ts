@@ -1,14 +1,15 @@
 // X-Ray groups for one service: its traces, with X-Ray Insights on, and its traces with faults (5xx), the list to
 // open first when an alarm fires. X-Ray publishes each group's trace count every minute as the CloudWatch metric
 // AWS/X-Ray ApproximateTraceCount (dimension GroupName), which the dashboard graphs. Insights notifications go
-// through EventBridge and are left to the user (docs/operations.md).
-import { createHash } from 'node:crypto';
+// through EventBridge and are left to the user (docs/operations.md). Group names are unique per account and region,
+// so each name carries a hash of the stack and the construct's path: a second copy in the same region gets its own.
 import { Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as xray from 'aws-cdk-lib/aws-xray';
 import { Construct } from 'constructs';
+import { nameUniqueToStack, stackUniqueSeed } from '../unique-name';
 
-/** X-Ray's limit on a group name's length. */
+/** X-Ray's limit on a group name's length (AWS::XRay::Group GroupName, 1 to 32 characters). */
 export const MAX_GROUP_NAME_LENGTH = 32;
 
 const FAULTS_SUFFIX = '-faults';
@@ -32,9 +33,9 @@ export class XRayGroups extends Construct {
   constructor(scope: Construct, id: string, props: XRayGroupsProps) {
     super(scope, id);
     if (Token.isUnresolved(props.serviceName)) throw new Error('serviceName must be known at synth for X-Ray groups');
-    const base = groupNameBase(props.serviceName, MAX_GROUP_NAME_LENGTH - FAULTS_SUFFIX.length);
-    this.tracesGroupName = base;
-    this.faultsGroupName = `${base}${FAULTS_SUFFIX}`;
+    const names = xrayGroupNames(props.serviceName, stackUniqueSeed(this));
+    this.tracesGroupName = names.traces;
+    this.faultsGroupName = names.faults;
     const service = `service(${JSON.stringify(props.serviceName)})`;
 
     this.tracesGroup = new xray.CfnGroup(this, 'Traces', {
@@ -64,13 +65,10 @@ export class XRayGroups extends Construct {
 }
 
 /**
- * A group name from the service name: X-Ray's characters only (others become `-`), and at most `maxLength`
- * characters; a longer name keeps its start and gets a short hash of the whole, so two long names stay apart.
+ * The two groups' names: `<service name, cut>-<8 hex of a hash of the seed>` and the same with `-faults`, each
+ * within X-Ray's 32 characters (see nameUniqueToStack for the characters kept).
  */
-export function groupNameBase(serviceName: string, maxLength: number): string {
-  // `Default` is the name of X-Ray's own group for all traces.
-  const safe = serviceName === 'Default' ? 'Default-service' : serviceName.replace(/[^A-Za-z0-9_-]/g, '-');
-  if (safe.length <= maxLength) return safe;
-  const hash = createHash('sha256').update(serviceName).digest('hex').slice(0, 6);
-  return `${safe.slice(0, maxLength - hash.length - 1)}-${hash}`;
+export function xrayGroupNames(serviceName: string, uniqueSeed: string): { traces: string; faults: string } {
+  const traces = nameUniqueToStack(serviceName, uniqueSeed, MAX_GROUP_NAME_LENGTH - FAULTS_SUFFIX.length);
+  return { traces, faults: `${traces}${FAULTS_SUFFIX}` };
 }

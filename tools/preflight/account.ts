@@ -1,8 +1,13 @@
-// The checks that need the target account: the CDK bootstrap stack, the log group the stack would create, and
-// where X-Ray puts trace segments. Credentials come from the AWS SDK's default chain; with none, the checks are
-// skipped with a note, never failed.
+// The checks that need the target account: the CDK bootstrap stack, the log group the stack would create, where
+// X-Ray puts trace segments, and whether the stack's cost-allocation tag is active (without it a budget sees nothing).
+// Credentials come from the AWS SDK's default chain; with none, the checks are skipped with a note, never failed.
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand, type LogGroup } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CostExplorerClient,
+  ListCostAllocationTagsCommand,
+  type CostAllocationTag,
+} from '@aws-sdk/client-cost-explorer';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { GetTraceSegmentDestinationCommand, XRayClient } from '@aws-sdk/client-xray';
 import { fail, pass, skip, type CheckResult } from './report';
@@ -12,6 +17,8 @@ export interface AccountClients {
   readonly cfn: CloudFormationClient;
   readonly logs: CloudWatchLogsClient;
   readonly xray: XRayClient;
+  /** Cost Explorer: one endpoint per partition (us-east-1 for aws), which the SDK picks from any region. */
+  readonly ce: CostExplorerClient;
 }
 
 export interface AccountExpectations {
@@ -22,6 +29,8 @@ export interface AccountExpectations {
   readonly logGroup?: { readonly name: string; readonly created: boolean };
   /** The switch that adopts an existing group, for the message. */
   readonly adoptSwitch: string;
+  /** The cost-allocation tag on the stack's resources, and the budget that filters on it, if any. */
+  readonly costAllocation?: { readonly tagKey: string; readonly budgetName?: string };
 }
 
 /** Where the stack's collector sends segments and where `npm run verify` reads them. */
@@ -39,7 +48,8 @@ export async function checkAccount(expect: AccountExpectations, clients: Account
       return [
         skip(
           'AWS account checks',
-          'no AWS credentials found (environment, AWS_PROFILE, SSO, …): bootstrap, log group and X-Ray were not checked',
+          'no AWS credentials found (environment, AWS_PROFILE, SSO, …): bootstrap, log group, X-Ray and the ' +
+            'cost-allocation tag were not checked',
           'run again with the credentials you will deploy with, before `npx cdk deploy`',
         ),
       ];
@@ -52,6 +62,7 @@ export async function checkAccount(expect: AccountExpectations, clients: Account
     await bootstrap(expect, clients.cfn, account),
     ...(expect.logGroup ? [await logGroup(expect.logGroup, expect, clients.logs)] : []),
     await segmentDestination(expect, clients.xray),
+    ...(expect.costAllocation ? [await costAllocationTag(expect.costAllocation, clients.ce)] : []),
   ];
 }
 
@@ -144,6 +155,74 @@ async function segmentDestination(expect: AccountExpectations, xray: XRayClient)
   } catch (err) {
     return failedCall(check, err, 'xray:GetTraceSegmentDestination');
   }
+}
+
+/**
+ * Budgets and Cost Explorer see a user-defined tag only once it is activated as a cost-allocation tag, and only for
+ * costs from then on. Billing lists a tag key up to 24 hours after a resource first carries it, and only an
+ * organization's management account (or an account outside any organization) can list or activate it: a member
+ * account, such as every account AWS Control Tower governs, gets AccessDeniedException "Linked account doesn't have
+ * access to cost allocation tags" (seen in hashicorp/terraform-provider-aws#37636, aws/aws-parallelcluster-ui#242).
+ */
+async function costAllocationTag(
+  { tagKey, budgetName }: { tagKey: string; budgetName?: string },
+  ce: CostExplorerClient,
+): Promise<CheckResult> {
+  const check = `cost-allocation tag ${tagKey}`;
+  const activate =
+    `activate it: Billing and Cost Management > Cost allocation tags > ${tagKey} > Activate, or ` +
+    `aws ce update-cost-allocation-tags-status --cost-allocation-tags-status TagKey=${tagKey},Status=Active`;
+  const budget = budgetName === undefined ? undefined : `the budget ${budgetName}`;
+  let tag: CostAllocationTag | undefined;
+  try {
+    const { CostAllocationTags } = await ce.send(
+      new ListCostAllocationTagsCommand({ TagKeys: [tagKey], Type: 'UserDefined' }),
+      opts(),
+    );
+    tag = CostAllocationTags?.find((t) => t.TagKey === tagKey);
+  } catch (err) {
+    if (/Linked account/i.test(errorText(err))) {
+      return skip(
+        check,
+        'this account is a member of an organization, whose management account alone can see and activate ' +
+          `cost-allocation tags${budget ? `: until it does, ${budget} sees none of the stack's costs` : ''}`,
+        `in the organization's management account, ${activate}; it then applies to every member account`,
+      );
+    }
+    if (/AccessDenied/.test(errorName(err))) {
+      return skip(
+        check,
+        `not allowed to call ce:ListCostAllocationTags (${errorName(err)}): not checked`,
+        'allow ce:ListCostAllocationTags, or use the identity you deploy with',
+      );
+    }
+    return failedCall(check, err, 'ce:ListCostAllocationTags');
+  }
+  if (tag?.Status === 'Active') {
+    const since = tag.LastUpdatedDate ? ` since ${tag.LastUpdatedDate}` : '';
+    return pass(check, `active${since}${budget ? `, so ${budget} sees the stack's costs` : ''}`);
+  }
+  const state = tag
+    ? 'inactive'
+    : 'not listed yet (Billing lists a tag key up to 24 hours after a resource first carries it)';
+  if (budget === undefined) {
+    return pass(
+      check,
+      `${state}: no budget in this stack filters on it (budgetMonthlyUsd); Cost Explorer groups costs by it once active`,
+    );
+  }
+  if (!tag) {
+    return skip(
+      check,
+      `${state}: ${budget} sees none of the stack's costs until it is activated`,
+      `after the deploy, ${activate}`,
+    );
+  }
+  return fail(
+    check,
+    `inactive, so ${budget} sees none of the stack's costs, and never those from before it is activated`,
+    `${activate} (from this account, or from the organization's management account if it is a member)`,
+  );
 }
 
 function failedCall(check: string, err: unknown, action: string): CheckResult {

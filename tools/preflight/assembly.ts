@@ -1,6 +1,6 @@
 // What a synthesized cloud assembly (cdk.out) says the deploy will need: the stack's region, the task's platform,
 // the images its task definitions name, the image `cdk deploy` will build, the service log group and whether the
-// stack creates it, and the bootstrap version it requires.
+// stack creates it, the bootstrap version it requires, and the cost-allocation tag with the budget that filters on it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +9,9 @@ import type { ImageBuild } from './docker';
 import type { Platform } from './registry';
 
 export const ROOT = path.join(__dirname, '..', '..');
+
+/** The cost-allocation tag the stack puts on its resources (lib/cost-budget.ts COST_TAG_KEY; a test keeps them equal). */
+export const COST_ALLOCATION_TAG_KEY = 'otel-fargate-stack';
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
 export interface StackFacts {
@@ -24,6 +27,8 @@ export interface StackFacts {
   /** The group the service's log router writes to, and whether the stack creates it. */
   readonly logGroup?: { readonly name: string; readonly created: boolean };
   readonly bootstrapMinVersion: number;
+  /** The cost-allocation tag on the stack's resources, and the AWS Budgets budget that filters on it, if any. */
+  readonly costAllocation?: { readonly tagKey: string; readonly budgetName?: string };
 }
 
 export class AssemblyError extends Error {}
@@ -50,8 +55,13 @@ interface Manifest {
   >;
 }
 
+interface TemplateResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+}
+
 interface Template {
-  Resources?: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  Resources?: Record<string, TemplateResource>;
 }
 
 interface ContainerDefinition {
@@ -126,6 +136,8 @@ export function readAssembly(outdir: string): StackFacts {
     assetManifests.map((a) => a.properties?.file).filter((f) => f !== undefined),
   );
 
+  const costAllocation = costAllocationOf(resources);
+
   return {
     stackName,
     ...(region && !region.startsWith('unknown') ? { region } : {}),
@@ -134,7 +146,31 @@ export function readAssembly(outdir: string): StackFacts {
     ...(build ? { build } : {}),
     ...(logGroup ? { logGroup } : {}),
     bootstrapMinVersion,
+    ...(costAllocation ? { costAllocation } : {}),
   };
+}
+
+/**
+ * The budget's tag filter (`user:<key>$<value>`, Budgets' form for a user-defined tag) names the tag that matters;
+ * without a budget, the stack's own tag when its resources carry it.
+ */
+function costAllocationOf(resources: TemplateResource[]): StackFacts['costAllocation'] {
+  const budget = resources.find((r) => r.Type === 'AWS::Budgets::Budget')?.Properties?.Budget as
+    { BudgetName?: unknown; CostFilters?: { TagKeyValue?: unknown[] } } | undefined;
+  const filter = budget?.CostFilters?.TagKeyValue?.find((f): f is string => typeof f === 'string');
+  const filteredKey = filter === undefined ? undefined : /^user:([^$]+)\$/.exec(filter)?.[1];
+  if (filteredKey !== undefined) {
+    return {
+      tagKey: filteredKey,
+      ...(typeof budget?.BudgetName === 'string' ? { budgetName: budget.BudgetName } : {}),
+    };
+  }
+  const tagged = resources.some(
+    (r) =>
+      Array.isArray(r.Properties?.Tags) &&
+      (r.Properties.Tags as { Key?: unknown }[]).some((tag) => tag.Key === COST_ALLOCATION_TAG_KEY),
+  );
+  return tagged ? { tagKey: COST_ALLOCATION_TAG_KEY } : undefined;
 }
 
 interface AssetManifest {

@@ -3,6 +3,7 @@
 // Exit codes: 0 nothing failed (skipped checks say why); 1 a check failed; 2 could not run (bad option, synth failed).
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
 import { STSClient } from '@aws-sdk/client-sts';
 import { XRayClient } from '@aws-sdk/client-xray';
 import * as fs from 'node:fs';
@@ -20,8 +21,9 @@ export const USAGE = `Usage: npm run preflight -- [options]
 Checks what \`npx cdk deploy\` will need, before it runs: every container image the synthesized stack names
 exists in Amazon ECR Public with a manifest for the tasks' CPU architecture (and its digest); Docker can build
 the service image for that architecture; and, with AWS credentials (skipped without), the CDK bootstrap stack,
-that the service log group does not exist yet (or exists, when the stack adopts it), and that X-Ray keeps trace
-segments where the stack expects them.
+that the service log group does not exist yet (or exists, when the stack adopts it), that X-Ray keeps trace
+segments where the stack expects them, and whether the stack's cost-allocation tag is active (a budget sees nothing
+until it is).
 
 Options:
   -c, --context <key=value>  context for the synth, as for cdk deploy (repeatable): -c cpuArchitecture=X86_64
@@ -75,6 +77,7 @@ export function defaultAwsClients(region: string | undefined): AccountClients {
     cfn: new CloudFormationClient(config),
     logs: new CloudWatchLogsClient(config),
     xray: new XRayClient(config),
+    ce: new CostExplorerClient(config),
   };
 }
 

@@ -49,6 +49,7 @@ export async function runPreflight(facts: StackFacts, deps: PreflightDeps): Prom
         bootstrap: { stackName: TOOLKIT_STACK_NAME, minVersion: facts.bootstrapMinVersion },
         ...(facts.logGroup ? { logGroup: facts.logGroup } : {}),
         adoptSwitch: ADOPT_LOG_GROUP_KEY,
+        ...(facts.costAllocation ? { costAllocation: facts.costAllocation } : {}),
       },
       deps.awsClients(facts.region),
     ),

@@ -1,12 +1,16 @@
-// The account checks with the AWS SDK mocked (aws-sdk-client-mock): no credentials, a bootstrapped account, and
-// each way a first deploy would fail.
+// The account checks with the AWS SDK mocked (aws-sdk-client-mock): no credentials, a bootstrapped account, each
+// way a first deploy would fail, and each state of the cost-allocation tag a budget needs.
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { CostExplorerClient, ListCostAllocationTagsCommand } from '@aws-sdk/client-cost-explorer';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { GetTraceSegmentDestinationCommand, XRayClient } from '@aws-sdk/client-xray';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CONTEXT_KEYS } from '../../../bin/context';
+import { COST_TAG_KEY } from '../../../lib/cost-budget';
 import { checkAccount, type AccountExpectations } from '../account';
+import { COST_ALLOCATION_TAG_KEY } from '../assembly';
+import { defaultAwsClients } from '../cli';
 import { ADOPT_LOG_GROUP_KEY } from '../preflight';
 
 const REGION = 'eu-west-1';
@@ -17,11 +21,13 @@ const clients = {
   cfn: new CloudFormationClient({ region: REGION }),
   logs: new CloudWatchLogsClient({ region: REGION }),
   xray: new XRayClient({ region: REGION }),
+  ce: new CostExplorerClient({ region: REGION }),
 };
 const sts = mockClient(clients.sts);
 const cfn = mockClient(clients.cfn);
 const logs = mockClient(clients.logs);
 const xray = mockClient(clients.xray);
+const ce = mockClient(clients.ce);
 
 const expectations: AccountExpectations = {
   region: REGION,
@@ -35,7 +41,7 @@ function awsError(name: string, message: string): Error {
 }
 
 beforeEach(() => {
-  for (const mock of [sts, cfn, logs, xray]) mock.reset();
+  for (const mock of [sts, cfn, logs, xray, ce]) mock.reset();
   sts.on(GetCallerIdentityCommand).resolves({ Account: ACCOUNT });
   cfn.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({
     Stacks: [
@@ -49,6 +55,11 @@ beforeEach(() => {
   });
   logs.on(DescribeLogGroupsCommand).resolves({ logGroups: [{ logGroupName: 'otel-test-old' }] });
   xray.on(GetTraceSegmentDestinationCommand).resolves({ Destination: 'XRay', Status: 'ACTIVE' });
+  ce.on(ListCostAllocationTagsCommand).resolves({
+    CostAllocationTags: [
+      { TagKey: COST_TAG_KEY, Type: 'UserDefined', Status: 'Active', LastUpdatedDate: '2026-11-02T09:14:00Z' },
+    ],
+  });
 });
 
 const byCheck = async (expect: AccountExpectations = expectations) =>
@@ -68,6 +79,7 @@ describe('without credentials', () => {
     expect(cfn.calls()).toHaveLength(0);
     expect(logs.calls()).toHaveLength(0);
     expect(xray.calls()).toHaveLength(0);
+    expect(ce.calls()).toHaveLength(0);
   });
 
   test('expired credentials fail, with how to refresh them', async () => {
@@ -161,5 +173,112 @@ describe('what would fail the deploy', () => {
       status: 'FAIL',
       detail: 'not allowed to call logs:DescribeLogGroups (AccessDeniedException)',
     });
+  });
+});
+
+describe('the cost-allocation tag', () => {
+  const BUDGET = `OtelFargateStack-${REGION}-monthly`;
+  const withBudget: AccountExpectations = {
+    ...expectations,
+    costAllocation: { tagKey: COST_TAG_KEY, budgetName: BUDGET },
+  };
+  const withoutBudget: AccountExpectations = { ...expectations, costAllocation: { tagKey: COST_TAG_KEY } };
+  const tagCheck = async (expect: AccountExpectations) =>
+    (await byCheck(expect))[`cost-allocation tag ${COST_TAG_KEY}`];
+  const tagWith = (Status: 'Active' | 'Inactive') => ({
+    CostAllocationTags: [{ TagKey: COST_TAG_KEY, Type: 'UserDefined' as const, Status, LastUpdatedDate: '2026-11-02' }],
+  });
+
+  test('is the tag the stack puts on its resources', () => {
+    expect(COST_ALLOCATION_TAG_KEY).toBe(COST_TAG_KEY);
+  });
+
+  test('active: passes, last of the account checks, asking Cost Explorer for that user-defined key only', async () => {
+    const results = await checkAccount(withBudget, clients);
+    expect(results.at(-1)).toEqual({
+      status: 'PASS',
+      check: `cost-allocation tag ${COST_TAG_KEY}`,
+      detail: `active since 2026-11-02T09:14:00Z, so the budget ${BUDGET} sees the stack's costs`,
+    });
+    expect(ce.commandCalls(ListCostAllocationTagsCommand)[0].args[0].input).toEqual({
+      TagKeys: [COST_TAG_KEY],
+      Type: 'UserDefined',
+    });
+  });
+
+  test('inactive, with a budget: fails, with how to activate it', async () => {
+    ce.on(ListCostAllocationTagsCommand).resolves(tagWith('Inactive'));
+    const result = await tagCheck(withBudget);
+    expect(result).toMatchObject({ status: 'FAIL' });
+    expect(result.detail).toBe(
+      `inactive, so the budget ${BUDGET} sees none of the stack's costs, and never those from before it is activated`,
+    );
+    expect(result.fix).toContain(
+      `aws ce update-cost-allocation-tags-status --cost-allocation-tags-status TagKey=${COST_TAG_KEY},Status=Active`,
+    );
+  });
+
+  test('not listed yet (nothing tagged so far), with a budget: skipped, saying to activate it after the deploy', async () => {
+    ce.on(ListCostAllocationTagsCommand).resolves({ CostAllocationTags: [] });
+    const result = await tagCheck(withBudget);
+    expect(result).toMatchObject({ status: 'SKIP', fix: expect.stringMatching(/^after the deploy, activate it: /) });
+    expect(result.detail).toMatch(/^not listed yet \(Billing lists a tag key up to 24 hours after/);
+  });
+
+  test('inactive or not listed, without a budget: passes, saying that nothing in the stack needs it', async () => {
+    ce.on(ListCostAllocationTagsCommand).resolves(tagWith('Inactive'));
+    expect(await tagCheck(withoutBudget)).toMatchObject({
+      status: 'PASS',
+      detail: expect.stringMatching(/^inactive: no budget in this stack filters on it \(budgetMonthlyUsd\)/),
+    });
+  });
+
+  test('in a member account (AWS Control Tower): skipped, saying what to ask the management account for', async () => {
+    // The error Cost Explorer returns there (hashicorp/terraform-provider-aws#37636, aws/aws-parallelcluster-ui#242).
+    ce.on(ListCostAllocationTagsCommand).rejects(
+      awsError(
+        'AccessDeniedException',
+        "Failed to list Cost Allocation Tags: Linked account doesn't have access to cost allocation tags.",
+      ),
+    );
+    const result = await tagCheck(withBudget);
+    expect(result).toMatchObject({ status: 'SKIP' });
+    expect(result.detail).toMatch(/member of an organization, whose management account alone can see and activate/);
+    expect(result.detail).toContain(`until it does, the budget ${BUDGET} sees none of the stack's costs`);
+    expect(result.fix).toMatch(/^in the organization's management account, activate it: .*TagKey=otel-fargate-stack/);
+  });
+
+  test('an identity not allowed to list the tags: skipped, naming the permission', async () => {
+    ce.on(ListCostAllocationTagsCommand).rejects(
+      awsError('AccessDeniedException', 'User is not authorized to perform: ce:ListCostAllocationTags'),
+    );
+    expect(await tagCheck(withBudget)).toMatchObject({
+      status: 'SKIP',
+      detail: 'not allowed to call ce:ListCostAllocationTags (AccessDeniedException): not checked',
+    });
+  });
+
+  test('is not asked about when the stack carries no such tag', async () => {
+    expect((await checkAccount(expectations, clients)).map((r) => r.check)).not.toContain(
+      `cost-allocation tag ${COST_TAG_KEY}`,
+    );
+    expect(ce.calls()).toHaveLength(0);
+  });
+
+  test('is asked of Cost Explorer’s endpoint for the partition, whatever the stack’s region', async () => {
+    const { ce: client } = defaultAwsClients(REGION);
+    const hosts: string[] = [];
+    client.middlewareStack.add(
+      (_next) => (args) => {
+        hosts.push((args.request as { hostname: string }).hostname);
+        throw new Error('not sent');
+      },
+      { step: 'finalizeRequest' },
+    );
+    // Static credentials in place of the default chain, which would look for real ones; nothing is sent.
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example' };
+    Object.assign(client.config, { credentials: () => Promise.resolve(credentials) });
+    await expect(client.send(new ListCostAllocationTagsCommand({}))).rejects.toThrow('not sent');
+    expect(hosts).toEqual(['ce.us-east-1.amazonaws.com']);
   });
 });

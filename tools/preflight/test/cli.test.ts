@@ -57,6 +57,7 @@ describe('what the synthesized stack needs', () => {
       platform: { os: 'linux', architecture: 'arm64' },
       logGroup: { name: 'otel-test', created: true },
       bootstrapMinVersion: 6,
+      costAllocation: { tagKey: 'otel-fargate-stack' },
     });
     expect([...facts.images].sort()).toEqual([
       `public.ecr.aws/${ROUTER}:${DEFAULTS.fluentBitVersion}`,
@@ -73,12 +74,18 @@ describe('what the synthesized stack needs', () => {
     return readAssembly(app.synth().directory);
   }
 
-  test('an x86 stack that adopts its log group: amd64 images and build, the group not created', () => {
-    const facts = synthIn({ cpuArchitecture: ecs.CpuArchitecture.X86_64, adoptLogGroup: true });
+  test('an x86 stack that adopts its log group, with a budget: amd64 images and build, the group not created, the budget’s tag', () => {
+    const facts = synthIn({
+      cpuArchitecture: ecs.CpuArchitecture.X86_64,
+      adoptLogGroup: true,
+      monthlyBudgetUsd: 50,
+      budgetEmail: 'finance@example.com',
+    });
     expect(facts).toMatchObject({
       region: TEST_REGION,
       platform: { architecture: 'amd64' },
       logGroup: { name: 'otel-test', created: false },
+      costAllocation: { tagKey: 'otel-fargate-stack', budgetName: `PreflightStack-${TEST_REGION}-monthly` },
     });
     expect(facts.build?.platform).toBe('linux/amd64');
   });
@@ -173,6 +180,7 @@ describe('npm run preflight, as a user runs it', () => {
       'PASS  CDK bootstrap',
       'FAIL  log group otel-test',
       'PASS  X-Ray trace segment destination',
+      'PASS  cost-allocation tag otel-fargate-stack',
     ]);
     expect(output).toContain(
       '      What to do: deploy with -c adoptLogGroup=true to use it as it is, or delete it ' +
