@@ -114,10 +114,14 @@ export const RULES = {
     pattern: /^[A-Za-z0-9._\-/#]{1,512}$/,
     accepts: "a CloudWatch Logs group name: 1 to 512 of letters, digits, '.', '_', '-', '/', '#'",
   },
-  // Bounded, so that the console URLs built from it keep alarm descriptions within their 1,024 characters (the
-  // longest region name today, us-isof-south-1, has 15).
+  // A region's form, not a list: new regions keep it. The form is what every partition's regionRegex in the AWS
+  // SDK's partitions.json has in common (@aws-sdk/core, dist-es/submodules/client/util-endpoints/lib/aws/
+  // partitions.js): a prefix of two to four letters (`us`, `cn`, `eusc`), the partition's own part if it has one
+  // (`gov`, `isob`, `isoe`, `de`), a direction, a number. app/src/config.ts (AWS_REGION) keeps the same pattern,
+  // and test/context.test.ts runs one list of names through both. Bounded, so that the console URLs built from it
+  // keep alarm descriptions within their 1,024 characters (the longest region name today, us-isof-south-1, has 15).
   region: {
-    pattern: /^(?=.{1,20}$)[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/,
+    pattern: /^(?=.{1,20}$)[a-z]{2,4}(?:-[a-z]+){1,2}-\d+$/,
     accepts: "an AWS region name such as 'eu-west-1', at most 20 characters",
   },
   certificateArn: {

@@ -1,9 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AWS_REGION_PATTERN, ConfigError, parseConfig } from '../app/src/config';
 import { CONTEXT_KEYS, ContextError, stackPropsFromContext } from '../bin/context';
 import { main } from '../bin/otel-fargate';
+import { RULES } from '../lib/settings';
 
 function fromContext(context: Record<string, unknown>, options: { defaultRegion?: string } = {}) {
   return stackPropsFromContext((key) => context[key], { keys: Object.keys(context), ...options });
@@ -173,6 +176,100 @@ describe('a bad context value fails naming the key and what it accepts', () => {
 
   test('several bad keys are all reported at once', () => {
     expect(() => fromContext({ cpu: 'x', natGateways: 'y' })).toThrow(/'cpu'[\s\S]*'natGateways'/);
+  });
+});
+
+/**
+ * The AWS SDK's partitions (the file its endpoint resolution reads: @aws-sdk/core,
+ * dist-es/submodules/client/util-endpoints/lib/aws/partitions.js, the SDK's partitions.json as a module): each
+ * partition's regionRegex and the regions it lists.
+ */
+function sdkPartitions(): { id: string; regionRegex: string; regions: Record<string, unknown> }[] {
+  const core = path.dirname(require.resolve('@aws-sdk/core/package.json'));
+  const text = fs.readFileSync(
+    path.join(core, 'dist-es/submodules/client/util-endpoints/lib/aws/partitions.js'),
+    'utf8',
+  );
+  return JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)).partitions;
+}
+
+describe('the CDK context and the service accept the same region names', () => {
+  /** What each edge makes of a region: the CDK context key `region`, and the service's AWS_REGION (with a table). */
+  function acceptedByContext(region: string): boolean {
+    try {
+      return fromContext({ region }).region === region;
+    } catch (error) {
+      if (error instanceof ContextError) return false;
+      throw error;
+    }
+  }
+  function acceptedByService(region: string): boolean {
+    try {
+      const orders = parseConfig({ ORDERS_TABLE_NAME: 'orders', AWS_REGION: region }).orders;
+      return orders.store === 'dynamodb' && orders.region === region;
+    } catch (error) {
+      if (error instanceof ConfigError && error.variable === 'AWS_REGION') return false;
+      throw error;
+    }
+  }
+
+  const partitions = sdkPartitions();
+  /** Every real region: the SDK's that follow their partition's regionRegex (not `aws-global`), and aws-cdk-lib's. */
+  const realRegions = [
+    ...new Set([
+      ...partitions.flatMap(({ regionRegex, regions }) =>
+        Object.keys(regions).filter((region) => new RegExp(regionRegex).test(region)),
+      ),
+      ...RegionInfo.regions.map(({ name }) => name),
+    ]),
+  ].sort();
+  const good = [
+    'eu-west-1',
+    'ap-southeast-5',
+    'cn-northwest-1',
+    'us-gov-west-1',
+    'us-isof-south-1',
+    'eu-isoe-west-1',
+    'eusc-de-east-1',
+    // Not a region yet, but of a region's form: new regions keep it.
+    'eu-south-3',
+  ];
+  const bad = [
+    'Europe',
+    'eu-west',
+    'EU-WEST-1',
+    'eu_west_1',
+    'eu-west-1a', // an availability zone
+    'euw1', // an availability zone ID's region part
+    'europe-west1', // Google Cloud's form
+    'aws-global', // the SDK's pseudo-region for global endpoints
+    'e-west-1',
+    'europe-west-1',
+    'us-gov-iso-west-1',
+    'eu-west-1-',
+    'ap-southeasternmost-1', // the form, but 21 characters
+  ];
+
+  test('every real region has the form: each SDK partition lists some, and aws-cdk-lib knows the newest', () => {
+    expect(partitions.map(({ id }) => id)).toEqual(expect.arrayContaining(['aws', 'aws-cn', 'aws-us-gov', 'aws-eusc']));
+    expect(realRegions).toEqual(expect.arrayContaining(['us-east-1', 'us-isof-south-1', 'eusc-de-east-1']));
+    expect(realRegions.filter((region) => !acceptedByContext(region) || !acceptedByService(region))).toEqual([]);
+  });
+
+  test("the 20-character bound (the alarms' console URLs) holds for every real region", () => {
+    expect(realRegions.filter((region) => region.length > 20)).toEqual([]);
+  });
+
+  test.each(good.map((region) => [region]))('both accept %s', (region) => {
+    expect([acceptedByContext(region), acceptedByService(region)]).toEqual([true, true]);
+  });
+
+  test.each(bad.map((region) => [region]))('both refuse %p', (region) => {
+    expect([acceptedByContext(region), acceptedByService(region)]).toEqual([false, false]);
+  });
+
+  test('each edge keeps the pattern (the service cannot import the CDK app), and the two are one', () => {
+    expect(AWS_REGION_PATTERN.source).toBe(RULES.region.pattern.source);
   });
 });
 
