@@ -2,6 +2,7 @@
 // the README stays a front door, and the LICENSE is the license the packages declare.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { VERDICT_LABELS } from '../tools/verify/report';
 import { ROOT, anchors, documentationFiles, links, read, slug, tableLines } from './support/markdown';
 
 const files = documentationFiles();
@@ -22,6 +23,7 @@ describe('the documentation files', () => {
         'docs/security.md',
         'docs/service.md',
         'docs/troubleshooting.md',
+        'docs/verify.md',
         'tools/preflight/README.md',
         'tools/traces/README.md',
         'tools/verify/README.md',
@@ -88,6 +90,20 @@ describe('the README is a front door', () => {
     const linked = new Set(links(read('README.md')).map(({ target }) => target.split('#')[0]));
     const pages = files.filter((file) => file.startsWith('docs/'));
     expect(pages.filter((page) => !linked.has(page))).toEqual([]);
+  });
+});
+
+describe("the tools' READMEs are short, with the depth in docs/ (issue 23)", () => {
+  const readmes = files.filter((file) => file.startsWith('tools/'));
+
+  test.each(readmes)('%s is at most 100 lines', (file) => {
+    expect(read(file).split('\n').length).toBeLessThanOrEqual(100);
+  });
+
+  test("tools/verify/README.md names every verdict the report gives, and links the page with the tool's depth", () => {
+    const readme = read('tools/verify/README.md');
+    expect(Object.values(VERDICT_LABELS).filter((label) => !readme.includes(`\`${label}\``))).toEqual([]);
+    expect(links(readme).map(({ target }) => target)).toContain('../../docs/verify.md');
   });
 });
 

@@ -1,4 +1,4 @@
-// Prints a sample of `npm run verify` output for tools/verify/README.md, from a mocked run: the stand-in service on port 0 (it
+// Prints a sample of `npm run verify` output for docs/verify.md, from a mocked run: the stand-in service on port 0 (it
 // speaks traceresponse, and samples the run's requests once the mocked X-Ray's rule has reached it) and
 // aws-sdk-client-mock'd AWS. Run: npx tsx tools/verify/test/sample.ts
 // The stand-in's local URL is shown as a load balancer's, so the sample reads as it would after a deploy.
