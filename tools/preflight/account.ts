@@ -145,10 +145,16 @@ async function segmentDestination(expect: AccountExpectations, xray: XRayClient)
     if (destination === EXPECTED_SEGMENT_DESTINATION) {
       return pass(check, `${destination}${status}, as the stack expects: traces are found through X-Ray's API`);
     }
+    // X-Ray API reference, BatchGetTraces: "You cannot find traces through this API if Transaction Search is enabled
+    // since trace is not indexed in X-Ray". CloudWatch user guide, Enable Transaction Search: X-Ray indexes a share of
+    // the spans as trace summaries, 1% by default. tools/verify/xray.ts reads them with StartTraceRetrieval instead.
     return fail(
       check,
-      `${destination}${status}: CloudWatch Transaction Search is on, segments go to the aws/spans log group, and ` +
-        "X-Ray's API (npm run verify) finds no traces",
+      `${destination}${status}: CloudWatch Transaction Search is on, so segments go to the aws/spans log group: ` +
+        "X-Ray's BatchGetTraces finds none of them, and X-Ray indexes only a share of them as trace summaries " +
+        '(1% by default), all that its filter expressions search (the X-Ray groups, the search for the trace of an ' +
+        "access log line); npm run verify reads them all, through Transaction Search's retrieval API " +
+        '(StartTraceRetrieval)',
       `view traces under CloudWatch > Transaction Search, or send segments to X-Ray again ` +
         `(aws xray update-trace-segment-destination --destination XRay --region ${expect.region})`,
     );

@@ -4,7 +4,13 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CostExplorerClient, ListCostAllocationTagsCommand } from '@aws-sdk/client-cost-explorer';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { GetTraceSegmentDestinationCommand, XRayClient } from '@aws-sdk/client-xray';
+import {
+  BatchGetTracesCommand,
+  GetTraceSegmentDestinationCommand,
+  ListRetrievedTracesCommand,
+  StartTraceRetrievalCommand,
+  XRayClient,
+} from '@aws-sdk/client-xray';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CONTEXT_KEYS } from '../../../bin/context';
 import { COST_TAG_KEY } from '../../../lib/cost-budget';
@@ -12,6 +18,7 @@ import { checkAccount, type AccountExpectations } from '../account';
 import { COST_ALLOCATION_TAG_KEY } from '../assembly';
 import { defaultAwsClients } from '../cli';
 import { ADOPT_LOG_GROUP_KEY } from '../preflight';
+import { pollTraces, traceSegmentDestination } from '../../verify/xray';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -165,6 +172,47 @@ describe('what would fail the deploy', () => {
     expect(result).toMatchObject({ status: 'FAIL' });
     expect(result.detail).toMatch(/^CloudWatchLogs \(ACTIVE\): CloudWatch Transaction Search is on/);
     expect(result.fix).toMatch(/update-trace-segment-destination --destination XRay --region eu-west-1/);
+  });
+
+  test("Transaction Search's failure says what X-Ray's API still finds, and that npm run verify reads every trace", async () => {
+    xray.on(GetTraceSegmentDestinationCommand).resolves({ Destination: 'CloudWatchLogs', Status: 'ACTIVE' });
+    const { detail } = (await byCheck())['X-Ray trace segment destination'];
+    // X-Ray API reference, BatchGetTraces: "You cannot find traces through this API if Transaction Search is
+    // enabled"; CloudWatch user guide, Enable Transaction Search: 1% of spans indexed as trace summaries by default.
+    expect(detail).toMatch(/BatchGetTraces finds none of them/);
+    expect(detail).toMatch(/indexes only a share of them as trace summaries \(1% by default\)/);
+    expect(detail).toMatch(/npm run verify reads them .*StartTraceRetrieval/);
+    expect(detail).not.toMatch(/finds no traces/);
+  });
+
+  test('what the message says of npm run verify is what verify does with the same answer from X-Ray', async () => {
+    // verify's own check of the destination, then its polling as its run does for CloudWatchLogs (verify.ts preflight;
+    // tools/verify/test/verify.test.ts runs the whole command so): BatchGetTraces is never asked, the retrieval is.
+    xray.on(GetTraceSegmentDestinationCommand).resolves({ Destination: 'CloudWatchLogs', Status: 'ACTIVE' });
+    const traceId = '1-6b06cde3-27a98e30fccf306d757e8e5b';
+    xray.on(BatchGetTracesCommand).resolves({ Traces: [] });
+    xray.on(StartTraceRetrievalCommand).resolves({ RetrievalToken: 'token' });
+    xray.on(ListRetrievedTracesCommand).resolves({
+      RetrievalStatus: 'COMPLETE',
+      Traces: [{ Id: traceId, Spans: [{ Id: 'a1b2c3d4e5f60718', Document: JSON.stringify({ name: 'svc' }) }] }],
+    });
+    expect(await traceSegmentDestination(clients.xray)).toEqual({ destination: 'CloudWatchLogs' });
+    let now = 0;
+    const clock = {
+      now: () => now,
+      sleep: (ms: number) => {
+        now += ms;
+        return Promise.resolve();
+      },
+    };
+    const wanted = [{ xrayTraceId: traceId, expectedSpans: [{ span: 'GET /', xrayName: 'svc' }] }];
+    const { findings } = await pollTraces(clients.xray, wanted, {
+      source: 'transaction-search',
+      clock,
+      deadline: 60_000,
+    });
+    expect([...findings.keys()]).toEqual([traceId]);
+    expect(xray.commandCalls(BatchGetTracesCommand)).toHaveLength(0);
   });
 
   test('a call the identity may not make fails, naming the permission', async () => {
