@@ -85,6 +85,10 @@ let orderId: string;
 let read: Sent;
 let rejected: Sent;
 let unrecorded: Sent;
+/** A caller's W3C trace, its ID not time-prefixed, and the caller's span. */
+let w3c: { sent: Sent; traceId: string; parentId: string };
+/** A caller's full X-Amzn-Trace-Id (Root, Parent, Sampled). */
+let amzn: { sent: Sent; root: string; parentId: string };
 
 beforeAll(async () => {
   dynalite = await Dynalite.start();
@@ -113,6 +117,24 @@ beforeAll(async () => {
   orderId = (order.reply.json().order as { id: string }).id;
   read = await send(request(task.service.url(`/orders/${orderId}`)));
   rejected = await send(postOrder(task.service, { quantity: 2 }));
+  // 0x0a1b2c3d seconds is 1975: the exporter's timestamp validation would drop this ID (segment.go,
+  // convertToAmazonTraceID) unless its feature gate exporter.awsxray.skiptimestampvalidation is on.
+  const w3cTrace = { traceId: `0a1b2c3d${randomBytes(12).toString('hex')}`, parentId: randomBytes(8).toString('hex') };
+  w3c = {
+    sent: await send(
+      request(task.service.url('/'), { headers: { traceparent: `00-${w3cTrace.traceId}-${w3cTrace.parentId}-00` } }),
+    ),
+    ...w3cTrace,
+  };
+  const amznTrace = { root: albRoot(), parentId: randomBytes(8).toString('hex') };
+  amzn = {
+    sent: await send(
+      request(task.service.url('/'), {
+        headers: { 'x-amzn-trace-id': `Root=${amznTrace.root};Parent=${amznTrace.parentId};Sampled=1` },
+      }),
+    ),
+    ...amznTrace,
+  };
 
   // Every document each trace is to have (docs/service.md, "The spans of one order"): the service segment and its
   // steps; for the order also the pricing call, the pricing side's own segment and the DynamoDB call.
@@ -121,6 +143,8 @@ beforeAll(async () => {
     task.xray.segmentsOf(order.xrayTraceId, 6),
     task.xray.segmentsOf(read.xrayTraceId, 3),
     task.xray.segmentsOf(rejected.xrayTraceId, 1),
+    task.xray.segmentsOf(w3c.sent.xrayTraceId, 2),
+    task.xray.segmentsOf(amzn.sent.xrayTraceId, 2),
   ]);
 });
 
@@ -152,7 +176,9 @@ describe('the service', () => {
       read: read.reply.status,
       rejected: rejected.reply.status,
       unrecorded: unrecorded.reply.status,
-    }).toEqual({ alb: 200, order: 201, read: 200, rejected: 400, unrecorded: 200 });
+      w3c: w3c.sent.reply.status,
+      amzn: amzn.sent.reply.status,
+    }).toEqual({ alb: 200, order: 201, read: 200, rejected: 400, unrecorded: 200, w3c: 200, amzn: 200 });
   });
 });
 
@@ -197,6 +223,28 @@ describe('a request from the load balancer (GET / with its Root-only X-Amzn-Trac
 
   test('has the step “about” as a subsegment of the service segment', () => {
     expect(one(alb.sent, 'about')).toMatchObject({ type: 'subsegment', parent_id: serviceSegment(alb.sent).id });
+  });
+});
+
+describe('a request in a caller’s trace', () => {
+  test('a W3C traceparent whose ID is not a recent time: X-Ray gets the caller’s trace ID, the segment its parent', () => {
+    expect(w3c.sent.traceId).toBe(w3c.traceId);
+    const segment = documentsOf(w3c.sent).find((d) => d.name === DEFAULTS.serviceName);
+    expect(segment).toMatchObject({ trace_id: toXRayTraceId(w3c.traceId), parent_id: w3c.parentId });
+    expect(segment).not.toHaveProperty('type');
+  });
+
+  test('a W3C traceparent: the lines carry the same X-Ray trace ID', () => {
+    const lines = task.service.linesOf(w3c.traceId);
+    expect(lines.map((l) => l.msg)).toContain('request completed');
+    expect(new Set(lines.map((l) => l.xray_trace_id))).toEqual(new Set([toXRayTraceId(w3c.traceId)]));
+  });
+
+  test('a full X-Amzn-Trace-Id: the Root is the trace, Parent the segment’s parent, and no annotation repeats it', () => {
+    expect(amzn.sent.xrayTraceId).toBe(amzn.root);
+    const segment = documentsOf(amzn.sent).find((d) => d.name === DEFAULTS.serviceName);
+    expect(segment).toMatchObject({ trace_id: amzn.root, parent_id: amzn.parentId });
+    expect(segment).not.toHaveProperty('annotations');
   });
 });
 
@@ -267,7 +315,7 @@ describe('an order (POST /orders, kept in the DynamoDB table)', () => {
 });
 
 describe('every document', () => {
-  const recorded = () => [alb.sent, order, read, rejected].flatMap(documentsOf);
+  const recorded = () => [alb.sent, order, read, rejected, w3c.sent, amzn.sent].flatMap(documentsOf);
 
   test('links the log group by the name and the ARN the task gives the service', () => {
     const links = recorded().map((d) => (d.aws as { cloudwatch_logs?: unknown }).cloudwatch_logs);
