@@ -37,6 +37,8 @@ type Document = Record<string, unknown> & { id: string; trace_id: string; name: 
 const TABLE = 'OtelFargateStack-OrdersTable-TRANSLATOR1';
 /** The task's log group, named as ObservedTaskDefinition names it to the service (its logGroupArn). */
 const LOG_GROUP: TaskLogGroup = { name: DEFAULTS.logGroupName, arn: logGroupArn(DEFAULTS.logGroupName, TEST_REGION) };
+/** The client's address as the load balancer saw it: the last X-Forwarded-For entry. */
+const ALB_SEEN_ADDRESS = '203.0.113.7';
 /** The user agent the stand-in's rule at rate 0 matches: its requests are not recorded. */
 const UNRECORDED_AGENT = 'translator-test/unrecorded';
 /** The key docs/architecture.md tells users to search for an access log line's trace (`annotation[<key>] = "1-…"`). */
@@ -112,7 +114,9 @@ beforeAll(async () => {
 
   unrecorded = await send(request(task.service.url('/'), { headers: { 'user-agent': UNRECORDED_AGENT } }));
   const root = albRoot();
-  alb = { sent: await send(request(task.service.url('/'), { headers: { 'x-amzn-trace-id': `Root=${root}` } })), root };
+  // As the load balancer forwards it: its Root, and the address it saw appended to X-Forwarded-For.
+  const albHeaders = { 'x-amzn-trace-id': `Root=${root}`, 'x-forwarded-for': `198.51.100.1, ${ALB_SEEN_ADDRESS}` };
+  alb = { sent: await send(request(task.service.url('/'), { headers: albHeaders })), root };
   order = await send(postOrder(task.service, { sku: 'translator-1', quantity: 2 }));
   orderId = (order.reply.json().order as { id: string }).id;
   read = await send(request(task.service.url(`/orders/${orderId}`)));
@@ -219,6 +223,11 @@ describe('a request from the load balancer (GET / with its Root-only X-Amzn-Trac
   test('its line holds the same Root as alb_trace_id, to search the logs by', () => {
     const completed = task.service.linesOf(alb.sent.traceId).find((l) => l.msg === 'request completed');
     expect(completed?.alb_trace_id).toBe(alb.root);
+  });
+
+  test('shows as its client IP the address the load balancer saw, the last X-Forwarded-For entry', () => {
+    // http.go: client.address, which the service sets from X-Forwarded-For (docs/service.md), wins over the peer.
+    expect(serviceSegment(alb.sent).http).toMatchObject({ request: { client_ip: ALB_SEEN_ADDRESS } });
   });
 
   test('has the step “about” as a subsegment of the service segment', () => {
