@@ -21,6 +21,7 @@ import {
 } from '../../../app/test/support/service';
 import { samplingRule } from '../../../app/test/support/xray-proxy';
 import { DEFAULTS } from '../../../lib/settings';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { container, environmentOf, synthTemplate } from '../../../test/helpers';
 import { toXRayTraceId } from '../../verify/ids';
 import type { GapKind } from '../../verify/report';
@@ -45,6 +46,10 @@ const UNRECORDED_AGENT = 'translator-test/unrecorded';
 const SEARCHED_KEY = /^annotation\[([^\]]+)\] = "1-…"$/m.exec(
   fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8'),
 )?.[1];
+
+/** The default stack's template, synthesized once (the first synthesis loads aws-cdk-lib: seconds). */
+let template: Template | undefined;
+const stackTemplate = () => (template ??= synthTemplate());
 
 let dynalite: Dynalite;
 let dynaliteStopped = false;
@@ -160,7 +165,7 @@ afterAll(async () => {
 
 describe('the service', () => {
   test('runs with the environment the task definition gives its container, pointed at this collector', () => {
-    const template = synthTemplate();
+    const template = stackTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
     const expected = serviceTaskEnvironment(
@@ -532,6 +537,15 @@ describe('a request the store cannot serve (5xx: the table unreachable)', () => 
   test('marks the service segment fault, not error', () => {
     expect(serviceSegment(failed)).toMatchObject({ http: { response: { status: 503 } }, fault: true, error: false });
   });
+
+  test('is in the stack’s faults group: its filter names the service as the segment does, and asks fault = true', () => {
+    const groups = Object.values(stackTemplate().findResources('AWS::XRay::Group')).map(
+      (group) => (group as { Properties: { FilterExpression: string } }).Properties.FilterExpression,
+    );
+    const faults = groups.find((expression) => expression.endsWith('{ fault = true }'));
+    expect(faults).toBe(`service(${JSON.stringify(serviceSegment(failed).name)}) { fault = true }`);
+    expect(serviceSegment(failed).fault).toBe(true);
+  }, 30_000);
 
   test('marks the DynamoDB subsegment fault, with the connection error as its cause', () => {
     const call = one(failed, 'DynamoDB');
