@@ -344,6 +344,12 @@ describe('every document', () => {
     }
   });
 
+  test('was exported without a warning or an error in the collector’s log', () => {
+    const levels = task.collector.logs.map((line) => (JSON.parse(line) as { level: string }).level);
+    expect(levels.length).toBeGreaterThan(0);
+    expect(task.collector.logs.filter((_, i) => !['debug', 'info'].includes(levels[i]))).toEqual([]);
+  });
+
   test('was sent signed, as PutTraceSegments to X-Ray is', () => {
     for (const call of task.xray.segmentCalls) expect(call.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=/);
   });
