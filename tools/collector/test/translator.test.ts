@@ -1,12 +1,15 @@
 // Traces through the real translator (issue 20, item 2): the built service (app/dist/main.js) with the task
 // definition's environment, keeping orders in a DynamoDB table (dynalite), exports OTLP to the real collector with the
 // task's configuration (lib/config/collector.yaml); its awsxray exporter sends PutTraceSegments to the X-Ray stand-in,
-// which keeps each segment document as the exporter wrote it. The tests read those documents, then hand them to
+// which keeps each segment document as the exporter wrote it. As in a Fargate task, the service finds its task through
+// ECS_CONTAINER_METADATA_URI_V4 (a local stand-in here) with FireLens logging. The tests read those documents, then hand them to
 // `npm run verify`'s own run as BatchGetTraces answers. What the exporter does is in
 // opentelemetry-collector-contrib v0.143.0, exporter/awsxrayexporter/internal/translator/: segment.go (MakeSegment:
 // names, parent_id, type, annotations from indexed_attributes, the allowDot feature gate), aws.go (makeAws:
 // cloudwatch_logs from aws.log.group.*, operation and table_name), cause.go (fault and error from the status code).
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
@@ -53,6 +56,30 @@ const stackTemplate = () => (template ??= synthTemplate());
 
 let dynalite: Dynalite;
 let dynaliteStopped = false;
+let taskMetadata: http.Server;
+
+/** The task as ECS's task metadata endpoint v4 describes it, for the service's ECS resource detector. */
+const TASK_ARN = `arn:aws:ecs:${TEST_REGION}:123456789012:task/otel/0123456789abcdef0123456789abcdef`;
+const CONTAINER_ARN = `arn:aws:ecs:${TEST_REGION}:123456789012:container/otel/0123456789abcdef0123456789abcdef/app`;
+
+/**
+ * A stand-in for the task metadata endpoint v4 of a Fargate task whose service container logs through FireLens: the
+ * container at `/`, the task at `/task` (the fields @opentelemetry/resource-detector-aws's AwsEcsDetector reads).
+ */
+async function startTaskMetadata(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify(
+        req.url?.endsWith('/task')
+          ? { Cluster: 'otel', TaskARN: TASK_ARN, Family: 'otel-service', Revision: '7', LaunchType: 'FARGATE' }
+          : { ContainerARN: CONTAINER_ARN, LogDriver: 'awsfirelens', LogOptions: {} },
+      ),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
 let task: LocalTask;
 
 /** What one request got: the answer, and the trace it was recorded under in both forms. */
@@ -98,6 +125,7 @@ let w3c: { sent: Sent; traceId: string; parentId: string };
 let amzn: { sent: Sent; root: string; parentId: string };
 
 beforeAll(async () => {
+  taskMetadata = await startTaskMetadata();
   dynalite = await Dynalite.start();
   await dynalite.createOrdersTable(TABLE);
   task = await LocalTask.start({
@@ -113,7 +141,10 @@ beforeAll(async () => {
       }),
       samplingRule({ RuleName: 'everything', Priority: 2, FixedRate: 1 }),
     ],
-    serviceEnvironment: dynalite.serviceEnv(TABLE),
+    serviceEnvironment: {
+      ...dynalite.serviceEnv(TABLE),
+      ECS_CONTAINER_METADATA_URI_V4: `http://127.0.0.1:${(taskMetadata.address() as AddressInfo).port}/v4/app`,
+    },
   });
   await task.service.waitForLine((line) => line.msg === 'sampling rules loaded');
 
@@ -160,6 +191,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await task?.stop();
   if (!dynaliteStopped) await dynalite?.stop();
+  taskMetadata?.close();
   closeAgent();
 });
 
@@ -201,6 +233,21 @@ describe('a request from the load balancer (GET / with its Root-only X-Amzn-Trac
       error: false,
     });
     expect(segment).not.toHaveProperty('type');
+  });
+
+  test('has the origin of a Fargate task, under which the docs’ service map draws the service', () => {
+    const architecture = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8');
+    const node = /service\["([^<"]+)<br\/>([^"]+)"\]/.exec(architecture);
+    expect(node?.slice(1)).toEqual([DEFAULTS.serviceName, 'AWS::ECS::Fargate']);
+    expect(serviceSegment(alb.sent)).toMatchObject({ name: node![1], origin: node![2] });
+  });
+
+  test('names the task in aws.ecs, from the task metadata endpoint', () => {
+    expect((serviceSegment(alb.sent).aws as { ecs?: unknown }).ecs).toMatchObject({
+      task_arn: TASK_ARN,
+      container_arn: CONTAINER_ARN,
+      launch_type: 'fargate',
+    });
   });
 
   test('has the X-Ray trace ID that every line the service wrote for it carries as xray_trace_id', () => {
@@ -331,7 +378,7 @@ describe('an order (POST /orders, kept in the DynamoDB table)', () => {
 describe('every document', () => {
   const recorded = () => [alb.sent, order, read, rejected, w3c.sent, amzn.sent].flatMap(documentsOf);
 
-  test('links the log group by the name and the ARN the task gives the service', () => {
+  test('links the log group by the name and the ARN the task gives the service, though FireLens logging gives none', () => {
     const links = recorded().map((d) => (d.aws as { cloudwatch_logs?: unknown }).cloudwatch_logs);
     expect(links.length).toBeGreaterThanOrEqual(12);
     for (const link of links) expect(link).toEqual([{ log_group: LOG_GROUP.name, arn: LOG_GROUP.arn }]);
