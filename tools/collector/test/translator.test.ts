@@ -80,6 +80,7 @@ async function startTaskMetadata(): Promise<http.Server> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
 }
+
 let task: LocalTask;
 
 /** What one request got: the answer, and the trace it was recorded under in both forms. */
