@@ -123,7 +123,7 @@ describe('bad props fail with what to do', () => {
 
 test('the budget resource itself validates against CloudFormation’s schema at synth', () => {
   // CDK's synth-time CloudFormation validation (cdk.json) checks the template; a bad property would throw here.
-  const stack = new Stack(newApp(), 'S', { env: { region: TEST_REGION } });
+  const stack = new Stack(newApp({}, { builtinValidation: true }), 'S', { env: { region: TEST_REGION } });
   new CostBudget(stack, 'B', { monthlyLimitUsd: 10, email: 'a@example.com' });
   expect(() => Template.fromStack(stack)).not.toThrow();
 });
