@@ -2,13 +2,11 @@
 // that names the variable and what it accepts, so a misconfigured task fails fast and says why in its logs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from './logger';
+import { createLogger, LOG_LEVELS, type LogLevel } from './logger';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTEL_LOG_LEVEL's values, as the OpenTelemetry specification names them. */
 export const SDK_LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 export type SdkLogLevel = (typeof SDK_LOG_LEVELS)[number];
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
   /** Public listener port; 0 picks a free port (tests). */
