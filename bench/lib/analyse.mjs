@@ -1,5 +1,6 @@
 // Turns the raw rounds into per-variant medians, pair-by-pair ratios within each round, and the targets.
 import { spread } from './stats.mjs';
+import { taskCost, taskCostTargets } from './task-cost.mjs';
 
 const METRICS = {
   'home.rps': (c) => c.phases.home.rps,
@@ -41,6 +42,10 @@ export const PAIRS = [
   ['b-ddb', 'b'],
   ['b-ddb', 'a-ddb'],
   ['b-rule-ddb', 'a-ddb'],
+  ['b-collector', 'a'],
+  ['b-collector', 'b'],
+  ['b-rule-collector', 'a'],
+  ['b-rule-collector', 'b-rule'],
 ];
 export const RATIO_METRICS = [
   'home.rps',
@@ -108,7 +113,14 @@ export function analyse(results) {
     ratios[key].startupMs = { median: perVariant[x].startupMs.median / perVariant[y].startupMs.median };
   }
 
-  return { perVariant, ratios, targets: targets(results, perVariant, ratios), dynamodb: dynamodbCosts(results) };
+  const task = taskCost(results);
+  return {
+    perVariant,
+    ratios,
+    targets: [...taskCostTargets(task), ...targets(results, perVariant, ratios)],
+    dynamodb: dynamodbCosts(results),
+    taskCost: task,
+  };
 }
 
 /**
