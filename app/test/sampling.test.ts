@@ -294,8 +294,11 @@ describe('trace context from callers', () => {
         const reply = await postOrder(service, { sku: 'HOP-1', quantity: 1 });
         const { traceId, sampled: recorded } = traceResponse(reply);
         expect(recorded).toBe(true);
+        // Both spans: the client span ends after the hop's server span and may come in a later export.
         const spans = await receiver.waitFor((all) =>
-          all.some((s) => s.traceId === traceId && s.name === 'GET /prices/:sku'),
+          ['GET /prices/:sku', 'pricing.call'].every((name) =>
+            all.some((s) => s.traceId === traceId && s.name === name),
+          ),
         );
         const hop = spans.find((s) => s.traceId === traceId && s.name === 'GET /prices/:sku')!;
         expect(hop.parentSpanId).toBe(spans.find((s) => s.traceId === traceId && s.name === 'pricing.call')!.spanId);
