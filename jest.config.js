@@ -14,6 +14,8 @@ module.exports = {
       testMatch: ['**/*.test.ts'],
       transform: { '^.+\\.ts$': '@swc/jest' },
       setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
+      // The real OpenTelemetry Collector, built once with Go and cached (tools/collector/build.ts).
+      globalSetup: '<rootDir>/tools/collector/jest-global-setup.ts',
     },
     '<rootDir>/app',
   ],
