@@ -296,6 +296,11 @@ describe('a request in a caller’s trace', () => {
     expect(segment).not.toHaveProperty('type');
   });
 
+  test('a W3C traceparent flagged not sampled is recorded all the same when the rule records it (docs/security.md)', () => {
+    expect(w3c.sent.sampled).toBe(true);
+    expect(documentsOf(w3c.sent)).not.toEqual([]);
+  });
+
   test('a W3C traceparent: the lines carry the same X-Ray trace ID', () => {
     const lines = task.service.linesOf(w3c.traceId);
     expect(lines.map((l) => l.msg)).toContain('request completed');
