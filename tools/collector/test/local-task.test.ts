@@ -4,20 +4,20 @@
 import { SAMPLER_ENVIRONMENT } from '../../../lib/observed-task-definition';
 import { LocalTask, logGroupArn, serviceTaskEnvironment } from '../local-task';
 
-const collector = { otlpEndpoint: 'http://127.0.0.1:14317', samplingEndpoint: 'http://127.0.0.1:12000' };
+const ports = { otlpGrpc: 14317, samplingProxy: 12000 };
 const logGroup = { name: 'otel-test', arn: logGroupArn('otel-test', 'eu-west-1') };
 
 describe('serviceTaskEnvironment', () => {
-  const environment = serviceTaskEnvironment(collector, 'otel-fargate-service', logGroup);
+  const environment = serviceTaskEnvironment(ports, 'otel-fargate-service', logGroup);
 
-  test('sends OTLP to the collector’s receiver', () => {
-    expect(environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(collector.otlpEndpoint);
+  test('sends OTLP to the collector’s receiver, on localhost as in the task', () => {
+    expect(environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://localhost:14317');
   });
 
   test('keeps the task’s X-Ray sampler and its polling interval, asking the collector’s awsproxy', () => {
     expect(environment.OTEL_TRACES_SAMPLER).toBe(SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER);
     const interval = /polling_interval=\d+/.exec(SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER_ARG)![0];
-    expect(environment.OTEL_TRACES_SAMPLER_ARG).toBe(`endpoint=${collector.samplingEndpoint},${interval}`);
+    expect(environment.OTEL_TRACES_SAMPLER_ARG).toBe(`endpoint=http://localhost:12000,${interval}`);
   });
 
   test('names the log group by name and ARN, as the task does', () => {

@@ -30,7 +30,7 @@ import { toXRayTraceId } from '../../verify/ids';
 import type { GapKind } from '../../verify/report';
 import { verify, type VerifyOutcome } from '../../verify/verify';
 import { FakeAws, FakeClock, SAMPLING_RULE_NAME, type ReceivedRequest } from '../../verify/test/fakes';
-import { TASK_CONFIG_PATH } from '../collector';
+import { TASK_CONFIG_PATH, TASK_PORTS } from '../collector';
 import { LocalTask, logGroupArn, serviceTaskEnvironment, type TaskLogGroup } from '../local-task';
 
 jest.setTimeout(60_000);
@@ -197,18 +197,23 @@ afterAll(async () => {
 });
 
 describe('the service', () => {
-  test('runs with the environment the task definition gives its container, pointed at this collector', () => {
+  test('runs with the environment the task definition gives its container, on this collector’s ports', () => {
     const template = stackTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
-    const expected = serviceTaskEnvironment(
-      { otlpEndpoint: 'http://localhost:4317', samplingEndpoint: 'http://localhost:2000' },
-      DEFAULTS.serviceName,
-      LOG_GROUP,
-    );
+    const expected = serviceTaskEnvironment(TASK_PORTS, DEFAULTS.serviceName, LOG_GROUP);
     const resolved = Object.fromEntries(Object.keys(expected).map((key) => [key, resolve(environment[key])]));
     expect(resolved).toEqual(expected);
-    expect(task.serviceEnvironment.OTEL_RESOURCE_ATTRIBUTES).toBe(expected.OTEL_RESOURCE_ATTRIBUTES);
+    // The service here got the same values but for the collector's ports.
+    const { otlpGrpc, samplingProxy } = task.collector.ports;
+    const onTaskPorts = (value: string) =>
+      value
+        .replace(`:${otlpGrpc}`, `:${TASK_PORTS.otlpGrpc}`)
+        .replace(`:${samplingProxy}`, `:${TASK_PORTS.samplingProxy}`);
+    const given = Object.fromEntries(
+      Object.keys(expected).map((key) => [key, onTaskPorts(task.serviceEnvironment[key])]),
+    );
+    expect(given).toEqual(resolved);
   }, 30_000); // the first synthesis loads aws-cdk-lib
 
   test('answered each request as its contract says', () => {
