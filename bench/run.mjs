@@ -19,9 +19,11 @@ import {
   VARIANT_IDS,
 } from './lib/variants.mjs';
 import { startDynalite } from './lib/dynalite.mjs';
+import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
+import { countInstructions, instructionsUnavailable } from './lib/instructions.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -43,6 +45,10 @@ const config = {
   starts: Number(options.starts ?? (quick ? 3 : 9)),
   soakS: quick ? 10 : 60,
   profileS: quick ? 3 : 6,
+  // Requests per callgrind window: enough that a major collection or a batch export falls in every window alike.
+  instructions: quick
+    ? { warmup: 1000, requests: 300, windows: 3, connections: 4 }
+    : { warmup: 3000, requests: 1000, windows: 3, connections: 4 },
 };
 
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -96,7 +102,7 @@ function takeSpans() {
 }
 
 const proxies = await startSamplingProxies(repoRoot);
-const wanted = options.variants ? options.variants.split(',') : [...VARIANT_IDS, ...DYNAMODB_IDS];
+const wanted = options.variants ? options.variants.split(',') : [...VARIANT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS];
 const dynamo = wanted.some((id) => DYNAMODB_IDS.includes(id)) ? await startDynalite(repoRoot) : undefined;
 const allVariants = defineVariants({
   repoRoot,
@@ -107,6 +113,11 @@ const allVariants = defineVariants({
   proxies,
   dynamo,
 });
+// The task's cost (issue 20): (b) and (b-rule) exporting to the real collector, started now for the whole run.
+allVariants.push(
+  ...(await collectorVariants({ variants: allVariants, wanted, repoRoot, cpu: pinned ? 1 : undefined, log })),
+);
+const sidecars = allVariants.filter((v) => v.collector).map((v) => v.collector);
 const unknown = wanted.filter((id) => !allVariants.some((v) => v.id === id));
 if (unknown.length > 0) {
   throw new Error(`unknown variant ${unknown.join(', ')}; known: ${allVariants.map((v) => v.id).join(', ')}`);
@@ -188,7 +199,7 @@ await takeSpans();
 /** CPU used by this harness (with the load generator in it) and by the sink. */
 function ourCpuMicros() {
   const usage = process.cpuUsage();
-  return usage.user + usage.system + cpuMicros(sink.pid);
+  return usage.user + usage.system + cpuMicros(sink.pid) + sidecars.reduce((sum, s) => sum + cpuMicros(s.helperPid), 0);
 }
 
 /**
@@ -196,7 +207,7 @@ function ourCpuMicros() {
  * cores), or how far the server fell short of a fully busy core although the load should saturate it.
  */
 function interference(cell) {
-  const { foreignShare, serverCpuShare } = cell.phases.home;
+  const { foreignShare, serverCpuShare } = cell.phases.home; // with a collector: the task's share (both processes)
   return Math.max(foreignShare ? Math.max(foreignShare.server, foreignShare.load) : 0, 1 - serverCpuShare);
 }
 
@@ -224,45 +235,58 @@ async function cell(variant, round) {
   const stderrPath = path.join(stderrDir, `${variant.id}-round${round + 1}.log`);
   const sampledBefore = variant.sampling?.sampledCount() ?? 0;
   const decisionsBefore = variant.sampling?.requestCount() ?? 0;
+  await variant.collector?.begin();
   const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
   await waitFor200(child, port, '/healthz');
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
+  // A variant with the real collector: the server under test is the task, the service and the collector on its core.
+  const collectorCpu = () => (variant.collector ? cpuMicros(variant.collector.pid) : 0);
   const measure = async (name, workload, fn) => {
-    const before = { server: cpuMicros(child.pid), ours: ourCpuMicros(), cores: cpuBusyMicros() };
+    const before = {
+      server: cpuMicros(child.pid),
+      collector: collectorCpu(),
+      ours: ourCpuMicros(),
+      cores: cpuBusyMicros(),
+    };
     const result = await fn();
     const cpu = cpuMicros(child.pid) - before.server;
+    const collector = collectorCpu() - before.collector;
     const ours = ourCpuMicros() - before.ours;
     const cores = cpuBusyMicros().map((busy, i) => busy - before.cores[i]);
     served[workload.path] += result.sent;
     phases[name] = {
       ...result,
       cpuUsPerRequest: cpu / result.responses,
-      serverCpuShare: cpu / 1e6 / result.elapsedS,
+      ...(variant.collector ? { collectorCpuUsPerRequest: collector / result.responses } : {}),
+      serverCpuShare: (cpu + collector) / 1e6 / result.elapsedS,
       // CPU that other processes (or the hypervisor) took from the server's core and from the load generator's.
       foreignShare: pinned
         ? {
-            server: Math.max(0, cores[serverCpu] - cpu) / 1e6 / result.elapsedS,
+            server: Math.max(0, cores[serverCpu] - cpu - collector) / 1e6 / result.elapsedS,
             load: Math.max(0, cores[0] - ours) / 1e6 / result.elapsedS,
           }
         : undefined,
     };
   };
-  const closed = (workload, durationS) => closedLoop({ port, workload, durationS, connections: config.connections });
+  const alb = variant.albHeader !== false;
+  const closed = (workload, durationS) =>
+    closedLoop({ port, workload, durationS, connections: config.connections, alb });
 
   served['/'] += (await closed(WORKLOADS.home, config.warmupS)).sent;
   await measure('home', WORKLOADS.home, () => closed(WORKLOADS.home, config.durationS));
   served['/orders'] += (await closed(WORKLOADS.orders, 1)).sent;
   await measure('orders', WORKLOADS.orders, () => closed(WORKLOADS.orders, config.durationS));
   await measure('open', WORKLOADS.home, () =>
-    openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
+    openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS, alb }),
   );
   const rssMB = peakRssMB(child.pid);
   // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
   // give it the time to report the last second before it stops.
   if (variant.sampling) await sleep(1500);
   const stop = await stopServer(child);
-  const spans = await takeSpans();
+  // With the real collector, what the X-Ray stand-in received once the collector delivered it, counted alike.
+  const spans = variant.collector ? await variant.collector.take() : await takeSpans();
   const lost = {};
   let sampling;
   if (variant.sampling) {
@@ -318,6 +342,26 @@ for (let round = 0; round < config.rounds; round += 1) {
     );
   }
   results.rounds.push(cells);
+}
+
+// --- instructions per GET / under callgrind: the figure the machine's other load does not move --------------------
+if (!options['no-instructions']) {
+  const ids = (options.instructions ?? 'a0,a,b-rule,b-rule-bare,b-none,lean').split(',').filter((id) => byId[id]);
+  const unavailable = instructionsUnavailable();
+  results.instructions = { config: config.instructions, variants: {}, unavailable };
+  if (unavailable) log(`instructions not counted: ${unavailable}`);
+  for (const id of unavailable ? [] : ids) {
+    log(`instructions: ${id} under callgrind`);
+    results.instructions.variants[id] = await countInstructions(byId[id], {
+      workload: WORKLOADS.home,
+      ...config.instructions,
+      cpu: serverCpu,
+      outDir: path.join(benchDir, '.cache', 'callgrind'),
+      stderrPath: path.join(stderrDir, `instructions-${id}.log`),
+    });
+    await takeSpans();
+    log(`instructions: ${id} ${(results.instructions.variants[id].perRequest / 1000).toFixed(1)} k per GET /`);
+  }
 }
 
 // --- 60-second run of (b) at saturation: does any span get lost? ---------------------------------------------
@@ -376,13 +420,21 @@ if (!options['no-profile']) {
       stderrPath: path.join(stderrDir, `profile-${variant.id}.log`),
     });
     await waitFor200(child, port, '/healthz');
-    await closedLoop({ port, workload: WORKLOADS.home, durationS: config.warmupS, connections: config.connections });
+    const alb = variant.albHeader !== false;
+    await closedLoop({
+      port,
+      workload: WORKLOADS.home,
+      durationS: config.warmupS,
+      connections: config.connections,
+      alb,
+    });
     const windowStartUs = Number(process.hrtime.bigint() / 1000n);
     const load = await closedLoop({
       port,
       workload: WORKLOADS.home,
       durationS: config.profileS,
       connections: config.connections,
+      alb,
     });
     const windowEndUs = Number(process.hrtime.bigint() / 1000n);
     await stopServer(child);
@@ -402,6 +454,7 @@ if (!options['no-profile']) {
 }
 
 sink.send({ type: 'stop' });
+await Promise.all(sidecars.map((sidecar) => sidecar.stop()));
 await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
 await dynamo?.stop?.();
 results.elapsedS = (performance.now() - started) / 1000;

@@ -3,6 +3,7 @@
 // this module runs before bench/'s own dependencies exist.
 import { parseArgs } from 'node:util';
 import { DYNAMODB_IDS, EXPERIMENT_IDS, VARIANT_IDS } from './variants.mjs';
+import { COLLECTOR_IDS } from './collector.mjs';
 
 /** A wrong command line: the message is printed as one line, and the exit code is 2. */
 export class UsageError extends Error {}
@@ -24,8 +25,9 @@ export const OPTIONS = {
     value: 'ids',
     ids: true,
     describe:
-      `The variants to run, comma-separated (default \`${[...VARIANT_IDS, ...DYNAMODB_IDS].join(',')}\`, the last ` +
-      `${DYNAMODB_IDS.length} with orders in a DynamoDB table (dynalite); the experiments on (b): ` +
+      `The variants to run, comma-separated (default \`${[...VARIANT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS].join(',')}\`: ` +
+      `\`${DYNAMODB_IDS.join('`, `')}\` with orders in a DynamoDB table (dynalite), \`${COLLECTOR_IDS.join('`, `')}\` ` +
+      'exporting to the real collector (built with Go, tools/collector/build.ts); the experiments on (b): ' +
       `\`${EXPERIMENT_IDS.join('`, `')}\`); writes \`bench/results/partial.md\` unless \`--out\` names it.`,
   },
   rounds: { type: 'string', value: 'n', whole: true, describe: 'Rounds of every variant (default 5; 2 with --quick).' },
@@ -53,6 +55,15 @@ export const OPTIONS = {
     ids: true,
     describe: 'The variants to CPU-profile, comma-separated (default `b,a,a0`).',
   },
+  instructions: {
+    type: 'string',
+    value: 'ids',
+    ids: true,
+    describe:
+      "The variants whose instructions per GET / are counted under valgrind's callgrind, comma-separated " +
+      '(default `a0,a,b-rule,b-rule-bare,b-none,lean`; about a minute and a half each).',
+  },
+  'no-instructions': { type: 'boolean', describe: 'Skip the instruction counts (they need valgrind).' },
   'no-soak': { type: 'boolean', describe: 'Skip the 60-second run of (b) that counts lost spans.' },
   'no-profile': { type: 'boolean', describe: 'Skip the CPU profiles.' },
   'no-image': { type: 'boolean', describe: "Skip the image sizes (they `npm install` the peers' dependencies)." },
@@ -65,7 +76,7 @@ export const OPTIONS = {
   },
 };
 
-const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS, ...DYNAMODB_IDS];
+const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS];
 const flag = (name) => `--${name}${OPTIONS[name].value ? ` <${OPTIONS[name].value}>` : ''}`;
 
 /** The options as `node:util` parseArgs reads them. */
