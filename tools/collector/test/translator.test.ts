@@ -24,8 +24,7 @@ import {
 } from '../../../app/test/support/service';
 import { samplingRule } from '../../../app/test/support/xray-proxy';
 import { DEFAULTS } from '../../../lib/settings';
-import type { Template } from 'aws-cdk-lib/assertions';
-import { container, environmentOf, synthTemplate } from '../../../test/helpers';
+import { container, environmentOf, sharedTemplate } from '../../../test/helpers';
 import { toXRayTraceId } from '../../verify/ids';
 import type { GapKind } from '../../verify/report';
 import { verify, type VerifyOutcome } from '../../verify/verify';
@@ -49,10 +48,6 @@ const UNRECORDED_AGENT = 'translator-test/unrecorded';
 const SEARCHED_KEY = /^annotation\[([^\]]+)\] = "1-…"$/m.exec(
   fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8'),
 )?.[1];
-
-/** The default stack's template, synthesized once (the first synthesis loads aws-cdk-lib: seconds). */
-let template: Template | undefined;
-const stackTemplate = () => (template ??= synthTemplate());
 
 let dynalite: Dynalite;
 let dynaliteStopped = false;
@@ -198,7 +193,7 @@ afterAll(async () => {
 
 describe('the service', () => {
   test('runs with the environment the task definition gives its container, on this collector’s ports', () => {
-    const template = stackTemplate();
+    const template = sharedTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
     const expected = serviceTaskEnvironment(TASK_PORTS, DEFAULTS.serviceName, LOG_GROUP);
@@ -614,7 +609,7 @@ describe('a request the store cannot serve (5xx: the table unreachable)', () => 
   });
 
   test('is in the stack’s faults group: its filter names the service as the segment does, and asks fault = true', () => {
-    const groups = Object.values(stackTemplate().findResources('AWS::XRay::Group')).map(
+    const groups = Object.values(sharedTemplate().findResources('AWS::XRay::Group')).map(
       (group) => (group as { Properties: { FilterExpression: string } }).Properties.FilterExpression,
     );
     const faults = groups.find((expression) => expression.endsWith('{ fault = true }'));
