@@ -102,17 +102,18 @@ export class LocalTask {
       );
     }
     const region = options.region ?? 'us-east-1';
-    const ports: CollectorPorts = options.ports === 'task' ? TASK_PORTS : await freePorts();
     const xray = await FakeXRayProxy.start({ rules: options.rules ?? [DEFAULT_RULE] });
     let collector: Collector | undefined;
     try {
-      collector = await Collector.start({
-        binary,
-        xrayEndpoint: xray.endpoint,
-        ports,
-        region,
-        ...(options.onCollectorLog ? { onLog: options.onCollectorLog } : {}),
-      });
+      const start = (ports: CollectorPorts) =>
+        Collector.start({
+          binary,
+          xrayEndpoint: xray.endpoint,
+          ports,
+          region,
+          ...(options.onCollectorLog ? { onLog: options.onCollectorLog } : {}),
+        });
+      collector = options.ports === 'task' ? await start(TASK_PORTS) : await startOnFreePorts(start);
       const logGroup = options.logGroup ?? {
         name: DEFAULTS.logGroupName,
         arn: logGroupArn(DEFAULTS.logGroupName, region),
@@ -140,6 +141,23 @@ export class LocalTask {
       await this.collector.stop('SIGTERM');
     } finally {
       await this.xray.stop();
+    }
+  }
+}
+
+/**
+ * Free ports are free when picked, not when the collector binds them: another process on the machine (a test file
+ * beside this one) may take one in between. The collector then exits with `address already in use`; pick again.
+ */
+export async function startOnFreePorts(
+  start: (ports: CollectorPorts) => Promise<Collector>,
+  attempts = 3,
+): Promise<Collector> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePorts());
+    } catch (error) {
+      if (attempt >= attempts || !/address already in use/.test((error as Error).message)) throw error;
     }
   }
 }
