@@ -463,7 +463,8 @@ const served = {
 
 /**
  * One `npm run verify` run against the service, X-Ray answering with the exporter's documents after `tamper`. A run
- * whose traces stay incomplete polls until `timeoutMs` of virtual time: 20 s is 20 polls, 5 s of real time.
+ * whose traces stay incomplete polls until `timeoutMs` of virtual time: 40 s is 40 polls, 10 s of real time, ample
+ * for the service's and the collector's batches (about 1.5 s) on a loaded machine.
  */
 async function runVerify(
   form: (documents: Document[]) => Record<string, unknown>[],
@@ -560,7 +561,7 @@ describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces an
   beforeAll(async () => {
     const runs = [
       ...Object.entries(forms).map(([name, form]) => [name, runVerify(form)] as const),
-      ...tamperings.map(([name, , , tamper]) => [name, runVerify(asCompiled, tamper, 20_000)] as const),
+      ...tamperings.map(([name, , , tamper]) => [name, runVerify(asCompiled, tamper, 40_000)] as const),
     ];
     for (const [name, run] of runs) outcomes.set(name, await run);
   });
