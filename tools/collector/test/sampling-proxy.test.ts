@@ -32,7 +32,14 @@ beforeAll(async () => {
   // The service with the task's sampler environment, its endpoint moved to this collector's awsproxy.
   task = await LocalTask.start({ rules: [RECORD_ALL, RECORD_NONE, DEFAULT], region: REGION });
   ({ xray, collector, service } = task);
-  await service.waitForLine((line) => line.msg === 'sampling rules loaded');
+  // The sampler's first line says whether the rules came: loaded, or unavailable and why.
+  const first = await service.waitForLine((line) => line.component === 'sampling');
+  if (first.msg !== 'sampling rules loaded') {
+    throw new Error(
+      `the service got no rules through the collector's awsproxy at ${collector.samplingEndpoint}: ` +
+        `${first.msg} (${String(first.detail)})`,
+    );
+  }
   for (let i = 0; i < REQUESTS; i++) {
     recorded.push(traceResponse(await request(service.url('/'))).traceId);
     unrecorded.push(traceResponse(await postOrder(service, { sku: 'WIDGET-7', quantity: 1 })).traceId);
