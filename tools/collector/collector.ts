@@ -106,7 +106,8 @@ export function validateTaskConfig(binary: string, taskConfig: string, region = 
 export class Collector {
   /** Every line the collector logged, in order. */
   readonly logs: string[] = [];
-  private exited: Promise<number | null>;
+  /** Resolves with the exit code (null after a signal it did not handle) once the collector has exited. */
+  readonly exited: Promise<number | null>;
 
   private constructor(
     private readonly child: ChildProcess,

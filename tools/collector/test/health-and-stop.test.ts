@@ -130,17 +130,25 @@ describe('X-Ray unreachable from the collector', () => {
   let task: Awaited<ReturnType<typeof startTask>>;
   let errorLine: string | undefined;
   let afterOutage: string;
+  const duringOutage: string[] = [];
+  /** The spans the collector's error lines say it rejected. */
+  const rejected = () =>
+    task.collector.logs
+      .filter((line) => matchesFilterPattern(COLLECTOR_ERRORS, line))
+      .reduce((sum, line) => sum + Number((JSON.parse(line) as { rejected_items?: number }).rejected_items ?? 0), 0);
 
   beforeAll(async () => {
     task = await startTask();
     await task.xray.down();
-    for (let i = 0; i < 3; i++) await recordedRequest(task.service);
+    // Three GET / requests: two spans each (the request's and the `about` step's).
+    for (let i = 0; i < 3; i++) duringOutage.push(await recordedRequest(task.service));
     const deadline = Date.now() + 30_000;
-    while (!(errorLine = task.collector.logs.find((line) => matchesFilterPattern(COLLECTOR_ERRORS, line)))) {
+    while (rejected() < 2 * duringOutage.length) {
       if (Date.now() > deadline)
-        throw new Error(`no error line from the collector:\n${task.collector.logs.join('\n')}`);
+        throw new Error(`no error lines from the collector:\n${task.collector.logs.join('\n')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    errorLine = task.collector.logs.find((line) => matchesFilterPattern(COLLECTOR_ERRORS, line));
     await task.xray.up();
     afterOutage = await recordedRequest(task.service);
   });
@@ -168,6 +176,16 @@ describe('X-Ray unreachable from the collector', () => {
 
   test('once X-Ray answers again, the next spans reach it', async () => {
     await expect(task.xray.segmentsOf(xrayId(afterOutage))).resolves.toHaveLength(2);
+  });
+
+  test('the spans sent during the outage are dropped after the SDK’s two attempts, not kept for later', async () => {
+    // The awsxray exporter gives exporterhelper no queue and no retry (exporter/awsxrayexporter@v0.143.0, awsxray.go),
+    // so the batch is rejected once the AWS SDK's own attempts fail; the error lines count every span of it.
+    await task.xray.segmentsOf(xrayId(afterOutage));
+    expect(rejected()).toBe(2 * duringOutage.length);
+    expect(errorLine).toMatch(/exceeded maximum number of attempts, 2/);
+    const arrived = new Set(task.xray.segments.map((segment) => segment.trace_id));
+    expect(duringOutage.map(xrayId).filter((id) => arrived.has(id))).toEqual([]);
   });
 });
 

@@ -4,17 +4,10 @@
 // X-Ray API stand-in (internal/aws/proxy@v0.143.0, server.go: the reverse proxy's Director rewrites the host and
 // signs for the configured region). Two rules by path, one at rate 1 and one at rate 0, decide what the service
 // records, and the stand-in sees the service's statistics for each.
-import { SAMPLER_ENVIRONMENT, SAMPLING_PROXY_ENDPOINT } from '../../../lib/observed-task-definition';
-import {
-  closeAgent,
-  postOrder,
-  request,
-  startService,
-  traceResponse,
-  type Service,
-} from '../../../app/test/support/service';
+import { closeAgent, postOrder, request, traceResponse, type Service } from '../../../app/test/support/service';
 import { FakeXRayProxy, samplingRule, type StatisticsDocument } from '../../../app/test/support/xray-proxy';
-import { Collector, freePorts } from '../collector';
+import type { Collector } from '../collector';
+import { LocalTask } from '../local-task';
 
 jest.setTimeout(60_000);
 
@@ -27,6 +20,7 @@ const RECORD_NONE = samplingRule({ RuleName: 'orders-none', Priority: 2, URLPath
 const DEFAULT = samplingRule({ RuleName: 'Default', Priority: 10000 });
 const REQUESTS = 5;
 
+let task: LocalTask;
 let xray: FakeXRayProxy;
 let collector: Collector;
 let service: Service;
@@ -35,22 +29,17 @@ const unrecorded: string[] = [];
 const xrayId = (traceId: string) => `1-${traceId.slice(0, 8)}-${traceId.slice(8)}`;
 
 beforeAll(async () => {
-  xray = await FakeXRayProxy.start({ rules: [RECORD_ALL, RECORD_NONE, DEFAULT] });
-  collector = await Collector.start({
-    binary: process.env.OTELCOL_TASK_BINARY!,
-    xrayEndpoint: xray.endpoint,
-    ports: await freePorts(),
-    region: REGION,
-  });
-  service = await startService({
-    OTEL_EXPORTER_OTLP_ENDPOINT: collector.otlpEndpoint,
-    OTEL_TRACES_SAMPLER: SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER,
-    OTEL_TRACES_SAMPLER_ARG: SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER_ARG.replace(
-      SAMPLING_PROXY_ENDPOINT,
-      collector.samplingEndpoint,
-    ),
-  });
-  await service.waitForLine((line) => line.msg === 'sampling rules loaded');
+  // The service with the task's sampler environment, its endpoint moved to this collector's awsproxy.
+  task = await LocalTask.start({ rules: [RECORD_ALL, RECORD_NONE, DEFAULT], region: REGION });
+  ({ xray, collector, service } = task);
+  // The sampler's first line says whether the rules came: loaded, or unavailable and why.
+  const first = await service.waitForLine((line) => line.component === 'sampling');
+  if (first.msg !== 'sampling rules loaded') {
+    throw new Error(
+      `the service got no rules through the collector's awsproxy at ${collector.samplingEndpoint}: ` +
+        `${first.msg} (${String(first.detail)})`,
+    );
+  }
   for (let i = 0; i < REQUESTS; i++) {
     recorded.push(traceResponse(await request(service.url('/'))).traceId);
     unrecorded.push(traceResponse(await postOrder(service, { sku: 'WIDGET-7', quantity: 1 })).traceId);
@@ -60,9 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await service?.stop();
-  await collector?.stop();
-  await xray?.stop();
+  await task?.stop();
   closeAgent();
 });
 
