@@ -90,6 +90,8 @@ export class TaskSidecar {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'task-sidecar.mjs');
     const child = fork(script, [JSON.stringify({ repoRoot, fixedRate, cpu })], {
       cwd: repoRoot,
+      // Not this process's node flags (an `--input-type` or `--cpu-prof` meant for it).
+      execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise((resolve, reject) => {
