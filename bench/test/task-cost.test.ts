@@ -85,14 +85,16 @@ describe('counting the documents the stand-in received', () => {
     expect(call('segments.mjs', 'segmentPath', { name: 'GET /healthz' })).toBe('/healthz');
   });
 
-  test("the collector's warn and error lines, and lines that are not JSON, are complaints; info lines are not", () => {
+  test("the collector's warn and error lines about spans are complaints; info, extensions' and non-JSON lines are not", () => {
     const lines = [
       '{"level":"info","msg":"Everything is ready."}',
-      '{"level":"warn","msg":"Sender failed","dropped_items":50}',
-      '{"level":"error","msg":"Exporting failed. Dropping data."}',
-      'panic: runtime error',
+      '{"level":"warn","msg":"Sender failed","otelcol.component.kind":"exporter","dropped_items":50}',
+      '{"level":"error","msg":"Exporting failed. Dropping data.","otelcol.component.kind":"exporter"}',
+      '{"level":"warn","msg":"Memory usage is above soft limit. Refusing data.","otelcol.component.kind":"processor"}',
+      '{"level":"warn","msg":"no credentials","otelcol.component.kind":"extension","otelcol.component.id":"awsproxy"}',
+      '2026/12/07 01:45:11 http: proxy error: context canceled',
     ];
-    expect(call('segments.mjs', 'collectorComplaints', lines)).toEqual(lines.slice(1));
+    expect(call('segments.mjs', 'collectorComplaints', lines)).toEqual(lines.slice(1, 4));
   });
 });
 
