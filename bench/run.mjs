@@ -274,6 +274,8 @@ async function cell(variant, round) {
     openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
   );
   const rssMB = peakRssMB(child.pid);
+  // The collector runs the whole run: its peak so far.
+  const collectorPeakRssMB = variant.collector ? peakRssMB(variant.collector.pid) : undefined;
   // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
   // give it the time to report the last second before it stops.
   if (variant.sampling) await sleep(1500);
@@ -301,6 +303,7 @@ async function cell(variant, round) {
     round,
     phases,
     peakRssMB: rssMB,
+    collectorPeakRssMB,
     stop,
     served,
     spans,

@@ -206,6 +206,7 @@ function fullCell(serviceUs: number, collectorUs?: number) {
     },
     spans: { ...small.spans, byName: { 'GET /': 1000, about: 1000 } },
     peakRssMB: 100,
+    ...(collectorUs === undefined ? {} : { collectorPeakRssMB: 60 }),
     stop: { stopMs: 50, killed: false },
     sdkSaysDropped: 0,
   };
@@ -259,7 +260,7 @@ describe('BENCHMARKS.md with the task', () => {
     const section = page.slice(page.indexOf('## What the task costs'));
     expect(section).toContain(
       '| (b-collector) | 300 (300–300) | 80 (80–80) | 380 (380–380) | 3.80 (3.80–3.80) | 0.40 (0.40–0.40) | 2.00 | ' +
-        '40.0 (40.0–40.0) | 2400 | none |',
+        '40.0 (40.0–40.0) | 60.0 | 2400 | none |',
     );
     expect(section).toMatch(
       /^\| \(b-rule-collector\) \| 110 \(110–110\) \| 10 \(10–10\) \| 120 \(120–120\) \| 1\.20 /m,
