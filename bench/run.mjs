@@ -23,6 +23,7 @@ import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
+import { countInstructions, instructionsUnavailable } from './lib/instructions.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -44,6 +45,10 @@ const config = {
   starts: Number(options.starts ?? (quick ? 3 : 9)),
   soakS: quick ? 10 : 60,
   profileS: quick ? 3 : 6,
+  // Requests per callgrind window: enough that a major collection or a batch export falls in every window alike.
+  instructions: quick
+    ? { warmup: 1000, requests: 300, windows: 3, connections: 4 }
+    : { warmup: 3000, requests: 1000, windows: 3, connections: 4 },
 };
 
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -264,14 +269,16 @@ async function cell(variant, round) {
         : undefined,
     };
   };
-  const closed = (workload, durationS) => closedLoop({ port, workload, durationS, connections: config.connections });
+  const alb = variant.albHeader !== false;
+  const closed = (workload, durationS) =>
+    closedLoop({ port, workload, durationS, connections: config.connections, alb });
 
   served['/'] += (await closed(WORKLOADS.home, config.warmupS)).sent;
   await measure('home', WORKLOADS.home, () => closed(WORKLOADS.home, config.durationS));
   served['/orders'] += (await closed(WORKLOADS.orders, 1)).sent;
   await measure('orders', WORKLOADS.orders, () => closed(WORKLOADS.orders, config.durationS));
   await measure('open', WORKLOADS.home, () =>
-    openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS }),
+    openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS, alb }),
   );
   const rssMB = peakRssMB(child.pid);
   // The collector runs the whole run: its peak so far.
@@ -340,6 +347,26 @@ for (let round = 0; round < config.rounds; round += 1) {
   results.rounds.push(cells);
 }
 
+// --- instructions per GET / under callgrind: the figure the machine's other load does not move --------------------
+if (!options['no-instructions']) {
+  const ids = (options.instructions ?? 'a0,a,b-rule,b-rule-bare,b-none,lean').split(',').filter((id) => byId[id]);
+  const unavailable = instructionsUnavailable();
+  results.instructions = { config: config.instructions, variants: {}, unavailable };
+  if (unavailable) log(`instructions not counted: ${unavailable}`);
+  for (const id of unavailable ? [] : ids) {
+    log(`instructions: ${id} under callgrind`);
+    results.instructions.variants[id] = await countInstructions(byId[id], {
+      workload: WORKLOADS.home,
+      ...config.instructions,
+      cpu: serverCpu,
+      outDir: path.join(benchDir, '.cache', 'callgrind'),
+      stderrPath: path.join(stderrDir, `instructions-${id}.log`),
+    });
+    await takeSpans();
+    log(`instructions: ${id} ${(results.instructions.variants[id].perRequest / 1000).toFixed(1)} k per GET /`);
+  }
+}
+
 // --- 60-second run of (b) at saturation: does any span get lost? ---------------------------------------------
 const soakVariant = byId.b ?? byId.c;
 if (!options['no-soak'] && soakVariant) {
@@ -396,13 +423,21 @@ if (!options['no-profile']) {
       stderrPath: path.join(stderrDir, `profile-${variant.id}.log`),
     });
     await waitFor200(child, port, '/healthz');
-    await closedLoop({ port, workload: WORKLOADS.home, durationS: config.warmupS, connections: config.connections });
+    const alb = variant.albHeader !== false;
+    await closedLoop({
+      port,
+      workload: WORKLOADS.home,
+      durationS: config.warmupS,
+      connections: config.connections,
+      alb,
+    });
     const windowStartUs = Number(process.hrtime.bigint() / 1000n);
     const load = await closedLoop({
       port,
       workload: WORKLOADS.home,
       durationS: config.profileS,
       connections: config.connections,
+      alb,
     });
     const windowEndUs = Number(process.hrtime.bigint() / 1000n);
     await stopServer(child);

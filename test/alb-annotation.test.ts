@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { COLLECTOR_CONFIG_PATH } from '../lib/observed-task-definition';
-import { container, environmentOf, synthTemplate } from './helpers';
+import { container, environmentOf, sharedTemplate } from './helpers';
 import { documentationFiles } from './support/markdown';
 
 const ROOT = path.join(__dirname, '..');
@@ -58,7 +58,7 @@ describe('the annotation that joins an access log line to its trace', () => {
   });
 
   test('the collector runs with its default feature gates: no command line turns allowDot off', () => {
-    const collectorContainer = container(synthTemplate(), 'aws-otel-collector');
+    const collectorContainer = container(sharedTemplate(), 'aws-otel-collector');
     // A gate is set with `--feature-gates=-exporter.xray.allowDot` on the command line; the task sets none.
     expect(collectorContainer.Command).toBeUndefined();
     expect(collectorContainer.EntryPoint).toBeUndefined();

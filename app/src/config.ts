@@ -2,13 +2,11 @@
 // that names the variable and what it accepts, so a misconfigured task fails fast and says why in its logs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from './logger';
+import { createLogger, LOG_LEVELS, type LogLevel } from './logger';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTEL_LOG_LEVEL's values, as the OpenTelemetry specification names them. */
 export const SDK_LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 export type SdkLogLevel = (typeof SDK_LOG_LEVELS)[number];
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
   /** Public listener port; 0 picks a free port (tests). */
@@ -85,8 +83,12 @@ export const SAMPLER_NAMES = [
 
 /** The collector's awsproxy extension, as the task runs it. */
 export const DEFAULT_XRAY_ENDPOINT = 'http://localhost:2000';
-/** How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the X-Ray SDKs' and ADOT's default. */
-export const DEFAULT_XRAY_POLLING_INTERVAL_S = 300;
+/**
+ * How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the task's own setting
+ * (SAMPLING_RULES_POLL_SECONDS in lib/observed-task-definition.ts), so that a local start says what the task does and
+ * what the README's diagram shows. The X-Ray SDKs and ADOT default to 300 s.
+ */
+export const DEFAULT_XRAY_POLLING_INTERVAL_S = 60;
 
 /** The sampler in a few words, for the `listening` line. */
 export function describeSampler(sampler: SamplerConfig): string {

@@ -2,7 +2,10 @@
 // request gets the trace fields without passing anything around; outside a span nothing is added.
 import { isSpanContextValid, trace, type SpanContext } from '@opentelemetry/api';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import type { LogLevel } from './config';
+
+/** LOG_LEVEL's values: pino's levels. Here, not in config.ts, so that the logger needs nothing from the config. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * The key of each line's own time, ISO 8601 UTC with milliseconds. Not `time`: the task's log router parses every

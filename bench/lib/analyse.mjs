@@ -26,6 +26,9 @@ export const PAIRS = [
   ['b', 'a'],
   ['b-rule', 'a'],
   ['b-rule', 'a0'],
+  ['b-rule-bare', 'a'],
+  ['b-none', 'a'],
+  ['lean', 'a0'],
   ['a', 'a0'],
   ['c', 'a0'],
   ['d', 'a0'],
@@ -113,14 +116,39 @@ export function analyse(results) {
     ratios[key].startupMs = { median: perVariant[x].startupMs.median / perVariant[y].startupMs.median };
   }
 
+  const instructions = instructionFigures(results);
   const task = taskCost(results);
   return {
     perVariant,
     ratios,
-    targets: [...taskCostTargets(task), ...targets(results, perVariant, ratios)],
+    instructions,
+    targets: [...taskCostTargets(task), ...targets(results, perVariant, ratios, instructions)],
     dynamodb: dynamodbCosts(results),
     taskCost: task,
   };
+}
+
+/**
+ * Instructions per GET / (callgrind, lib/instructions.mjs): each variant's figure and its ratio to its base ((a) for
+ * the service, (a0) for the peers and (lean)), and what tracing's unrecorded path adds, the service's against the lean
+ * version's: (b-none) − (a) against (lean) − (a0).
+ */
+export function instructionFigures(results) {
+  const counted = results.instructions?.variants ?? {};
+  const per = (id) => counted[id]?.perRequest;
+  if (Object.keys(counted).length === 0) return undefined;
+  const base = (id) => (['a0', 'c', 'd', 'd-rule', 'lean'].includes(id) ? 'a0' : 'a');
+  const perVariant = {};
+  for (const id of Object.keys(counted)) {
+    const b = per(base(id));
+    perVariant[id] = { perRequest: per(id), base: base(id), ratio: b === undefined ? undefined : per(id) / b };
+  }
+  const have = (...ids) => ids.every((id) => per(id) !== undefined);
+  const wrapper = have('a', 'b-none', 'a0', 'lean')
+    ? { service: per('b-none') - per('a'), lean: per('lean') - per('a0') }
+    : undefined;
+  if (wrapper) wrapper.ratio = wrapper.service / wrapper.lean;
+  return { perVariant, wrapper };
 }
 
 /**
@@ -148,12 +176,44 @@ function dynamodbCosts(results) {
   return Object.values(costs).some((c) => c.n > 0) ? costs : undefined;
 }
 
-function targets(results, v, ratios) {
+function targets(results, v, ratios, instructions) {
   const list = [];
   const have = (...ids) => ids.every((id) => v[id]);
-  let issue = 10;
+  let issue = 22;
   const add = (name, pass, detail) => list.push({ issue, name, pass, detail });
   const fmt = (s) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+
+  // Issue 22: the cost of tracing on the traffic a load balancer sends, in instructions as well as time.
+  const ins = instructions?.perVariant ?? {};
+  const k = (id) => `${(ins[id].perRequest / 1000).toFixed(1)} k`;
+  if (ins['b-rule']?.ratio !== undefined) {
+    add(
+      '(b-rule) instructions per GET / ≤ 1.08 × (a), at the default rule',
+      ins['b-rule'].ratio <= 1.08,
+      `${k('b-rule')} vs ${k('a')} = ${ins['b-rule'].ratio.toFixed(3)}`,
+    );
+  } else add('(b-rule) instructions per GET / ≤ 1.08 × (a)', null, 'not counted in this run');
+  if (ins.a?.ratio !== undefined) {
+    add(
+      '(a) ≥ 0.9 × (a0) in instructions: (a0) / (a) ≥ 0.9',
+      1 / ins.a.ratio >= 0.9,
+      `${k('a0')} / ${k('a')} = ${(1 / ins.a.ratio).toFixed(3)}`,
+    );
+  } else add('(a) ≥ 0.9 × (a0) in instructions', null, 'not counted in this run');
+  const w = instructions?.wrapper;
+  if (w) {
+    add(
+      "the service's unrecorded path within 1.2 × the lean version's: ((b-none) − (a)) / ((lean) − (a0))",
+      w.ratio <= 1.2,
+      `${(w.service / 1000).toFixed(1)} k vs ${(w.lean / 1000).toFixed(1)} k = ${w.ratio.toFixed(2)}`,
+    );
+  } else add("the service's unrecorded path within 1.2 × the lean version's", null, 'not counted in this run');
+  if (have('a', 'a0')) {
+    const r = ratios['a/a0']['home.rps'];
+    add('(a) GET / throughput ≥ 0.9 × (a0)', r.median >= 0.9, `a/a0 = ${fmt(r)}`);
+  }
+
+  issue = 10;
 
   // Issue 10: sampling by X-Ray rules, and what an unrecorded request costs.
   if (have('a', 'b-rule')) {

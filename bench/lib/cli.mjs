@@ -55,6 +55,15 @@ export const OPTIONS = {
     ids: true,
     describe: 'The variants to CPU-profile, comma-separated (default `b,a,a0`).',
   },
+  instructions: {
+    type: 'string',
+    value: 'ids',
+    ids: true,
+    describe:
+      "The variants whose instructions per GET / are counted under valgrind's callgrind, comma-separated " +
+      '(default `a0,a,b-rule,b-rule-bare,b-none,lean`; about a minute and a half each).',
+  },
+  'no-instructions': { type: 'boolean', describe: 'Skip the instruction counts (they need valgrind).' },
   'no-soak': { type: 'boolean', describe: 'Skip the 60-second run of (b) that counts lost spans.' },
   'no-profile': { type: 'boolean', describe: 'Skip the CPU profiles.' },
   'no-image': { type: 'boolean', describe: "Skip the image sizes (they `npm install` the peers' dependencies)." },

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 import { quantile } from './stats.mjs';
+import { headersFor } from './alb.mjs';
 
 export const WORKLOADS = {
   home: { path: '/', method: 'GET' },
@@ -15,13 +16,17 @@ export const WORKLOADS = {
   },
 };
 
-/** Closed loop: `connections` clients each send the next request as soon as the previous one is answered. */
-export async function closedLoop({ port, workload, durationS, connections }) {
+/**
+ * Closed loop: `connections` clients each send the next request as soon as the previous one is answered. With `alb`
+ * every request carries a fresh load-balancer header (alb.mjs), built as autocannon sends it (`setupRequest`).
+ */
+export async function closedLoop({ port, workload, durationS, connections, alb = true }) {
+  const request = { method: workload.method, path: workload.path, headers: workload.headers, body: workload.body };
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${workload.path}`,
-    method: workload.method,
-    headers: workload.headers,
-    body: workload.body,
+    requests: [
+      alb ? { ...request, setupRequest: (req) => ({ ...req, headers: headersFor(workload, true) }) } : request,
+    ],
     connections,
     duration: durationS,
   });
@@ -41,7 +46,7 @@ export async function closedLoop({ port, workload, durationS, connections }) {
 }
 
 /** Open loop: requests sent on a fixed schedule whatever the server does; latency from the scheduled time. */
-export function openLoop({ port, workload, rate, durationS, maxInFlight = 1000 }) {
+export function openLoop({ port, workload, rate, durationS, maxInFlight = 1000, alb = true }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const intervalNs = 1e9 / rate;
   const total = Math.round(rate * durationS);
@@ -86,7 +91,14 @@ export function openLoop({ port, workload, rate, durationS, maxInFlight = 1000 }
         }
         inFlight += 1;
         const request = http.request(
-          { agent, host: '127.0.0.1', port, path: workload.path, method: workload.method, headers: workload.headers },
+          {
+            agent,
+            host: '127.0.0.1',
+            port,
+            path: workload.path,
+            method: workload.method,
+            headers: headersFor(workload, alb),
+          },
           (response) => {
             if (response.statusCode < 200 || response.statusCode > 299) non2xx += 1;
             response.resume();

@@ -41,10 +41,11 @@ export function render(results) {
   line();
   const headings = {
     [TASK_COST_ISSUE]: TASK_COST_HEADING,
+    22: 'Targets from issue 22: the cost of tracing on the traffic a load balancer sends',
     10: 'Targets from issue 10: sampling by X-Ray rules, and what an unrecorded request costs',
     4: 'Targets from issue 4: the cost of tracing every request',
   };
-  for (const issue of [TASK_COST_ISSUE, 10, 4]) {
+  for (const issue of [TASK_COST_ISSUE, 22, 10, 4]) {
     const targets = analysis.targets.filter((t) => (t.issue ?? 4) === issue);
     if (targets.length === 0) continue;
     line(`## ${headings[issue]}`);
@@ -70,7 +71,7 @@ export function render(results) {
   line('| --- | --- | --- |');
   for (const variant of results.variants) {
     const env = Object.entries(variant.env)
-      .filter(([k]) => k.startsWith('OTEL_') || k === 'BENCH_OTEL_API' || k === 'NODE_OPTIONS')
+      .filter(([k]) => k.startsWith('OTEL_') || k.startsWith('BENCH_') || k === 'NODE_OPTIONS')
       .map(
         ([k, val]) =>
           `${k}=${
@@ -135,6 +136,44 @@ export function render(results) {
     if (names.length) line(`- (${id}): ${names.map(([name, count]) => `\`${name}\` ${count}`).join(', ')}`);
   }
   line();
+
+  if (analysis.instructions) {
+    const ins = analysis.instructions;
+    const c = results.instructions.config;
+    line('## Instructions per GET / (callgrind)');
+    line();
+    line(
+      `Each variant once under \`valgrind --tool=callgrind\` (\`bench/lib/instructions.mjs\`): ${c.warmup} GET / to warm ` +
+        `up, then ${c.windows} windows of ${c.requests} over ${c.connections} keep-alive connections, the counters ` +
+        'dumped and zeroed around each; the figure is the median window divided by its requests, every thread ' +
+        "included. Unlike CPU time it does not move with the machine's other load. Under callgrind the server runs " +
+        "about 50 times slower, so work on a timer (the batch processor's 200 ms export, the sampler's reports, the " +
+        'reservoir of 1 a second) falls on fewer requests than at full speed: a little more per request than at ' +
+        'full speed for (b-rule).',
+    );
+    line();
+    line('| Variant | instructions per GET / | windows | ratio to its base | CPU µs per GET / (rounds) |');
+    line('| --- | ---: | --- | ---: | ---: |');
+    for (const [id, x] of Object.entries(ins.perVariant)) {
+      const windows = results.instructions.variants[id].perWindow.map((w) => n(w / 1000, 1)).join(', ');
+      line(
+        `| (${id}) | ${n(x.perRequest / 1000, 1)} k | ${windows} | ${x.ratio === undefined ? '–' : `${n(x.ratio, 3)} × (${x.base})`} | ` +
+          `${v[id] ? n(v[id]['home.cpuUsPerRequest'].median) : '–'} |`,
+      );
+    }
+    line();
+    if (ins.wrapper) {
+      line(
+        `What tracing adds to a request it does not record: the service ${n(ins.wrapper.service / 1000, 1)} k ` +
+          `((b-none) − (a)), the lean version ${n(ins.wrapper.lean / 1000, 1)} k ((lean) − (a0)): ` +
+          `${n(ins.wrapper.ratio, 2)} ×.`,
+      );
+      line();
+    }
+  } else if (results.instructions?.unavailable) {
+    line(`Instructions not counted: ${results.instructions.unavailable}.`);
+    line();
+  }
 
   line('## Ratios, pair by pair within each round');
   line();

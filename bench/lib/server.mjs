@@ -25,12 +25,11 @@ function cleanEnv(extra) {
 
 /**
  * Spawns the variant. stdout (the JSON log lines) goes to /dev/null, as cheap as the kernel makes it; stderr to a
- * file so a crash can be shown.
+ * file so a crash can be shown. `wrapper` runs node under another program (valgrind: instructions.mjs).
  */
-export function startServer(variant, { port, cpu, extraNodeArgs = [], stderrPath }) {
-  const node = process.execPath;
-  const args = [...extraNodeArgs, ...variant.nodeArgs];
-  const [command, argv] = cpu === undefined ? [node, args] : ['taskset', ['-c', String(cpu), node, ...args]];
+export function startServer(variant, { port, cpu, extraNodeArgs = [], stderrPath, wrapper = [] }) {
+  const line = [...wrapper, process.execPath, ...extraNodeArgs, ...variant.nodeArgs];
+  const [command, argv] = cpu === undefined ? [line[0], line.slice(1)] : ['taskset', ['-c', String(cpu), ...line]];
   const stderr = stderrPath ? openSync(stderrPath, 'a') : 'ignore';
   const child = spawn(command, argv, {
     cwd: variant.cwd,

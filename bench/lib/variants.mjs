@@ -1,12 +1,15 @@
 // The variants and exactly how each is started. Every traced variant exports to the same OTLP gRPC sink and has its
 // metrics and logs exporters off (the service has none). (b), (c) and (d) record every request; (b-rule) and
 // (d-rule) sample by X-Ray's default rule (1 request a second plus 5%), served by a fake X-Ray sampling proxy
-// (app/test/support/xray-proxy.ts, a real HTTP server in the harness) as the collector's awsproxy serves it in a task.
+// (app/test/support/xray-proxy.ts, a real HTTP server in the harness) as the collector's awsproxy serves it in a task;
+// (b-none) by a rule that records nothing, to compare its unrecorded path with (lean), the leanest version of that
+// contract (bench/lean/tracing.cjs) on (a0). Every variant gets the load balancer's header on every request
+// (lib/alb.mjs), but (b-rule-bare), its twin without it.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export const VARIANT_IDS = ['a0', 'a', 'b', 'b-rule', 'c', 'd', 'd-rule'];
+export const VARIANT_IDS = ['a0', 'a', 'b', 'b-rule', 'b-rule-bare', 'b-none', 'lean', 'c', 'd', 'd-rule'];
 /** Opt-in experiments on (b), to measure a proposed change without editing the service: --variants …,b-semi */
 export const EXPERIMENT_IDS = ['b-semi', 'b-cache', 'b-bsp'];
 /**
@@ -50,6 +53,10 @@ export async function startSamplingProxies(repoRoot) {
   return {
     default: await FakeXRayProxy.start({ rules: [rule(0.05)], targetsIntervalS: 1 }),
     all: await FakeXRayProxy.start({ rules: [rule(1)], targetsIntervalS: 1 }),
+    none: await FakeXRayProxy.start({
+      rules: [samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 0, FixedRate: 0 })],
+      targetsIntervalS: 1,
+    }),
   };
 }
 
@@ -100,6 +107,36 @@ export function defineVariants({ repoRoot, benchDir, sinkPort, cacheDir, service
       traced: true,
       sampling: proxies.default,
       missing: serviceMissing,
+    },
+    {
+      id: 'b-rule-bare',
+      label: "(b-rule) without the load balancer's `X-Amzn-Trace-Id` on its requests (how earlier runs measured it)",
+      cwd: appDir,
+      nodeArgs: image,
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink, ...xray(proxies.default) },
+      traced: true,
+      sampling: proxies.default,
+      albHeader: false,
+      missing: serviceMissing,
+    },
+    {
+      id: 'b-none',
+      label: 'this service under a rule that records nothing (reservoir 0, rate 0): its unrecorded path alone',
+      cwd: appDir,
+      nodeArgs: image,
+      env: { ...common, OTEL_SERVICE_NAME: 'bench-b', OTEL_EXPORTER_OTLP_ENDPOINT: sink, ...xray(proxies.none) },
+      traced: true,
+      sampling: proxies.none,
+      missing: serviceMissing,
+    },
+    {
+      id: 'lean',
+      label:
+        '(a0) with the leanest version of the unrecorded-request contract (bench/lean/tracing.cjs), recording nothing',
+      cwd: benchDir,
+      nodeArgs: [peerApp],
+      env: { ...common, BENCH_LEAN: '1', BENCH_LEAN_RESERVOIR: '0', BENCH_LEAN_FIXED_RATE: '0' },
+      traced: false,
     },
     {
       id: 'b-semi',

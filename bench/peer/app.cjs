@@ -3,7 +3,8 @@
 // all; variants c and d run the very same file under the peers' zero-code agents (--require …/register), which
 // then trace it: the child spans come from the OpenTelemetry API named by BENCH_OTEL_API, the one the agent
 // registered (the ADOT distro pins api 1.9.1 exactly; an app on 1.10 would get a no-op API and no spans).
-// CommonJS on purpose: the agents patch express, http and pino through require hooks.
+// CommonJS on purpose: the agents patch express, http and pino through require hooks. Variant (lean) runs it with
+// BENCH_LEAN=1: bench/lean/tracing.cjs wraps its listeners and its log destination.
 const http = require('node:http');
 const { randomUUID } = require('node:crypto');
 const express = require('express');
@@ -12,6 +13,7 @@ const pino = require('pino');
 const apiModule = process.env.BENCH_OTEL_API;
 const api = apiModule ? require(apiModule) : undefined;
 const tracer = api ? api.trace.getTracer('bench-peer') : undefined;
+const lean = process.env.BENCH_LEAN === '1' ? require('../lean/tracing.cjs') : undefined;
 
 /** Runs one step of a request in its own child span when an API is loaded; the plain call otherwise. */
 async function step(name, options, work) {
@@ -40,7 +42,7 @@ const logger = pino(
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   },
-  pino.destination({ dest: 1, sync: true }),
+  lean ? lean.correlating(pino.destination({ dest: 1, sync: true })) : pino.destination({ dest: 1, sync: true }),
 );
 
 // The service's catalogue rule (FNV-1a of the SKU), its bounded LRU cache and bounded order store.
@@ -81,7 +83,13 @@ function quote(sku) {
   return step('pricing.call', { kind: 2, attributes: { 'peer.service': 'pricing' } }, async () => {
     const price = await new Promise((resolve, reject) => {
       const request = http.get(
-        { host: '127.0.0.1', port, path: `/prices/${encodeURIComponent(sku)}`, agent: pricingAgent },
+        {
+          host: '127.0.0.1',
+          port,
+          path: `/prices/${encodeURIComponent(sku)}`,
+          agent: pricingAgent,
+          headers: lean?.outgoingHeaders(),
+        },
         (response) => {
           const chunks = [];
           response.on('data', (chunk) => chunks.push(chunk));
@@ -123,6 +131,7 @@ app.use((req, res, next) => {
         path: clip(req.path),
         status: res.statusCode,
         duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
+        alb_trace_id: lean?.albRoot(),
       },
       'request completed',
     );
@@ -185,9 +194,10 @@ app.use((_req, res) => {
   res.status(404).json({ error: 'not_found' });
 });
 
-internal.on('request', app);
+const rules = lean?.rulesFromEnv(process.env);
+internal.on('request', lean ? lean.traceRequests(app, 'internal', rules) : app);
 internal.listen(0, '127.0.0.1');
-const server = http.createServer(app);
+const server = http.createServer(lean ? lean.traceRequests(app, 'public', rules) : app);
 server.listen(Number(process.env.PORT ?? 8080));
 
 async function stop() {

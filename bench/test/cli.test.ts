@@ -73,7 +73,7 @@ describe('npm run bench on a fresh clone', () => {
     [['--duration', '0'], /^npm run bench: --duration <s> is '0'/],
     [
       ['--variants', 'a,b,zz'],
-      /^npm run bench: --variants <ids> names unknown variant zz; known: a0, a, b, b-rule, c, d, d-rule, b-semi/,
+      /^npm run bench: --variants <ids> names unknown variant zz; known: a0, a, b, b-rule, b-rule-bare, b-none, lean, c, d, d-rule, b-semi/,
     ],
     [['quick'], /^npm run bench: unexpected argument quick; every option starts with --/],
   ])('%j is refused in one line with exit code 2, installing nothing', (args, message) => {
@@ -99,7 +99,7 @@ describe('the options run.mjs gets', () => {
   test('the ids --variants accepts are exactly the variants the benchmark defines', () => {
     const { accepted, defined } = esm(
       "import { parseBenchArgs } from './bench/lib/cli.mjs'; import { defineVariants } from './bench/lib/variants.mjs';" +
-        "const defined = defineVariants({ repoRoot: '.', benchDir: 'bench', sinkPort: 1, cacheDir: '/tmp', serviceNodeOptions: '', proxies: { all: { endpoint: 'http://127.0.0.1:1' }, default: { endpoint: 'http://127.0.0.1:2' } } }).map((v) => v.id);" +
+        "const defined = defineVariants({ repoRoot: '.', benchDir: 'bench', sinkPort: 1, cacheDir: '/tmp', serviceNodeOptions: '', proxies: { all: { endpoint: 'http://127.0.0.1:1' }, default: { endpoint: 'http://127.0.0.1:2' }, none: { endpoint: 'http://127.0.0.1:3' } } }).map((v) => v.id);" +
         "const accepted = defined.filter((id) => { try { parseBenchArgs(['--variants', id]); return true; } catch { return false; } });" +
         'console.log(JSON.stringify({ accepted, defined }))',
     ) as { accepted: string[]; defined: string[] };

@@ -62,7 +62,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'otel-fargate', 'collector');
 }
 
-async function goVersion(go: string): Promise<string> {
+export async function goVersion(go: string): Promise<string> {
   try {
     const { stdout } = await run(go, ['env', 'GOVERSION']);
     return stdout.trim();

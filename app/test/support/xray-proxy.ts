@@ -55,6 +55,15 @@ export function samplingRule(fields: Partial<SamplingRule> & Pick<SamplingRule, 
 /** X-Ray's own default rule: one request a second and 5% of the rest. */
 export const DEFAULT_RULE = samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 1, FixedRate: 0.05 });
 
+/**
+ * What a run on a laptop answers (`npm run traces`, `npm run local`): one rule that records every request, before
+ * X-Ray's Default rule, which an account always has. In AWS the account's own rules decide.
+ */
+export const RECORD_ALL_LOCALLY: SamplingRule[] = [
+  samplingRule({ RuleName: 'local-record-all', Priority: 1, FixedRate: 1 }),
+  DEFAULT_RULE,
+];
+
 /** The sampling API's two calls, by path. */
 export type SamplingPath = '/GetSamplingRules' | '/SamplingTargets';
 /** Every call the stand-in answers: the sampling API's and PutTraceSegments (REST path /TraceSegments). */

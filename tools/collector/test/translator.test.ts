@@ -1,12 +1,15 @@
 // Traces through the real translator (issue 20, item 2): the built service (app/dist/main.js) with the task
 // definition's environment, keeping orders in a DynamoDB table (dynalite), exports OTLP to the real collector with the
 // task's configuration (lib/config/collector.yaml); its awsxray exporter sends PutTraceSegments to the X-Ray stand-in,
-// which keeps each segment document as the exporter wrote it. The tests read those documents, then hand them to
+// which keeps each segment document as the exporter wrote it. As in a Fargate task, the service finds its task through
+// ECS_CONTAINER_METADATA_URI_V4 (a local stand-in here) with FireLens logging. The tests read those documents, then hand them to
 // `npm run verify`'s own run as BatchGetTraces answers. What the exporter does is in
 // opentelemetry-collector-contrib v0.143.0, exporter/awsxrayexporter/internal/translator/: segment.go (MakeSegment:
 // names, parent_id, type, annotations from indexed_attributes, the allowDot feature gate), aws.go (makeAws:
 // cloudwatch_logs from aws.log.group.*, operation and table_name), cause.go (fault and error from the status code).
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
@@ -21,6 +24,7 @@ import {
 } from '../../../app/test/support/service';
 import { samplingRule } from '../../../app/test/support/xray-proxy';
 import { DEFAULTS } from '../../../lib/settings';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { container, environmentOf, synthTemplate } from '../../../test/helpers';
 import { toXRayTraceId } from '../../verify/ids';
 import type { GapKind } from '../../verify/report';
@@ -37,6 +41,8 @@ type Document = Record<string, unknown> & { id: string; trace_id: string; name: 
 const TABLE = 'OtelFargateStack-OrdersTable-TRANSLATOR1';
 /** The task's log group, named as ObservedTaskDefinition names it to the service (its logGroupArn). */
 const LOG_GROUP: TaskLogGroup = { name: DEFAULTS.logGroupName, arn: logGroupArn(DEFAULTS.logGroupName, TEST_REGION) };
+/** The client's address as the load balancer saw it: the last X-Forwarded-For entry. */
+const ALB_SEEN_ADDRESS = '203.0.113.7';
 /** The user agent the stand-in's rule at rate 0 matches: its requests are not recorded. */
 const UNRECORDED_AGENT = 'translator-test/unrecorded';
 /** The key docs/architecture.md tells users to search for an access log line's trace (`annotation[<key>] = "1-…"`). */
@@ -44,8 +50,37 @@ const SEARCHED_KEY = /^annotation\[([^\]]+)\] = "1-…"$/m.exec(
   fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8'),
 )?.[1];
 
+/** The default stack's template, synthesized once (the first synthesis loads aws-cdk-lib: seconds). */
+let template: Template | undefined;
+const stackTemplate = () => (template ??= synthTemplate());
+
 let dynalite: Dynalite;
 let dynaliteStopped = false;
+let taskMetadata: http.Server;
+
+/** The task as ECS's task metadata endpoint v4 describes it, for the service's ECS resource detector. */
+const TASK_ARN = `arn:aws:ecs:${TEST_REGION}:123456789012:task/otel/0123456789abcdef0123456789abcdef`;
+const CONTAINER_ARN = `arn:aws:ecs:${TEST_REGION}:123456789012:container/otel/0123456789abcdef0123456789abcdef/app`;
+
+/**
+ * A stand-in for the task metadata endpoint v4 of a Fargate task whose service container logs through FireLens: the
+ * container at `/`, the task at `/task` (the fields @opentelemetry/resource-detector-aws's AwsEcsDetector reads).
+ */
+async function startTaskMetadata(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify(
+        req.url?.endsWith('/task')
+          ? { Cluster: 'otel', TaskARN: TASK_ARN, Family: 'otel-service', Revision: '7', LaunchType: 'FARGATE' }
+          : { ContainerARN: CONTAINER_ARN, LogDriver: 'awsfirelens', LogOptions: {} },
+      ),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
 let task: LocalTask;
 
 /** What one request got: the answer, and the trace it was recorded under in both forms. */
@@ -91,6 +126,7 @@ let w3c: { sent: Sent; traceId: string; parentId: string };
 let amzn: { sent: Sent; root: string; parentId: string };
 
 beforeAll(async () => {
+  taskMetadata = await startTaskMetadata();
   dynalite = await Dynalite.start();
   await dynalite.createOrdersTable(TABLE);
   task = await LocalTask.start({
@@ -106,13 +142,18 @@ beforeAll(async () => {
       }),
       samplingRule({ RuleName: 'everything', Priority: 2, FixedRate: 1 }),
     ],
-    serviceEnvironment: dynalite.serviceEnv(TABLE),
+    serviceEnvironment: {
+      ...dynalite.serviceEnv(TABLE),
+      ECS_CONTAINER_METADATA_URI_V4: `http://127.0.0.1:${(taskMetadata.address() as AddressInfo).port}/v4/app`,
+    },
   });
   await task.service.waitForLine((line) => line.msg === 'sampling rules loaded');
 
   unrecorded = await send(request(task.service.url('/'), { headers: { 'user-agent': UNRECORDED_AGENT } }));
   const root = albRoot();
-  alb = { sent: await send(request(task.service.url('/'), { headers: { 'x-amzn-trace-id': `Root=${root}` } })), root };
+  // As the load balancer forwards it: its Root, and the address it saw appended to X-Forwarded-For.
+  const albHeaders = { 'x-amzn-trace-id': `Root=${root}`, 'x-forwarded-for': `198.51.100.1, ${ALB_SEEN_ADDRESS}` };
+  alb = { sent: await send(request(task.service.url('/'), { headers: albHeaders })), root };
   order = await send(postOrder(task.service, { sku: 'translator-1', quantity: 2 }));
   orderId = (order.reply.json().order as { id: string }).id;
   read = await send(request(task.service.url(`/orders/${orderId}`)));
@@ -151,12 +192,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await task?.stop();
   if (!dynaliteStopped) await dynalite?.stop();
+  taskMetadata?.close();
   closeAgent();
 });
 
 describe('the service', () => {
   test('runs with the environment the task definition gives its container, pointed at this collector', () => {
-    const template = synthTemplate();
+    const template = stackTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
     const expected = serviceTaskEnvironment(
@@ -194,6 +236,21 @@ describe('a request from the load balancer (GET / with its Root-only X-Amzn-Trac
     expect(segment).not.toHaveProperty('type');
   });
 
+  test('has the origin of a Fargate task, under which the docs’ service map draws the service', () => {
+    const architecture = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8');
+    const node = /service\["([^<"]+)<br\/>([^"]+)"\]/.exec(architecture);
+    expect(node?.slice(1)).toEqual([DEFAULTS.serviceName, 'AWS::ECS::Fargate']);
+    expect(serviceSegment(alb.sent)).toMatchObject({ name: node![1], origin: node![2] });
+  });
+
+  test('names the task in aws.ecs, from the task metadata endpoint', () => {
+    expect((serviceSegment(alb.sent).aws as { ecs?: unknown }).ecs).toMatchObject({
+      task_arn: TASK_ARN,
+      container_arn: CONTAINER_ARN,
+      launch_type: 'fargate',
+    });
+  });
+
   test('has the X-Ray trace ID that every line the service wrote for it carries as xray_trace_id', () => {
     const lines = task.service.linesOf(alb.sent.traceId);
     expect(lines.map((l) => l.msg)).toContain('request completed');
@@ -219,6 +276,11 @@ describe('a request from the load balancer (GET / with its Root-only X-Amzn-Trac
   test('its line holds the same Root as alb_trace_id, to search the logs by', () => {
     const completed = task.service.linesOf(alb.sent.traceId).find((l) => l.msg === 'request completed');
     expect(completed?.alb_trace_id).toBe(alb.root);
+  });
+
+  test('shows as its client IP the address the load balancer saw, the last X-Forwarded-For entry', () => {
+    // http.go: client.address, which the service sets from X-Forwarded-For (docs/service.md), wins over the peer.
+    expect(serviceSegment(alb.sent).http).toMatchObject({ request: { client_ip: ALB_SEEN_ADDRESS } });
   });
 
   test('has the step “about” as a subsegment of the service segment', () => {
@@ -317,7 +379,7 @@ describe('an order (POST /orders, kept in the DynamoDB table)', () => {
 describe('every document', () => {
   const recorded = () => [alb.sent, order, read, rejected, w3c.sent, amzn.sent].flatMap(documentsOf);
 
-  test('links the log group by the name and the ARN the task gives the service', () => {
+  test('links the log group by the name and the ARN the task gives the service, though FireLens logging gives none', () => {
     const links = recorded().map((d) => (d.aws as { cloudwatch_logs?: unknown }).cloudwatch_logs);
     expect(links.length).toBeGreaterThanOrEqual(12);
     for (const link of links) expect(link).toEqual([{ log_group: LOG_GROUP.name, arn: LOG_GROUP.arn }]);
@@ -328,6 +390,12 @@ describe('every document', () => {
       expect(d.trace_id).toMatch(/^1-[0-9a-f]{8}-[0-9a-f]{24}$/);
       expect(d.id).toMatch(/^[0-9a-f]{16}$/);
     }
+  });
+
+  test('was exported without a warning or an error in the collector’s log', () => {
+    const levels = task.collector.logs.map((line) => (JSON.parse(line) as { level: string }).level);
+    expect(levels.length).toBeGreaterThan(0);
+    expect(task.collector.logs.filter((_, i) => !['debug', 'info'].includes(levels[i]))).toEqual([]);
   });
 
   test('was sent signed, as PutTraceSegments to X-Ray is', () => {
@@ -393,12 +461,13 @@ const served = {
  * whose traces stay incomplete polls until `timeoutMs` of virtual time: 20 s is 20 polls, 5 s of real time.
  */
 async function runVerify(
+  form: (documents: Document[]) => Record<string, unknown>[],
   tamper: (documents: Document[]) => Document[] = (d) => d,
   timeoutMs = 60_000,
 ): Promise<VerifyOutcome> {
   const fake = new FakeAws(served, {
     documents: (xrayTraceId) =>
-      tamper(structuredClone(task.xray.segments.filter((d) => d.trace_id === xrayTraceId)) as Document[]),
+      form(tamper(structuredClone(task.xray.segments.filter((d) => d.trace_id === xrayTraceId)) as Document[])),
     lines: (req) => ({
       xray: task.service
         .linesOf(req.traceId ?? '')
@@ -426,19 +495,48 @@ async function runVerify(
   );
 }
 
+/** The documents as the exporter sent them: each span its own document. */
+const asSent = (documents: Document[]) => documents;
+
+/**
+ * The documents as X-Ray compiles them into the trace BatchGetTraces returns ("X-Ray compiles and processes segment
+ * documents to generate … full traces", X-Ray Developer Guide, AWS X-Ray segment documents): each subsegment sent on
+ * its own is nested in its parent's `subsegments`, without its own trace_id, parent_id and type. The inferred
+ * segments X-Ray adds for downstream calls are left out: the verifier reads the service's own documents.
+ */
+function asCompiled(documents: Document[]): Record<string, unknown>[] {
+  const all: Record<string, unknown>[] = documents;
+  const byId = new Map(all.map((d) => [d.id, d]));
+  const placed = all.map((d) => {
+    const parent = d.type === 'subsegment' && typeof d.parent_id === 'string' ? byId.get(d.parent_id) : undefined;
+    return { document: d, parent };
+  });
+  for (const { document, parent } of placed) {
+    if (parent === undefined) continue;
+    delete document.trace_id;
+    delete document.parent_id;
+    delete document.type;
+    parent.subsegments = [...((parent.subsegments as unknown[] | undefined) ?? []), document];
+  }
+  return placed.filter(({ parent }) => parent === undefined).map(({ document }) => document);
+}
+
 describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces answers', () => {
-  let outcome: VerifyOutcome;
+  const outcomes: Record<string, VerifyOutcome> = {};
+  const forms = { 'as the exporter sent them': asSent, 'as X-Ray compiles them': asCompiled };
 
   beforeAll(async () => {
-    outcome = await runVerify();
+    for (const [name, form] of Object.entries(forms)) outcomes[name] = await runVerify(form);
   });
 
-  test('judges every trace OK', () => {
+  test.each(Object.keys(forms))('judges every trace OK, the documents %s', (form) => {
+    const outcome = outcomes[form];
     expect(outcome.rows.map((r) => [r.route, r.gaps])).toEqual(outcome.rows.map((r) => [r.route, []]));
     expect(outcome.ok).toBe(true);
   });
 
   test('checked the order’s DynamoDB subsegment and its reads back, not only the steps', () => {
+    const outcome = outcomes['as X-Ray compiles them'];
     const routes = outcome.rows.map((r) => r.route);
     expect(routes).toEqual(expect.arrayContaining(['GET /', 'POST /orders', 'GET /orders/:id']));
     const post = outcome.rows.find((r) => r.route === 'POST /orders')!;
@@ -470,7 +568,7 @@ describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces an
   ];
 
   test.each(tamperings)('judges them not OK when %s (%s)', async (_what, gap, tamper) => {
-    const tampered = await runVerify(tamper, 20_000);
+    const tampered = await runVerify(asCompiled, tamper, 20_000);
     expect(tampered.ok).toBe(false);
     expect(tampered.rows.flatMap((r) => r.gaps)).toContain(gap);
   });
@@ -493,6 +591,15 @@ describe('a request the store cannot serve (5xx: the table unreachable)', () => 
   test('marks the service segment fault, not error', () => {
     expect(serviceSegment(failed)).toMatchObject({ http: { response: { status: 503 } }, fault: true, error: false });
   });
+
+  test('is in the stack’s faults group: its filter names the service as the segment does, and asks fault = true', () => {
+    const groups = Object.values(stackTemplate().findResources('AWS::XRay::Group')).map(
+      (group) => (group as { Properties: { FilterExpression: string } }).Properties.FilterExpression,
+    );
+    const faults = groups.find((expression) => expression.endsWith('{ fault = true }'));
+    expect(faults).toBe(`service(${JSON.stringify(serviceSegment(failed).name)}) { fault = true }`);
+    expect(serviceSegment(failed).fault).toBe(true);
+  }, 30_000);
 
   test('marks the DynamoDB subsegment fault, with the connection error as its cause', () => {
     const call = one(failed, 'DynamoDB');
