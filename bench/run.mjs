@@ -238,6 +238,7 @@ async function cell(variant, round) {
   await variant.collector?.begin();
   const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
   await waitFor200(child, port, '/healthz');
+  await variant.collector?.rulesFetched();
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
   // A variant with the real collector: the server under test is the task, the service and the collector on its core.

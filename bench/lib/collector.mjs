@@ -73,6 +73,7 @@ export class TaskSidecar {
   };
   #child;
   #requests = 0;
+  #ruleRequestsAtBegin = 0;
 
   constructor(child, ready) {
     this.#child = child;
@@ -134,6 +135,22 @@ export class TaskSidecar {
   async begin() {
     await this.settle();
     await this.#ask('take');
+    this.#ruleRequestsAtBegin = (await this.#ask('count')).ruleRequests;
+  }
+
+  /**
+   * Resolves once the service started after `begin` has fetched X-Ray's rules through the collector's awsproxy. Until
+   * its rules arrive the service's sampler decides by X-Ray's fallback (1/s + 5%), so a request sent earlier may go
+   * unrecorded under a rule that records everything: not a span lost. The stand-in counts the call as it arrives; the
+   * answer's way back through the awsproxy takes milliseconds, given 300.
+   */
+  async rulesFetched(timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.#ask('count')).ruleRequests <= this.#ruleRequestsAtBegin) {
+      if (Date.now() > deadline) throw new Error(`the service fetched no sampling rules within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+    await sleep(300);
   }
 
   /**

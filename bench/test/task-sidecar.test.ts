@@ -45,6 +45,7 @@ describe('a bench cell with the real collector', () => {
         const port = await freePort();
         const child = startServer(variant, { port });
         await waitFor200(child, port, '/healthz');
+        await sidecar.rulesFetched();
         for (let i = 0; i < requests; i += 1) await get(port, '/');
         await stopServer(child);
         return sidecar.take();
@@ -101,7 +102,7 @@ describe('the ids --variants accepts', () => {
       import { COLLECTOR_TWINS } from './bench/lib/collector.mjs';
       import { defineVariants } from './bench/lib/variants.mjs';
       const defined = defineVariants({ repoRoot: '.', benchDir: 'bench', sinkPort: 1, cacheDir: '/tmp', serviceNodeOptions: '',
-        proxies: { all: { endpoint: 'http://127.0.0.1:1' }, default: { endpoint: 'http://127.0.0.1:2' } } }).map((v) => v.id);
+        proxies: { all: { endpoint: 'http://127.0.0.1:1' }, default: { endpoint: 'http://127.0.0.1:2' }, none: { endpoint: 'http://127.0.0.1:3' } } }).map((v) => v.id);
       const accepted = Object.keys(COLLECTOR_TWINS).filter((id) => { try { parseBenchArgs(['--variants', id]); return true; } catch { return false; } });
       console.log(JSON.stringify({ twins: COLLECTOR_TWINS, accepted, defined }));
     `) as { twins: Record<string, string>; accepted: string[]; defined: string[] };
