@@ -214,7 +214,18 @@ function fullCell(serviceUs: number, collectorUs?: number) {
 
 /** analyse.mjs then render.mjs on a run of (a) and both (…-collector) variants. */
 function renderedPage(): string {
-  const variant = (id: string) => ({ id, label: id, nodeArgs: ['dist/main.js'], env: {}, traced: id !== 'a' });
+  const variant = (id: string) => ({
+    id,
+    label: id,
+    nodeArgs: ['dist/main.js'],
+    env: id.endsWith('-collector')
+      ? {
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:43170',
+          OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://127.0.0.1:20000,polling_interval=60',
+        }
+      : {},
+    traced: id !== 'a',
+  });
   const results = {
     name: 'quick',
     mode: 'quick',
@@ -242,6 +253,13 @@ describe('BENCHMARKS.md with the task', () => {
   let page: string;
   beforeAll(() => {
     page = renderedPage();
+  });
+
+  test("a (…-collector) variant's command names the collector where the others name the sink", () => {
+    expect(page).toContain(
+      '| (b-collector) | b-collector | `OTEL_EXPORTER_OTLP_ENDPOINT=http://collector ' +
+        'OTEL_TRACES_SAMPLER_ARG=endpoint=http://collector,polling_interval=60 node dist/main.js` |',
+    );
   });
 
   test("the issue's targets come first, with their verdicts and figures", () => {
