@@ -242,7 +242,7 @@ async function cell(variant, round) {
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
   // A variant with the real collector: the server under test is the task, the service and the collector on its core.
-  const collectorCpu = () => (variant.collector ? cpuMicros(variant.collector.pid) : 0);
+  const collectorCpu = () => (variant.collector ? variant.collector.cpuMicros() : 0);
   const measure = async (name, workload, fn) => {
     const before = {
       server: cpuMicros(child.pid),
@@ -283,7 +283,7 @@ async function cell(variant, round) {
   );
   const rssMB = peakRssMB(child.pid);
   // The collector runs the whole run: its peak so far.
-  const collectorPeakRssMB = variant.collector ? peakRssMB(variant.collector.pid) : undefined;
+  const collectorPeakRssMB = variant.collector?.peakRssMB();
   // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
   // give it the time to report the last second before it stops.
   if (variant.sampling) await sleep(1500);

@@ -6,6 +6,7 @@
 // against the responses served. Importing this module loads Node builtins only (lib/cli.mjs runs before bench/'s
 // dependencies are installed).
 import { fork } from 'node:child_process';
+import { cpuMicros, peakRssMB } from './procfs.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -118,6 +119,19 @@ export class TaskSidecar {
     });
   }
 
+  /**
+   * The collector's CPU time so far (µs), NaN once it has exited: a collector that crashes mid-run shows as spans
+   * missing at the stand-in and blank figures, not as a benchmark that stops.
+   */
+  cpuMicros() {
+    return alive(() => cpuMicros(this.pid));
+  }
+
+  /** The collector's peak RSS so far (MB), NaN once it has exited. */
+  peakRssMB() {
+    return alive(() => peakRssMB(this.pid));
+  }
+
   /** Waits until the collector has delivered what it holds: the stand-in's count stops moving. */
   async settle() {
     const deadline = Date.now() + SETTLE_DEADLINE_MS;
@@ -169,5 +183,14 @@ export class TaskSidecar {
     const exited = new Promise((resolve) => this.#child.once('exit', resolve));
     this.#child.send({ type: 'stop' });
     await exited;
+  }
+}
+
+/** What `read` returns, or NaN when the process has gone (its /proc entry with it). */
+function alive(read) {
+  try {
+    return read();
+  } catch {
+    return NaN;
   }
 }

@@ -29,7 +29,12 @@ interface Summary {
 
 describe('a bench cell with the real collector', () => {
   const REQUESTS = 25;
-  let outcome: { env: Record<string, string>; summary: Summary; collectorAlive: boolean };
+  let outcome: {
+    env: Record<string, string>;
+    summary: Summary;
+    collectorAlive: boolean;
+    cpuMicros: { running: number; stopped: boolean };
+  };
 
   beforeAll(() => {
     // Two cells in a row, as the bench runs them: what the first sent must not count in the second.
@@ -52,10 +57,12 @@ describe('a bench cell with the real collector', () => {
       }
       await cell(3);
       const summary = await cell(${REQUESTS});
+      const running = sidecar.cpuMicros();
       await sidecar.stop();
+      const cpuMicros = { running, stopped: Number.isNaN(sidecar.cpuMicros()) };
       let collectorAlive = true;
       try { process.kill(sidecar.pid, 0); } catch { collectorAlive = false; }
-      console.log(JSON.stringify({ env: sidecar.env, summary, collectorAlive }));
+      console.log(JSON.stringify({ env: sidecar.env, summary, collectorAlive, cpuMicros }));
     `) as typeof outcome;
   }, 180_000);
 
@@ -81,6 +88,11 @@ describe('a bench cell with the real collector', () => {
 
   test('stopping the sidecar stops the collector', () => {
     expect(outcome.collectorAlive).toBe(false);
+  });
+
+  test("the collector's CPU time reads while it runs, and as NaN, not an exception, once it has gone", () => {
+    expect(outcome.cpuMicros.running).toBeGreaterThan(0);
+    expect(outcome.cpuMicros.stopped).toBe(true);
   });
 });
 
