@@ -6,10 +6,10 @@
 // against the responses served. Importing this module loads Node builtins only (lib/cli.mjs runs before bench/'s
 // dependencies are installed).
 import { fork } from 'node:child_process';
-import { cpuMicros, peakRssMB } from './procfs.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuMicros, peakRssMB } from './procfs.mjs';
 
 /** The variants with the real collector, and the variant each one is, exporting to the harness's sink instead. */
 export const COLLECTOR_TWINS = { 'b-collector': 'b', 'b-rule-collector': 'b-rule' };
