@@ -46,6 +46,12 @@ export function taskCost(results) {
         (r) => home(r[id]).collectorCpuUsPerRequest / (home(r[id]).cpuUsPerRequest - home(r.a).cpuUsPerRequest),
       ),
       collectorPeakRssMB: Math.max(...cells.map((c) => c.collectorPeakRssMB ?? NaN)),
+      // The same against (b) − (a) where (b) ran in the same rounds: (b) is the service exporting to the sink.
+      collectorOverTracingOfB: perRound(
+        results,
+        [id, 'a', 'b'],
+        (r) => home(r[id]).collectorCpuUsPerRequest / (home(r.b).cpuUsPerRequest - home(r.a).cpuUsPerRequest),
+      ),
       spansPerRequest: spread(cells.map(spansPerHomeRequest)),
       collectorUsPerSpan: spread(cells.map((c) => home(c).collectorCpuUsPerRequest / spansPerHomeRequest(c))),
       served: sum((c) => c.served['/'] + c.served['/orders']),
@@ -93,7 +99,8 @@ export function taskCostTargets(cost) {
       "(b-collector) every request recorded: the collector's CPU per GET / ≤ 0.5 × the service's own tracing cost",
       all.collectorOverTracing.median <= 0.5,
       `collector ${us(all.collectorUs)} / (service ${us(all.serviceUs)} − (a) ${us(all.aUs)}) = ` +
-        fmt(all.collectorOverTracing),
+        fmt(all.collectorOverTracing) +
+        (all.collectorOverTracingOfB.n > 0 ? `; against (b) − (a): ${fmt(all.collectorOverTracingOfB)}` : ''),
     );
   } else add("(b-collector) the collector's share ≤ 0.5 × the service's tracing cost", null, 'not in this run');
   for (const [id, x] of Object.entries(cost ?? {})) {

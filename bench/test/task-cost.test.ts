@@ -163,6 +163,13 @@ describe("the task's cost and the issue's targets", () => {
     });
   });
 
+  test("with (b) in the same rounds, the collector is also set against (b)'s tracing cost", () => {
+    const list = targets([{ a: cell(100), b: cell(260), 'b-collector': cell(300, 80) }]);
+    expect(list.find((t) => t.name.startsWith('(b-collector) every request recorded'))?.detail).toBe(
+      'collector 80 µs / (service 300 µs − (a) 100 µs) = 0.40 (0.40–0.40); against (b) − (a): 0.50 (0.50–0.50)',
+    );
+  });
+
   test("the collector recording every request passes at half the service's tracing cost and fails above", () => {
     const name = '(b-collector) every request recorded';
     expect(targets([{ a: cell(100), 'b-collector': cell(300, 100) }]).find((t) => t.name.startsWith(name))?.pass).toBe(

@@ -3,7 +3,8 @@
 // (app/test/support/xray-proxy.ts) in place of xray.<region>.amazonaws.com. The service exports OTLP to the
 // collector and asks the collector's awsproxy for X-Ray's sampling rules, as in the task; the stand-in records
 // every PutTraceSegments call the awsxray exporter makes. Used by the tests of the real translator and the sampling
-// proxy (tools/collector/test) and by `npm run local`.
+// proxy (tools/collector/test), by `npm run local`, and by the benchmark's (…-collector) variants
+// (bench/lib/task-sidecar.mjs: serviceTaskEnvironment, startOnFreePorts).
 import { OTLP_GRPC_ENDPOINT, SAMPLER_ENVIRONMENT, SAMPLING_PROXY_ENDPOINT } from '../../lib/observed-task-definition';
 import { DEFAULTS } from '../../lib/settings';
 import { startService, type Service } from '../../app/test/support/service';
