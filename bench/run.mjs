@@ -238,10 +238,11 @@ async function cell(variant, round) {
   await variant.collector?.begin();
   const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
   await waitFor200(child, port, '/healthz');
+  await variant.collector?.rulesFetched();
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
   // A variant with the real collector: the server under test is the task, the service and the collector on its core.
-  const collectorCpu = () => (variant.collector ? cpuMicros(variant.collector.pid) : 0);
+  const collectorCpu = () => (variant.collector ? variant.collector.cpuMicros() : 0);
   const measure = async (name, workload, fn) => {
     const before = {
       server: cpuMicros(child.pid),
@@ -281,6 +282,8 @@ async function cell(variant, round) {
     openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS, alb }),
   );
   const rssMB = peakRssMB(child.pid);
+  // The collector runs the whole run: its peak so far.
+  const collectorPeakRssMB = variant.collector?.peakRssMB();
   // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
   // give it the time to report the last second before it stops.
   if (variant.sampling) await sleep(1500);
@@ -308,6 +311,7 @@ async function cell(variant, round) {
     round,
     phases,
     peakRssMB: rssMB,
+    collectorPeakRssMB,
     stop,
     served,
     spans,

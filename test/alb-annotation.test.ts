@@ -30,8 +30,8 @@ function filterExpression(key: string, value: string): string {
   return /^[A-Za-z0-9_]+$/.test(key) ? `annotation.${key} = "${value}"` : `annotation[${key}] = "${value}"`;
 }
 
-/** The attribute the service records the ALB's Root under (app/src/app.ts). */
-const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(read('app/src/app.ts'))?.[1] ?? '';
+/** The attribute the service records the ALB's Root under (app/src/access-log.ts). */
+const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(read('app/src/access-log.ts'))?.[1] ?? '';
 const collector = parse(read(path.relative(ROOT, COLLECTOR_CONFIG_PATH))) as {
   exporters: { awsxray: { indexed_attributes: string[] } };
 };

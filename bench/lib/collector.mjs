@@ -9,6 +9,7 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuMicros, peakRssMB } from './procfs.mjs';
 
 /** The variants with the real collector, and the variant each one is, exporting to the harness's sink instead. */
 export const COLLECTOR_TWINS = { 'b-collector': 'b', 'b-rule-collector': 'b-rule' };
@@ -73,6 +74,7 @@ export class TaskSidecar {
   };
   #child;
   #requests = 0;
+  #ruleRequestsAtBegin = 0;
 
   constructor(child, ready) {
     this.#child = child;
@@ -90,6 +92,8 @@ export class TaskSidecar {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'task-sidecar.mjs');
     const child = fork(script, [JSON.stringify({ repoRoot, fixedRate, cpu })], {
       cwd: repoRoot,
+      // Not this process's node flags (an `--input-type` or `--cpu-prof` meant for it).
+      execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise((resolve, reject) => {
@@ -115,6 +119,19 @@ export class TaskSidecar {
     });
   }
 
+  /**
+   * The collector's CPU time so far (µs), NaN once it has exited: a collector that crashes mid-run shows as spans
+   * missing at the stand-in and blank figures, not as a benchmark that stops.
+   */
+  cpuMicros() {
+    return alive(() => cpuMicros(this.pid));
+  }
+
+  /** The collector's peak RSS so far (MB), NaN once it has exited. */
+  peakRssMB() {
+    return alive(() => peakRssMB(this.pid));
+  }
+
   /** Waits until the collector has delivered what it holds: the stand-in's count stops moving. */
   async settle() {
     const deadline = Date.now() + SETTLE_DEADLINE_MS;
@@ -132,6 +149,22 @@ export class TaskSidecar {
   async begin() {
     await this.settle();
     await this.#ask('take');
+    this.#ruleRequestsAtBegin = (await this.#ask('count')).ruleRequests;
+  }
+
+  /**
+   * Resolves once the service started after `begin` has fetched X-Ray's rules through the collector's awsproxy. Until
+   * its rules arrive the service's sampler decides by X-Ray's fallback (1/s + 5%), so a request sent earlier may go
+   * unrecorded under a rule that records everything: not a span lost. The stand-in counts the call as it arrives; the
+   * answer's way back through the awsproxy takes milliseconds, given 300.
+   */
+  async rulesFetched(timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.#ask('count')).ruleRequests <= this.#ruleRequestsAtBegin) {
+      if (Date.now() > deadline) throw new Error(`the service fetched no sampling rules within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+    await sleep(300);
   }
 
   /**
@@ -150,5 +183,14 @@ export class TaskSidecar {
     const exited = new Promise((resolve) => this.#child.once('exit', resolve));
     this.#child.send({ type: 'stop' });
     await exited;
+  }
+}
+
+/** What `read` returns, or NaN when the process has gone (its /proc entry with it). */
+function alive(read) {
+  try {
+    return read();
+  } catch {
+    return NaN;
   }
 }

@@ -45,6 +45,7 @@ export function taskCost(results) {
         [id, 'a'],
         (r) => home(r[id]).collectorCpuUsPerRequest / (home(r[id]).cpuUsPerRequest - home(r.a).cpuUsPerRequest),
       ),
+      collectorPeakRssMB: Math.max(...cells.map((c) => c.collectorPeakRssMB ?? NaN)),
       spansPerRequest: spread(cells.map(spansPerHomeRequest)),
       collectorUsPerSpan: spread(cells.map((c) => home(c).collectorCpuUsPerRequest / spansPerHomeRequest(c))),
       served: sum((c) => c.served['/'] + c.served['/orders']),
@@ -120,14 +121,15 @@ export function renderTaskCost(cost) {
       'the X-Ray stand-in, so the collector per span is its CPU per GET / over the documents of GET / traces per ' +
       'GET / served (at the rule, its idle work is spread over the few spans recorded).',
     '',
-    '| Variant | service | collector | task | task / (a) | collector / (service − (a)) | spans per GET / served | collector µs per span | documents received | lost |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Variant | service | collector | task | task / (a) | collector / (service − (a)) | spans per GET / served | collector µs per span | collector peak RSS MB | documents received | lost |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const [id, x] of Object.entries(cost)) {
     const found = losses(x);
     out.push(
       `| (${id}) | ${fmt(x.serviceUs, 0)} | ${fmt(x.collectorUs, 0)} | ${fmt(x.taskUs, 0)} | ${fmt(x.taskOverA)} | ` +
         `${fmt(x.collectorOverTracing)} | ${n(x.spansPerRequest.median, 2)} | ${fmt(x.collectorUsPerSpan, 1)} | ` +
+        `${n(x.collectorPeakRssMB, 1)} | ` +
         `${x.documents} | ${found.length ? found.join(', ') : 'none'} |`,
     );
   }

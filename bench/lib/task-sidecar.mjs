@@ -68,7 +68,7 @@ void (async () => {
 process.on('message', async (message) => {
   if (message.type === 'count') {
     const documents = proxy.segmentCalls.reduce((sum, call) => sum + call.documents.length, 0);
-    process.send({ type: 'count', id: message.id, documents });
+    process.send({ type: 'count', id: message.id, documents, ruleRequests: proxy.ruleRequests });
   } else if (message.type === 'take') {
     const summary = summarizeSegments(proxy.segments);
     summary.calls = proxy.segmentCalls.length;

@@ -85,14 +85,16 @@ describe('counting the documents the stand-in received', () => {
     expect(call('segments.mjs', 'segmentPath', { name: 'GET /healthz' })).toBe('/healthz');
   });
 
-  test("the collector's warn and error lines, and lines that are not JSON, are complaints; info lines are not", () => {
+  test("the collector's warn and error lines about spans are complaints; info, extensions' and non-JSON lines are not", () => {
     const lines = [
       '{"level":"info","msg":"Everything is ready."}',
-      '{"level":"warn","msg":"Sender failed","dropped_items":50}',
-      '{"level":"error","msg":"Exporting failed. Dropping data."}',
-      'panic: runtime error',
+      '{"level":"warn","msg":"Sender failed","otelcol.component.kind":"exporter","dropped_items":50}',
+      '{"level":"error","msg":"Exporting failed. Dropping data.","otelcol.component.kind":"exporter"}',
+      '{"level":"warn","msg":"Memory usage is above soft limit. Refusing data.","otelcol.component.kind":"processor"}',
+      '{"level":"warn","msg":"no credentials","otelcol.component.kind":"extension","otelcol.component.id":"awsproxy"}',
+      '2026/12/07 01:45:11 http: proxy error: context canceled',
     ];
-    expect(call('segments.mjs', 'collectorComplaints', lines)).toEqual(lines.slice(1));
+    expect(call('segments.mjs', 'collectorComplaints', lines)).toEqual(lines.slice(1, 4));
   });
 });
 
@@ -204,6 +206,7 @@ function fullCell(serviceUs: number, collectorUs?: number) {
     },
     spans: { ...small.spans, byName: { 'GET /': 1000, about: 1000 } },
     peakRssMB: 100,
+    ...(collectorUs === undefined ? {} : { collectorPeakRssMB: 60 }),
     stop: { stopMs: 50, killed: false },
     sdkSaysDropped: 0,
   };
@@ -211,7 +214,18 @@ function fullCell(serviceUs: number, collectorUs?: number) {
 
 /** analyse.mjs then render.mjs on a run of (a) and both (…-collector) variants. */
 function renderedPage(): string {
-  const variant = (id: string) => ({ id, label: id, nodeArgs: ['dist/main.js'], env: {}, traced: id !== 'a' });
+  const variant = (id: string) => ({
+    id,
+    label: id,
+    nodeArgs: ['dist/main.js'],
+    env: id.endsWith('-collector')
+      ? {
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:43170',
+          OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://127.0.0.1:20000,polling_interval=60',
+        }
+      : {},
+    traced: id !== 'a',
+  });
   const results = {
     name: 'quick',
     mode: 'quick',
@@ -241,6 +255,13 @@ describe('BENCHMARKS.md with the task', () => {
     page = renderedPage();
   });
 
+  test("a (…-collector) variant's command names the collector where the others name the sink", () => {
+    expect(page).toContain(
+      '| (b-collector) | b-collector | `OTEL_EXPORTER_OTLP_ENDPOINT=http://collector ' +
+        'OTEL_TRACES_SAMPLER_ARG=endpoint=http://collector,polling_interval=60 node dist/main.js` |',
+    );
+  });
+
   test("the issue's targets come first, with their verdicts and figures", () => {
     const first = page.indexOf('## Targets from');
     expect(page.slice(first)).toMatch(/^## Targets from issue 20: what the task really costs/);
@@ -257,7 +278,7 @@ describe('BENCHMARKS.md with the task', () => {
     const section = page.slice(page.indexOf('## What the task costs'));
     expect(section).toContain(
       '| (b-collector) | 300 (300–300) | 80 (80–80) | 380 (380–380) | 3.80 (3.80–3.80) | 0.40 (0.40–0.40) | 2.00 | ' +
-        '40.0 (40.0–40.0) | 2400 | none |',
+        '40.0 (40.0–40.0) | 60.0 | 2400 | none |',
     );
     expect(section).toMatch(
       /^\| \(b-rule-collector\) \| 110 \(110–110\) \| 10 \(10–10\) \| 120 \(120–120\) \| 1\.20 /m,

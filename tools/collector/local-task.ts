@@ -4,7 +4,7 @@
 // collector and asks the collector's awsproxy for X-Ray's sampling rules, as in the task; the stand-in records
 // every PutTraceSegments call the awsxray exporter makes. Used by the tests of the real translator and the sampling
 // proxy (tools/collector/test) and by `npm run local`.
-import { SAMPLER_ENVIRONMENT, SAMPLING_PROXY_ENDPOINT } from '../../lib/observed-task-definition';
+import { OTLP_GRPC_ENDPOINT, SAMPLER_ENVIRONMENT, SAMPLING_PROXY_ENDPOINT } from '../../lib/observed-task-definition';
 import { DEFAULTS } from '../../lib/settings';
 import { startService, type Service } from '../../app/test/support/service';
 import { DEFAULT_RULE, FakeXRayProxy, type SamplingRule } from '../../app/test/support/xray-proxy';
@@ -49,27 +49,31 @@ export interface LocalTaskOptions {
 
 /**
  * The environment the task definition gives the service container (lib/observed-task-definition.ts, the `App`
- * container), pointed at `collector`'s ports: OTLP to its receiver, the X-Ray sampler through its awsproxy, and the
- * resource attributes that link each trace to the log group.
+ * container), with the collector's ports in place of the task's: OTLP to its receiver, the X-Ray sampler through its
+ * awsproxy, both on `localhost` as in the task, and the resource attributes that link each trace to the log group.
+ * With the task's ports (TASK_PORTS) these are the task's own values.
  */
 export function serviceTaskEnvironment(
-  collector: { readonly otlpEndpoint: string; readonly samplingEndpoint: string },
+  ports: Pick<CollectorPorts, 'otlpGrpc' | 'samplingProxy'>,
   serviceName: string,
   logGroup: TaskLogGroup,
 ): Record<string, string> {
-  const moved = (value: string, from: string, to: string) => {
-    if (!value.includes(from)) throw new Error(`expected ${from} in the task's setting ${value}`);
-    return value.replace(from, to);
+  const onPort = (endpoint: string, port: number) => {
+    const url = new URL(endpoint);
+    url.port = String(port);
+    return url.origin;
   };
+  const samplerArg = SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER_ARG;
+  if (!samplerArg.includes(`endpoint=${SAMPLING_PROXY_ENDPOINT}`)) {
+    throw new Error(`The task's OTEL_TRACES_SAMPLER_ARG no longer names ${SAMPLING_PROXY_ENDPOINT}: ${samplerArg}`);
+  }
   return {
     OTEL_SERVICE_NAME: serviceName,
-    // The task's is OTLP_GRPC_ENDPOINT (localhost:4317); here the collector's own, on the port it was given.
-    OTEL_EXPORTER_OTLP_ENDPOINT: collector.otlpEndpoint,
+    OTEL_EXPORTER_OTLP_ENDPOINT: onPort(OTLP_GRPC_ENDPOINT, ports.otlpGrpc),
     OTEL_TRACES_SAMPLER: SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER,
-    OTEL_TRACES_SAMPLER_ARG: moved(
-      SAMPLER_ENVIRONMENT.OTEL_TRACES_SAMPLER_ARG,
+    OTEL_TRACES_SAMPLER_ARG: samplerArg.replace(
       SAMPLING_PROXY_ENDPOINT,
-      collector.samplingEndpoint,
+      onPort(SAMPLING_PROXY_ENDPOINT, ports.samplingProxy),
     ),
     OTEL_RESOURCE_ATTRIBUTES: `aws.log.group.names=${logGroup.name},aws.log.group.arns=${logGroup.arn}`,
   };
@@ -98,23 +102,24 @@ export class LocalTask {
       );
     }
     const region = options.region ?? 'us-east-1';
-    const ports: CollectorPorts = options.ports === 'task' ? TASK_PORTS : await freePorts();
     const xray = await FakeXRayProxy.start({ rules: options.rules ?? [DEFAULT_RULE] });
     let collector: Collector | undefined;
     try {
-      collector = await Collector.start({
-        binary,
-        xrayEndpoint: xray.endpoint,
-        ports,
-        region,
-        ...(options.onCollectorLog ? { onLog: options.onCollectorLog } : {}),
-      });
+      const start = (ports: CollectorPorts) =>
+        Collector.start({
+          binary,
+          xrayEndpoint: xray.endpoint,
+          ports,
+          region,
+          ...(options.onCollectorLog ? { onLog: options.onCollectorLog } : {}),
+        });
+      collector = options.ports === 'task' ? await start(TASK_PORTS) : await startOnFreePorts(start);
       const logGroup = options.logGroup ?? {
         name: DEFAULTS.logGroupName,
         arn: logGroupArn(DEFAULTS.logGroupName, region),
       };
       const environment = {
-        ...serviceTaskEnvironment(collector, options.serviceName ?? DEFAULTS.serviceName, logGroup),
+        ...serviceTaskEnvironment(collector.ports, options.serviceName ?? DEFAULTS.serviceName, logGroup),
         ...options.serviceEnvironment,
       };
       const service = await startService(environment);
@@ -136,6 +141,23 @@ export class LocalTask {
       await this.collector.stop('SIGTERM');
     } finally {
       await this.xray.stop();
+    }
+  }
+}
+
+/**
+ * Free ports are free when picked, not when the collector binds them: another process on the machine (a test file
+ * beside this one) may take one in between. The collector then exits with `address already in use`; pick again.
+ */
+export async function startOnFreePorts(
+  start: (ports: CollectorPorts) => Promise<Collector>,
+  attempts = 3,
+): Promise<Collector> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePorts());
+    } catch (error) {
+      if (attempt >= attempts || !/address already in use/.test((error as Error).message)) throw error;
     }
   }
 }

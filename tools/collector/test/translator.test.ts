@@ -24,13 +24,13 @@ import {
 } from '../../../app/test/support/service';
 import { samplingRule } from '../../../app/test/support/xray-proxy';
 import { DEFAULTS } from '../../../lib/settings';
-import type { Template } from 'aws-cdk-lib/assertions';
-import { container, environmentOf, synthTemplate } from '../../../test/helpers';
+import { container, environmentOf, sharedTemplate } from '../../../test/helpers';
 import { toXRayTraceId } from '../../verify/ids';
 import type { GapKind } from '../../verify/report';
+import { ordersTableRoutes } from '../../verify/traffic';
 import { verify, type VerifyOutcome } from '../../verify/verify';
 import { FakeAws, FakeClock, SAMPLING_RULE_NAME, type ReceivedRequest } from '../../verify/test/fakes';
-import { TASK_CONFIG_PATH } from '../collector';
+import { TASK_CONFIG_PATH, TASK_PORTS } from '../collector';
 import { LocalTask, logGroupArn, serviceTaskEnvironment, type TaskLogGroup } from '../local-task';
 
 jest.setTimeout(60_000);
@@ -49,10 +49,6 @@ const UNRECORDED_AGENT = 'translator-test/unrecorded';
 const SEARCHED_KEY = /^annotation\[([^\]]+)\] = "1-…"$/m.exec(
   fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'architecture.md'), 'utf8'),
 )?.[1];
-
-/** The default stack's template, synthesized once (the first synthesis loads aws-cdk-lib: seconds). */
-let template: Template | undefined;
-const stackTemplate = () => (template ??= synthTemplate());
 
 let dynalite: Dynalite;
 let dynaliteStopped = false;
@@ -197,18 +193,23 @@ afterAll(async () => {
 });
 
 describe('the service', () => {
-  test('runs with the environment the task definition gives its container, pointed at this collector', () => {
-    const template = stackTemplate();
+  test('runs with the environment the task definition gives its container, on this collector’s ports', () => {
+    const template = sharedTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
-    const expected = serviceTaskEnvironment(
-      { otlpEndpoint: 'http://localhost:4317', samplingEndpoint: 'http://localhost:2000' },
-      DEFAULTS.serviceName,
-      LOG_GROUP,
-    );
+    const expected = serviceTaskEnvironment(TASK_PORTS, DEFAULTS.serviceName, LOG_GROUP);
     const resolved = Object.fromEntries(Object.keys(expected).map((key) => [key, resolve(environment[key])]));
     expect(resolved).toEqual(expected);
-    expect(task.serviceEnvironment.OTEL_RESOURCE_ATTRIBUTES).toBe(expected.OTEL_RESOURCE_ATTRIBUTES);
+    // The service here got the same values but for the collector's ports.
+    const { otlpGrpc, samplingProxy } = task.collector.ports;
+    const onTaskPorts = (value: string) =>
+      value
+        .replace(`:${otlpGrpc}`, `:${TASK_PORTS.otlpGrpc}`)
+        .replace(`:${samplingProxy}`, `:${TASK_PORTS.samplingProxy}`);
+    const given = Object.fromEntries(
+      Object.keys(expected).map((key) => [key, onTaskPorts(task.serviceEnvironment[key])]),
+    );
+    expect(given).toEqual(resolved);
   }, 30_000); // the first synthesis loads aws-cdk-lib
 
   test('answered each request as its contract says', () => {
@@ -294,6 +295,11 @@ describe('a request in a caller’s trace', () => {
     const segment = documentsOf(w3c.sent).find((d) => d.name === DEFAULTS.serviceName);
     expect(segment).toMatchObject({ trace_id: toXRayTraceId(w3c.traceId), parent_id: w3c.parentId });
     expect(segment).not.toHaveProperty('type');
+  });
+
+  test('a W3C traceparent flagged not sampled is recorded all the same when the rule records it (docs/security.md)', () => {
+    expect(w3c.sent.sampled).toBe(true);
+    expect(documentsOf(w3c.sent)).not.toEqual([]);
   });
 
   test('a W3C traceparent: the lines carry the same X-Ray trace ID', () => {
@@ -458,7 +464,8 @@ const served = {
 
 /**
  * One `npm run verify` run against the service, X-Ray answering with the exporter's documents after `tamper`. A run
- * whose traces stay incomplete polls until `timeoutMs` of virtual time: 20 s is 20 polls, 5 s of real time.
+ * whose traces stay incomplete polls until `timeoutMs` of virtual time: 40 s is 40 polls, 10 s of real time, ample
+ * for the service's and the collector's batches (about 1.5 s) on a loaded machine.
  */
 async function runVerify(
   form: (documents: Document[]) => Record<string, unknown>[],
@@ -522,33 +529,14 @@ function asCompiled(documents: Document[]): Record<string, unknown>[] {
 }
 
 describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces answers', () => {
-  const outcomes: Record<string, VerifyOutcome> = {};
   const forms = { 'as the exporter sent them': asSent, 'as X-Ray compiles them': asCompiled };
 
-  beforeAll(async () => {
-    for (const [name, form] of Object.entries(forms)) outcomes[name] = await runVerify(form);
-  });
-
-  test.each(Object.keys(forms))('judges every trace OK, the documents %s', (form) => {
-    const outcome = outcomes[form];
-    expect(outcome.rows.map((r) => [r.route, r.gaps])).toEqual(outcome.rows.map((r) => [r.route, []]));
-    expect(outcome.ok).toBe(true);
-  });
-
-  test('checked the order’s DynamoDB subsegment and its reads back, not only the steps', () => {
-    const outcome = outcomes['as X-Ray compiles them'];
-    const routes = outcome.rows.map((r) => r.route);
-    expect(routes).toEqual(expect.arrayContaining(['GET /', 'POST /orders', 'GET /orders/:id']));
-    const post = outcome.rows.find((r) => r.route === 'POST /orders')!;
-    expect(post.spansFound).toBe(post.spansExpected);
-    expect(post.spansExpected).toBe(4);
-    expect(outcome.rows.filter((r) => r.readBack?.sameOrder)).not.toHaveLength(0);
-  });
-
-  const tamperings: [string, GapKind, (documents: Document[]) => Document[]][] = [
+  /** A field changed in the documents X-Ray returns, the verdict it must give, and the routes it must give it for. */
+  const tamperings: [string, GapKind, string[], (documents: Document[]) => Document[]][] = [
     [
       'the log group ARN names another account',
       'link-missing',
+      ['GET /', 'POST /orders', 'GET /orders/:id'],
       (documents) =>
         documents.map((d) => {
           const aws = d.aws as { cloudwatch_logs?: { arn?: string }[] };
@@ -559,6 +547,7 @@ describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces an
     [
       'the DynamoDB subsegment names another table',
       'spans-missing',
+      ['POST /orders', 'GET /orders/:id'],
       (documents) =>
         documents.map((d) => {
           if (d.name === 'DynamoDB') (d.aws as { table_name?: string }).table_name = 'another-table';
@@ -567,10 +556,39 @@ describe('npm run verify, reading these documents as X-Ray’s BatchGetTraces an
     ],
   ];
 
-  test.each(tamperings)('judges them not OK when %s (%s)', async (_what, gap, tamper) => {
-    const tampered = await runVerify(asCompiled, tamper, 20_000);
+  const outcomes = new Map<string, VerifyOutcome>();
+
+  // The runs side by side (each its own traffic and mocked clients): a tampered run waits out its deadline.
+  beforeAll(async () => {
+    const runs = [
+      ...Object.entries(forms).map(([name, form]) => [name, runVerify(form)] as const),
+      ...tamperings.map(([name, , , tamper]) => [name, runVerify(asCompiled, tamper, 40_000)] as const),
+    ];
+    for (const [name, run] of runs) outcomes.set(name, await run);
+  });
+
+  test.each(Object.keys(forms))('judges every trace OK, the documents %s', (form) => {
+    const outcome = outcomes.get(form)!;
+    expect(outcome.rows.map((r) => [r.route, r.gaps])).toEqual(outcome.rows.map((r) => [r.route, []]));
+    expect(outcome.ok).toBe(true);
+  });
+
+  test('checked the order’s DynamoDB subsegment and its reads back, not only the steps', () => {
+    const outcome = outcomes.get('as X-Ray compiles them')!;
+    const { routes, read } = ordersTableRoutes(TABLE);
+    const expected = [...routes, read].map((route) => [route.name, route.expectedSpans.length]);
+    expect(expected).toContainEqual(['POST /orders', 4]); // cache.read, pricing, store.write and the PutItem
+    const checked = outcome.rows.map((r) => [r.route, r.spansFound]);
+    for (const route of expected) expect(checked).toContainEqual(route);
+    expect(outcome.rows.filter((r) => r.route === read.name && r.readBack?.sameOrder)).not.toHaveLength(0);
+  });
+
+  test.each(tamperings)('judges them not OK when %s: %s for %j, and nothing else', (name, gap, routes) => {
+    const tampered = outcomes.get(name)!;
     expect(tampered.ok).toBe(false);
-    expect(tampered.rows.flatMap((r) => r.gaps)).toContain(gap);
+    expect(tampered.rows.map((r) => [r.route, r.gaps])).toEqual(
+      tampered.rows.map((r) => [r.route, routes.includes(r.route) ? [gap] : []]),
+    );
   });
 });
 
@@ -593,7 +611,7 @@ describe('a request the store cannot serve (5xx: the table unreachable)', () => 
   });
 
   test('is in the stack’s faults group: its filter names the service as the segment does, and asks fault = true', () => {
-    const groups = Object.values(stackTemplate().findResources('AWS::XRay::Group')).map(
+    const groups = Object.values(sharedTemplate().findResources('AWS::XRay::Group')).map(
       (group) => (group as { Properties: { FilterExpression: string } }).Properties.FilterExpression,
     );
     const faults = groups.find((expression) => expression.endsWith('{ fault = true }'));
