@@ -68,7 +68,6 @@ describe('a bench cell with the real collector', () => {
 
   test("the service gets the task's environment, pointed at the collector's OTLP receiver and awsproxy", () => {
     expect(outcome.env).toMatchObject({
-      // The task's own hosts (localhost), on the collector's ports (tools/collector/local-task.ts).
       OTEL_EXPORTER_OTLP_ENDPOINT: expect.stringMatching(/^http:\/\/localhost:\d+$/),
       OTEL_TRACES_SAMPLER: 'xray',
       OTEL_TRACES_SAMPLER_ARG: expect.stringMatching(/^endpoint=http:\/\/localhost:\d+,/),

@@ -51,14 +51,13 @@ export interface LocalTaskOptions {
  * The environment the task definition gives the service container (lib/observed-task-definition.ts, the `App`
  * container), with the collector's ports in place of the task's: OTLP to its receiver, the X-Ray sampler through its
  * awsproxy, both on `localhost` as in the task, and the resource attributes that link each trace to the log group.
- * `collector` is a running Collector, or `{ ports: TASK_PORTS }` for the task's own values.
+ * With the task's ports (TASK_PORTS) these are the task's own values.
  */
 export function serviceTaskEnvironment(
-  collector: { readonly ports: Pick<CollectorPorts, 'otlpGrpc' | 'samplingProxy'> },
+  ports: Pick<CollectorPorts, 'otlpGrpc' | 'samplingProxy'>,
   serviceName: string,
   logGroup: TaskLogGroup,
 ): Record<string, string> {
-  const { ports } = collector;
   const onPort = (endpoint: string, port: number) => {
     const url = new URL(endpoint);
     url.port = String(port);
@@ -120,7 +119,7 @@ export class LocalTask {
         arn: logGroupArn(DEFAULTS.logGroupName, region),
       };
       const environment = {
-        ...serviceTaskEnvironment(collector, options.serviceName ?? DEFAULTS.serviceName, logGroup),
+        ...serviceTaskEnvironment(collector.ports, options.serviceName ?? DEFAULTS.serviceName, logGroup),
         ...options.serviceEnvironment,
       };
       const service = await startService(environment);

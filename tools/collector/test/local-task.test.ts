@@ -12,7 +12,7 @@ const ports = { otlpGrpc: 14317, samplingProxy: 12000 };
 const logGroup = { name: 'otel-test', arn: logGroupArn('otel-test', 'eu-west-1') };
 
 describe('serviceTaskEnvironment', () => {
-  const environment = serviceTaskEnvironment({ ports }, 'otel-fargate-service', logGroup);
+  const environment = serviceTaskEnvironment(ports, 'otel-fargate-service', logGroup);
 
   test('sends OTLP to the collector’s receiver, on localhost as in the task', () => {
     expect(environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://localhost:14317');

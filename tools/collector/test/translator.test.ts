@@ -197,7 +197,7 @@ describe('the service', () => {
     const template = sharedTemplate();
     const environment = environmentOf(container(template, 'app'));
     const resolve = resolver(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>);
-    const expected = serviceTaskEnvironment({ ports: TASK_PORTS }, DEFAULTS.serviceName, LOG_GROUP);
+    const expected = serviceTaskEnvironment(TASK_PORTS, DEFAULTS.serviceName, LOG_GROUP);
     const resolved = Object.fromEntries(Object.keys(expected).map((key) => [key, resolve(environment[key])]));
     expect(resolved).toEqual(expected);
     // The service here got the same values but for the collector's ports.

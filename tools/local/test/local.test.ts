@@ -153,7 +153,7 @@ describe('npm run local, from start to Ctrl-C', () => {
   });
 
   test('the service fetched that rule through the collector’s awsproxy', () => {
-    // The service asks localhost, as in the task (OTEL_TRACES_SAMPLER_ARG), on the port the collector listens on.
+    // The service names the proxy as the task does (localhost), on the collector's port.
     const samplingPort = /sampling proxy 127\.0\.0\.1:(\d+)/.exec(run.stderr)![1];
     expect(run.stderr).toMatch(
       new RegExp(
