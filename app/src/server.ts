@@ -24,7 +24,7 @@ const logger = createLogger(config.logLevel, undefined, !config.sdkDisabled);
 // `Connection: close` when it is (drainOnStop); a connection whose response had already started is closed as that
 // response finishes, by a keep-alive timeout of a millisecond set at stop, which Node reads as each response finishes
 // (_http_server.js, resOnFinish). Nothing is kept per request for it: a Set of responses and two listeners on each
-// cost every request, tracing on or off, about 1% of its instructions.
+// were paid by every request, tracing on or off, for a moment that comes once.
 let stopping = false;
 
 const internal = http.createServer(serverOptions(config.http));

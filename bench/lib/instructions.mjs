@@ -48,6 +48,10 @@ export function sendRequests({ port, workload, requests, connections, alb }) {
           headers: headersFor(workload, alb),
         },
         (response) => {
+          response.on('error', (error) => {
+            agent.destroy();
+            reject(error);
+          });
           if (response.statusCode < 200 || response.statusCode > 299) failed += 1;
           response.resume();
           response.on('end', () => {
