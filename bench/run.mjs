@@ -19,6 +19,7 @@ import {
   VARIANT_IDS,
 } from './lib/variants.mjs';
 import { startDynalite } from './lib/dynalite.mjs';
+import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
@@ -101,7 +102,7 @@ function takeSpans() {
 }
 
 const proxies = await startSamplingProxies(repoRoot);
-const wanted = options.variants ? options.variants.split(',') : [...VARIANT_IDS, ...DYNAMODB_IDS];
+const wanted = options.variants ? options.variants.split(',') : [...VARIANT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS];
 const dynamo = wanted.some((id) => DYNAMODB_IDS.includes(id)) ? await startDynalite(repoRoot) : undefined;
 const allVariants = defineVariants({
   repoRoot,
@@ -112,6 +113,11 @@ const allVariants = defineVariants({
   proxies,
   dynamo,
 });
+// The task's cost (issue 20): (b) and (b-rule) exporting to the real collector, started now for the whole run.
+allVariants.push(
+  ...(await collectorVariants({ variants: allVariants, wanted, repoRoot, cpu: pinned ? 1 : undefined, log })),
+);
+const sidecars = allVariants.filter((v) => v.collector).map((v) => v.collector);
 const unknown = wanted.filter((id) => !allVariants.some((v) => v.id === id));
 if (unknown.length > 0) {
   throw new Error(`unknown variant ${unknown.join(', ')}; known: ${allVariants.map((v) => v.id).join(', ')}`);
@@ -193,7 +199,7 @@ await takeSpans();
 /** CPU used by this harness (with the load generator in it) and by the sink. */
 function ourCpuMicros() {
   const usage = process.cpuUsage();
-  return usage.user + usage.system + cpuMicros(sink.pid);
+  return usage.user + usage.system + cpuMicros(sink.pid) + sidecars.reduce((sum, s) => sum + cpuMicros(s.helperPid), 0);
 }
 
 /**
@@ -201,7 +207,7 @@ function ourCpuMicros() {
  * cores), or how far the server fell short of a fully busy core although the load should saturate it.
  */
 function interference(cell) {
-  const { foreignShare, serverCpuShare } = cell.phases.home;
+  const { foreignShare, serverCpuShare } = cell.phases.home; // with a collector: the task's share (both processes)
   return Math.max(foreignShare ? Math.max(foreignShare.server, foreignShare.load) : 0, 1 - serverCpuShare);
 }
 
@@ -229,25 +235,36 @@ async function cell(variant, round) {
   const stderrPath = path.join(stderrDir, `${variant.id}-round${round + 1}.log`);
   const sampledBefore = variant.sampling?.sampledCount() ?? 0;
   const decisionsBefore = variant.sampling?.requestCount() ?? 0;
+  await variant.collector?.begin();
   const child = startServer(variant, { port, cpu: serverCpu, stderrPath });
   await waitFor200(child, port, '/healthz');
+  await variant.collector?.rulesFetched();
   const served = { '/': 0, '/orders': 0, '/healthz': 1 };
   const phases = {};
+  // A variant with the real collector: the server under test is the task, the service and the collector on its core.
+  const collectorCpu = () => (variant.collector ? variant.collector.cpuMicros() : 0);
   const measure = async (name, workload, fn) => {
-    const before = { server: cpuMicros(child.pid), ours: ourCpuMicros(), cores: cpuBusyMicros() };
+    const before = {
+      server: cpuMicros(child.pid),
+      collector: collectorCpu(),
+      ours: ourCpuMicros(),
+      cores: cpuBusyMicros(),
+    };
     const result = await fn();
     const cpu = cpuMicros(child.pid) - before.server;
+    const collector = collectorCpu() - before.collector;
     const ours = ourCpuMicros() - before.ours;
     const cores = cpuBusyMicros().map((busy, i) => busy - before.cores[i]);
     served[workload.path] += result.sent;
     phases[name] = {
       ...result,
       cpuUsPerRequest: cpu / result.responses,
-      serverCpuShare: cpu / 1e6 / result.elapsedS,
+      ...(variant.collector ? { collectorCpuUsPerRequest: collector / result.responses } : {}),
+      serverCpuShare: (cpu + collector) / 1e6 / result.elapsedS,
       // CPU that other processes (or the hypervisor) took from the server's core and from the load generator's.
       foreignShare: pinned
         ? {
-            server: Math.max(0, cores[serverCpu] - cpu) / 1e6 / result.elapsedS,
+            server: Math.max(0, cores[serverCpu] - cpu - collector) / 1e6 / result.elapsedS,
             load: Math.max(0, cores[0] - ours) / 1e6 / result.elapsedS,
           }
         : undefined,
@@ -265,11 +282,14 @@ async function cell(variant, round) {
     openLoop({ port, workload: WORKLOADS.home, rate: config.openRate, durationS: config.openDurationS, alb }),
   );
   const rssMB = peakRssMB(child.pid);
+  // The collector runs the whole run: its peak so far.
+  const collectorPeakRssMB = variant.collector?.peakRssMB();
   // A sampled variant reports how many requests it recorded to the proxy (SamplingTargets, once a second here):
   // give it the time to report the last second before it stops.
   if (variant.sampling) await sleep(1500);
   const stop = await stopServer(child);
-  const spans = await takeSpans();
+  // With the real collector, what the X-Ray stand-in received once the collector delivered it, counted alike.
+  const spans = variant.collector ? await variant.collector.take() : await takeSpans();
   const lost = {};
   let sampling;
   if (variant.sampling) {
@@ -291,6 +311,7 @@ async function cell(variant, round) {
     round,
     phases,
     peakRssMB: rssMB,
+    collectorPeakRssMB,
     stop,
     served,
     spans,
@@ -439,6 +460,7 @@ if (!options['no-profile']) {
 }
 
 sink.send({ type: 'stop' });
+await Promise.all(sidecars.map((sidecar) => sidecar.stop()));
 await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
 await dynamo?.stop?.();
 results.elapsedS = (performance.now() - started) / 1000;

@@ -27,6 +27,8 @@ const STEPS = {
 const NEEDS = {
   test: ['installed', 'built'],
   'start:app': ['built'],
+  // tsx runs the tool, and the tool runs the built service.
+  local: ['installed', 'built'],
 };
 
 /** The message for `command` when something it needs is missing, else undefined. */

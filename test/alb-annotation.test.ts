@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { COLLECTOR_CONFIG_PATH } from '../lib/observed-task-definition';
-import { container, environmentOf, synthTemplate } from './helpers';
+import { container, environmentOf, sharedTemplate } from './helpers';
 import { documentationFiles } from './support/markdown';
 
 const ROOT = path.join(__dirname, '..');
@@ -30,8 +30,8 @@ function filterExpression(key: string, value: string): string {
   return /^[A-Za-z0-9_]+$/.test(key) ? `annotation.${key} = "${value}"` : `annotation[${key}] = "${value}"`;
 }
 
-/** The attribute the service records the ALB's Root under (app/src/app.ts). */
-const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(read('app/src/app.ts'))?.[1] ?? '';
+/** The attribute the service records the ALB's Root under (app/src/access-log.ts). */
+const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(read('app/src/access-log.ts'))?.[1] ?? '';
 const collector = parse(read(path.relative(ROOT, COLLECTOR_CONFIG_PATH))) as {
   exporters: { awsxray: { indexed_attributes: string[] } };
 };
@@ -58,7 +58,7 @@ describe('the annotation that joins an access log line to its trace', () => {
   });
 
   test('the collector runs with its default feature gates: no command line turns allowDot off', () => {
-    const collectorContainer = container(synthTemplate(), 'aws-otel-collector');
+    const collectorContainer = container(sharedTemplate(), 'aws-otel-collector');
     // A gate is set with `--feature-gates=-exporter.xray.allowDot` on the command line; the task sets none.
     expect(collectorContainer.Command).toBeUndefined();
     expect(collectorContainer.EntryPoint).toBeUndefined();

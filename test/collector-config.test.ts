@@ -74,8 +74,8 @@ describe('the collector configuration file', () => {
   });
 
   test('indexes the load balancer’s Root, so X-Ray can find a trace by an access log’s trace_id', () => {
-    // The attribute the service records the Root under (app/src/app.ts).
-    const appSource = fs.readFileSync(path.join(__dirname, '..', 'app', 'src', 'app.ts'), 'utf8');
+    // The attribute the service records the Root under (app/src/access-log.ts).
+    const appSource = fs.readFileSync(path.join(__dirname, '..', 'app', 'src', 'access-log.ts'), 'utf8');
     const recorded = /ATTR_ALB_TRACE_ID = '([^']+)'/.exec(appSource)?.[1];
     expect(recorded).toBe('aws.alb.trace_id');
     expect(config.exporters.awsxray?.indexed_attributes).toEqual([recorded]);

@@ -3,10 +3,10 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BUDGET_THRESHOLDS, COST_TAG_KEY, CostBudget } from '../lib/cost-budget';
-import { TEST_REGION, buildStack, newApp, synthTemplate } from './helpers';
+import { TEST_REGION, buildStack, newApp, sharedTemplate } from './helpers';
 
 describe('the cost-allocation tag', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test.each([
     'AWS::ElasticLoadBalancingV2::LoadBalancer',
@@ -30,14 +30,14 @@ describe('the cost-allocation tag', () => {
 
 describe('by default', () => {
   test('there is no budget', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     template.resourceCountIs('AWS::Budgets::Budget', 0);
     expect(template.findOutputs('BudgetName')).toEqual({});
   });
 });
 
 describe('with monthlyBudgetUsd', () => {
-  const template = synthTemplate({ monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' });
+  const template = sharedTemplate({ monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' });
 
   test('a monthly cost budget of that many US dollars covers the resources with the stack’s tag', () => {
     template.resourceCountIs('AWS::Budgets::Budget', 1);
@@ -84,7 +84,7 @@ describe('with monthlyBudgetUsd', () => {
   });
 
   test('emails alarmEmail when no budgetEmail is given', () => {
-    synthTemplate({ monthlyBudgetUsd: 40, alarmEmail: 'ops@example.com' }).hasResourceProperties(
+    sharedTemplate({ monthlyBudgetUsd: 40, alarmEmail: 'ops@example.com' }).hasResourceProperties(
       'AWS::Budgets::Budget',
       {
         NotificationsWithSubscribers: Match.arrayWith([
@@ -123,7 +123,7 @@ describe('bad props fail with what to do', () => {
 
 test('the budget resource itself validates against CloudFormation’s schema at synth', () => {
   // CDK's synth-time CloudFormation validation (cdk.json) checks the template; a bad property would throw here.
-  const stack = new Stack(newApp(), 'S', { env: { region: TEST_REGION } });
+  const stack = new Stack(newApp({}, { builtinValidation: true }), 'S', { env: { region: TEST_REGION } });
   new CostBudget(stack, 'B', { monthlyLimitUsd: 10, email: 'a@example.com' });
   expect(() => Template.fromStack(stack)).not.toThrow();
 });

@@ -4,7 +4,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { buildStack, synthTemplate } from './helpers';
+import { buildStack, sharedTemplate, synthTemplate } from './helpers';
 
 const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const GOVERNED: OtelFargateStackProps = { profile: 'governed', certificateArn: CERTIFICATE };
@@ -24,7 +24,7 @@ describe('the governed profile refuses what its controls refuse', () => {
 
   test('tasks in public subnets, short retention, Container Insights other than enabled, no deletion protection', () => {
     const build = () =>
-      synthTemplate({
+      sharedTemplate({
         ...GOVERNED,
         natGateways: 0,
         logRetention: logs.RetentionDays.ONE_MONTH,
@@ -39,7 +39,7 @@ describe('the governed profile refuses what its controls refuse', () => {
 });
 
 describe('the governed profile’s log groups (CT.CLOUDWATCH.PR.2, PR.3)', () => {
-  const template = synthTemplate(GOVERNED);
+  const template = sharedTemplate(GOVERNED);
   const key = onlyResource(template, 'AWS::KMS::Key', /LogEncryptionKey/);
 
   test('all four keep their events a year and are encrypted with the stack’s log key', () => {
@@ -92,7 +92,7 @@ describe('the governed profile’s log groups (CT.CLOUDWATCH.PR.2, PR.3)', () =>
 });
 
 describe('the governed profile’s access log bucket (CT.S3.PR.2, PR.4, PR.9, PR.11)', () => {
-  const template = synthTemplate(GOVERNED);
+  const template = sharedTemplate(GOVERNED);
   const bucket = onlyResource(template, 'AWS::S3::Bucket', /AccessLogs/);
 
   test('is versioned and has Object Lock on, with no default retention, which S3 server access logging refuses', () => {
@@ -141,7 +141,7 @@ describe('the governed profile’s access log bucket (CT.S3.PR.2, PR.4, PR.9, PR
 });
 
 describe('the governed profile’s load balancer and cluster', () => {
-  const template = synthTemplate(GOVERNED);
+  const template = sharedTemplate(GOVERNED);
 
   test('has deletion protection on (CT.ELASTICLOADBALANCING.PR.5)', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
@@ -171,7 +171,7 @@ describe('the governed profile’s load balancer and cluster', () => {
 });
 
 describe('the governed profile’s CDK handler for the default security group (CT.LAMBDA.PR.3)', () => {
-  const template = synthTemplate(GOVERNED);
+  const template = sharedTemplate(GOVERNED);
   const handler = onlyResource(template, 'AWS::Lambda::Function', /VpcRestrictDefaultSG/);
   const group = onlyResource(template, 'AWS::EC2::SecurityGroup', /DefaultSecurityGroupHandler/);
 

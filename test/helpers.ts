@@ -17,9 +17,27 @@ const CDK_JSON_CONTEXT = (
   JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
 ).context;
 
-/** An app with cdk.json's context, as the CLI gives it, plus any `-c` style values. */
-export function newApp(context: Record<string, unknown> = {}): App {
-  return new App({ context: { ...CDK_JSON_CONTEXT, ...context } });
+export interface NewAppOptions {
+  /**
+   * Run aws-cdk-lib's built-in CloudFormation validation (cdk.json's `@aws-cdk/core:validateAgainstDefaultRules`) at
+   * synth. Its WebAssembly engine takes seconds to start in every test file and again for each new resource type,
+   * and it changes no template: tests that read templates leave it off, and test/cloudformation-validation.test.ts
+   * runs it over every variant of `STACK_VARIANTS`; `cdk synth` always runs it (test/synth.test.ts).
+   * @default false
+   */
+  readonly builtinValidation?: boolean;
+}
+
+/**
+ * An app with cdk.json's context, as the CLI gives it, plus any `-c` style values. Without the constructs' creation
+ * stack traces (`aws:cdk:disable-creation-stack-traces`): they go only into the cloud assembly's metadata, never into a
+ * template, and under jest's source maps they cost more than the synth itself.
+ */
+export function newApp(context: Record<string, unknown> = {}, options: NewAppOptions = {}): App {
+  return new App({
+    builtinCloudFormationValidation: options.builtinValidation ?? false,
+    context: { ...CDK_JSON_CONTEXT, 'aws:cdk:disable-creation-stack-traces': true, ...context },
+  });
 }
 
 /**
@@ -34,14 +52,50 @@ export function acknowledgePlainHttp(app: App): App {
   return app;
 }
 
+const TEST_CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+
+/** The deployer's choices that change which resources the stack has: checks that hold for every deployment run on each. */
+export const STACK_VARIANTS: [name: string, props: OtelFargateStackProps][] = [
+  ['the default deployment', {}],
+  ['tasks in public subnets without NAT', { natGateways: 0 }],
+  ['HTTPS with a certificate', { certificateArn: TEST_CERTIFICATE_ARN }],
+  ['alarms emailed to an address', { alarmEmail: 'ops@example.com' }],
+  ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
+  ['a WAF web ACL on the load balancer', { webFirewall: true, webFirewallRateLimit: 200 }],
+  ['a monthly cost budget', { monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' }],
+  ['the governed profile', { profile: 'governed', certificateArn: TEST_CERTIFICATE_ARN }],
+];
+
 export function buildStack(props: OtelFargateStackProps = {}): { app: App; stack: OtelFargateStack } {
   const app = acknowledgePlainHttp(newApp());
   const stack = new OtelFargateStack(app, 'TestStack', { env: { region: TEST_REGION }, image: TEST_IMAGE, ...props });
   return { app, stack };
 }
 
+/** A fresh synth of the stack: for a test about synthesis itself (two synths agree). Others take `sharedTemplate`. */
 export function synthTemplate(props: OtelFargateStackProps = {}): Template {
   return Template.fromStack(buildStack(props).stack);
+}
+
+/** This test file's templates, by their props: synthesized once per variant, since tests only read them. */
+const sharedTemplates = new Map<string, Template>();
+
+/**
+ * The template for `props`, synthesized on first use in this test file and shared by every test after (jest gives each
+ * file its own copy of this module). Props other than strings, numbers and booleans (an image, an enum class) are not
+ * compared by value, so those synthesize afresh.
+ */
+export function sharedTemplate(props: OtelFargateStackProps = {}): Template {
+  const entries = Object.entries(props).sort(([a], [b]) => a.localeCompare(b));
+  const plain = entries.every(([, value]) => ['string', 'number', 'boolean'].includes(typeof value));
+  if (!plain) return synthTemplate(props);
+  const key = JSON.stringify(entries);
+  let template = sharedTemplates.get(key);
+  if (!template) {
+    template = synthTemplate(props);
+    sharedTemplates.set(key, template);
+  }
+  return template;
 }
 
 interface ContainerDefinition {

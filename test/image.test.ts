@@ -10,7 +10,7 @@ import {
   volumePaths,
   type Stage,
 } from '../tools/preflight/dockerfile';
-import { container, synthTemplate } from './helpers';
+import { container, sharedTemplate } from './helpers';
 
 const dockerfile = readDockerfile(path.join(APP_DIRECTORY, 'Dockerfile'));
 const runtime: Stage = dockerfile.stages.at(-1)!;
@@ -49,7 +49,7 @@ describe('/tmp is writable by the service user on Fargate', () => {
   // then the image's ownership and mode are copied to it (AWS docs, Amazon ECS developer guide, "Use bind mounts
   // with Amazon ECS", considerations; awsdocs/amazon-ecs-developer-guide doc_source/bind-mounts.md). The node
   // image's /tmp is root:root 1777, like any Debian /tmp.
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const app = container(template, 'app');
   const taskDefinition = Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0].Properties as {
     Volumes: Record<string, unknown>[];

@@ -2,9 +2,9 @@ import { App, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
+import { OtelFargateStack } from '../lib/otel-fargate-stack';
 import { addOtelFargateStack } from '../bin/otel-fargate';
-import { TEST_REGION, acknowledgePlainHttp, buildStack, newApp } from './helpers';
+import { STACK_VARIANTS, TEST_REGION, acknowledgePlainHttp, buildStack, newApp } from './helpers';
 
 function violationsOf(app: App) {
   return new AwsSolutionsChecks(app).validateScope(app).violations.map((v) => ({
@@ -25,27 +25,7 @@ function nagAcknowledgementsOf(app: App): { path: string; id: string; reason: st
 }
 
 describe('cdk-nag AwsSolutions checks', () => {
-  const variants: [string, OtelFargateStackProps][] = [
-    ['the default deployment', {}],
-    ['tasks in public subnets without NAT', { natGateways: 0 }],
-    [
-      'HTTPS with a certificate',
-      { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555' },
-    ],
-    ['alarms emailed to an address', { alarmEmail: 'ops@example.com' }],
-    ['Container Insights turned off', { containerInsights: ecs.ContainerInsights.DISABLED }],
-    ['a WAF web ACL on the load balancer', { webFirewall: true, webFirewallRateLimit: 200 }],
-    ['a monthly cost budget', { monthlyBudgetUsd: 150, budgetEmail: 'finance@example.com' }],
-    [
-      'the governed profile',
-      {
-        profile: 'governed',
-        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
-      },
-    ],
-  ];
-
-  test.each(variants)('find no unacknowledged violation in %s', (_name, props) => {
+  test.each(STACK_VARIANTS)('find no unacknowledged violation in %s', (_name, props) => {
     expect(violationsOf(buildStack(props).app)).toEqual([]);
   });
 

@@ -11,7 +11,10 @@ const scripts = (
 ).scripts;
 
 describe('the npm scripts that keep running', () => {
-  test.each(['start:app', 'verify', 'preflight', 'traces'])('%s execs node, so a signal to npm reaches it', (name) => {
-    expect(scripts[name]).toMatch(/^(cd \S+ && )?exec node /);
-  });
+  test.each(['start:app', 'verify', 'preflight', 'traces', 'local'])(
+    '%s execs node, so a signal to npm reaches it',
+    (name) => {
+      expect(scripts[name]).toMatch(/^(cd \S+ && )?exec node /);
+    },
+  );
 });

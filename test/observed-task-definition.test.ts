@@ -11,7 +11,16 @@ import {
   ObservedTaskDefinition,
   ObservedTaskDefinitionProps,
 } from '../lib/observed-task-definition';
-import { TEST_IMAGE, TEST_REGION, container, containers, environmentOf, newApp, synthTemplate } from './helpers';
+import {
+  TEST_IMAGE,
+  TEST_REGION,
+  container,
+  containers,
+  environmentOf,
+  newApp,
+  sharedTemplate,
+  synthTemplate,
+} from './helpers';
 import {
   COLLECTOR_MEMORY_LIMIT_MIB,
   LOG_ROUTER_MEMORY_LIMIT_MIB,
@@ -25,7 +34,7 @@ function awslogsGroupOf(definition: Record<string, unknown>): string {
 }
 
 describe('the service container', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const app = container(template, 'app');
 
   test('is the first container, so the load balancer targets it', () => {
@@ -117,14 +126,14 @@ describe('the service container', () => {
   });
 
   test('takes the service name from props into traces and log streams', () => {
-    const named = container(synthTemplate({ serviceName: 'checkout' }), 'app');
+    const named = container(sharedTemplate({ serviceName: 'checkout' }), 'app');
     expect(environmentOf(named).OTEL_SERVICE_NAME).toBe('checkout');
     expect((named.LogConfiguration as { Options: object }).Options).toMatchObject({ log_stream_prefix: 'checkout/' });
   });
 });
 
 describe('the collector sidecar', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const collector = container(template, 'aws-otel-collector');
 
   test('runs the ADOT collector pinned to a release tag', () => {
@@ -132,7 +141,7 @@ describe('the collector sidecar', () => {
   });
 
   test('runs another release when told to', () => {
-    const other = container(synthTemplate({ collectorVersion: 'v0.48.1' }), 'aws-otel-collector');
+    const other = container(sharedTemplate({ collectorVersion: 'v0.48.1' }), 'aws-otel-collector');
     expect(other.Image).toBe('public.ecr.aws/aws-observability/aws-otel-collector:v0.48.1');
   });
 
@@ -184,7 +193,7 @@ describe('the collector sidecar', () => {
 });
 
 describe('the FireLens log router', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const router = container(template, 'log-router');
 
   test('runs AWS for Fluent Bit pinned to an immutable tag', () => {
@@ -241,7 +250,7 @@ describe('the FireLens log router', () => {
 });
 
 describe('start and stop order', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('the service starts only after the collector is HEALTHY', () => {
     expect(container(template, 'app').DependsOn).toEqual([
@@ -269,7 +278,7 @@ describe('start and stop order', () => {
 
 describe('the task', () => {
   test('defaults to ARM64 with 512 CPU units and 1024 MiB', () => {
-    synthTemplate().hasResourceProperties('AWS::ECS::TaskDefinition', {
+    sharedTemplate().hasResourceProperties('AWS::ECS::TaskDefinition', {
       Cpu: '512',
       Memory: '1024',
       RequiresCompatibilities: ['FARGATE'],
@@ -283,7 +292,7 @@ describe('the task', () => {
       [512, 1024, 640],
       [1024, 4096, 3712],
     ]) {
-      const limits = containers(synthTemplate({ cpu, memoryLimitMiB: task })).map((c) => [c.Name, c.Memory]);
+      const limits = containers(sharedTemplate({ cpu, memoryLimitMiB: task })).map((c) => [c.Name, c.Memory]);
       expect(limits).toEqual([
         ['app', service],
         ['aws-otel-collector', COLLECTOR_MEMORY_LIMIT_MIB],
@@ -300,7 +309,7 @@ describe('the task', () => {
   });
 
   test('takes its size and architecture from props', () => {
-    synthTemplate({
+    sharedTemplate({
       cpu: 1024,
       memoryLimitMiB: 2048,
       cpuArchitecture: ecs.CpuArchitecture.X86_64,
@@ -313,7 +322,7 @@ describe('the task', () => {
 });
 
 describe('least-privilege IAM', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const taskRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /TaskRole/.test(id));
   const executionRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /ExecutionRole/.test(id));
 

@@ -1,12 +1,15 @@
 // The metric filter patterns against real lines: the built service (node app/dist/main.js) runs through a collector
-// outage, a failing downstream call, a clean stop and a bad configuration; its stdout goes through each pattern with
-// the matching rules CloudWatch documents (test/support/filter-pattern.ts, itself checked against the guide's
-// examples in test/filter-pattern.test.ts). The sidecars cannot run here (their images are not reachable), so their
-// lines are written in the exact form their pinned sources print.
+// outage (no collector, then the real one, built from tools/collector/manifest.yaml, with the task's configuration),
+// a failing downstream call, a clean stop and a bad configuration; its stdout and the collector's go through each
+// pattern with the matching rules CloudWatch documents (test/support/filter-pattern.ts, itself checked against the
+// guide's examples in test/filter-pattern.test.ts). The log router cannot run here (its image is not reachable), and
+// the collector's crash and memory-limiter lines are not produced on demand, so those lines are written in the exact
+// form their pinned sources print.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OtlpReceiver } from '../app/test/support/otlp-receiver';
 import { APP_DIR, freePort, request, spawnService, type Service } from '../app/test/support/service';
+import { FakeXRayProxy } from '../app/test/support/xray-proxy';
+import { Collector, freePorts } from '../tools/collector/collector';
 import {
   COLLECTOR_ERRORS,
   LOG_ROUTER_ERRORS,
@@ -55,6 +58,7 @@ function asDeliveredByFireLens(line: string): string {
 describe("the service's own lines", () => {
   let lines: string[] = [];
   let configErrorLines: string[] = [];
+  let collectorLines: string[] = [];
 
   beforeAll(async () => {
     if (!fs.existsSync(path.join(APP_DIR, 'dist', 'main.js'))) {
@@ -68,7 +72,8 @@ describe("the service's own lines", () => {
       OTEL_BSP_SCHEDULE_DELAY: '20',
       PRICING_URL: `http://127.0.0.1:${pricingPort}`,
     });
-    let receiver: OtlpReceiver | undefined;
+    const xray = await FakeXRayProxy.start();
+    let collector: Collector | undefined;
     try {
       await listening(service);
       expect((await request(service.url('/'))).status).toBe(200);
@@ -83,7 +88,11 @@ describe("the service's own lines", () => {
       expect((await request(service.url('/no-such-route'))).status).toBe(404);
 
       // The collector comes up; the gRPC channel reconnects with backoff, so keep the spans coming.
-      receiver = await OtlpReceiver.start(collectorPort);
+      collector = await Collector.start({
+        binary: process.env.OTELCOL_TASK_BINARY!,
+        xrayEndpoint: xray.endpoint,
+        ports: { ...(await freePorts()), otlpGrpc: collectorPort },
+      });
       const until = Date.now() + 60_000;
       while (!service.lines.some((l) => l.msg === 'span export resumed') && Date.now() < until) {
         expect((await request(service.url('/'))).status).toBe(200);
@@ -92,9 +101,11 @@ describe("the service's own lines", () => {
       await service.waitForLine((l) => l.msg === 'span export resumed');
     } finally {
       await service.stop('SIGTERM');
-      await receiver?.stop();
+      await collector?.stop('SIGTERM');
+      await xray.stop();
     }
     lines = raw();
+    collectorLines = collector?.logs ?? [];
 
     // A bad variable stops the service at start with one fatal line.
     const misconfigured = spawnWithRawOutput({ LOG_LEVEL: 'loud' });
@@ -124,6 +135,12 @@ describe("the service's own lines", () => {
       new Set(['span export failing: collector unreachable or not answering; repeated every 30 s until it recovers']),
     );
     expect(lines.some((l) => /"msg":"span export resumed"/.test(l))).toBe(true);
+  });
+
+  test('the real collector’s own lines through that outage, start to stop, count no error', () => {
+    expect(collectorLines.length).toBeGreaterThan(3);
+    for (const line of collectorLines) expect(JSON.parse(line)).toEqual(expect.any(Object));
+    expect(collectorLines.filter((line) => matchesFilterPattern(COLLECTOR_ERRORS, line))).toEqual([]);
   });
 
   test('each pattern decides the same on the events FireLens delivers, with the task metadata beside the fields', () => {

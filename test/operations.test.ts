@@ -18,7 +18,15 @@ import { COLLECTOR_CONFIG_PATH, ObservedTaskDefinition } from '../lib/observed-t
 import { Operations } from '../lib/operations';
 import { PublicLoadBalancedService } from '../lib/public-load-balanced-service';
 import { alarmState, every, noData, type Series } from './support/cloudwatch-alarm';
-import { TEST_IMAGE, TEST_REGION, acknowledgePlainHttp, buildStack, newApp, synthTemplate } from './helpers';
+import {
+  TEST_IMAGE,
+  TEST_REGION,
+  acknowledgePlainHttp,
+  buildStack,
+  newApp,
+  sharedTemplate,
+  synthTemplate,
+} from './helpers';
 
 const STACK = 'TestStack';
 const CONSOLE = `https://${TEST_REGION}.console.aws.amazon.com/cloudwatch/home?region=${TEST_REGION}`;
@@ -110,7 +118,7 @@ function longestDeployed(value: unknown, template: Template, stackName: string):
 }
 
 describe('the alarms', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const topic = { Ref: logicalId(template, 'AWS::SNS::Topic', /AlarmTopic/) };
 
   test('are six, each notifying the topic when it fires and when it recovers', () => {
@@ -340,7 +348,7 @@ describe('the alarms', () => {
   });
 
   test('take their thresholds and evaluation periods from props', () => {
-    const custom = synthTemplate({
+    const custom = sharedTemplate({
       alarmEvaluationMinutes: 3,
       alarm5xxPercent: 2,
       alarmP99LatencyMs: 250,
@@ -431,7 +439,7 @@ describe('alarm descriptions, at the longest values the context keys accept', ()
 });
 
 describe('the task alarm without Container Insights', () => {
-  const template = synthTemplate({ containerInsights: ecs.ContainerInsights.DISABLED, desiredCount: 3, minTasks: 2 });
+  const template = sharedTemplate({ containerInsights: ecs.ContainerInsights.DISABLED, desiredCount: 3, minTasks: 2 });
 
   test('turns Container Insights off on the cluster', () => {
     template.hasResourceProperties('AWS::ECS::Cluster', {
@@ -460,20 +468,20 @@ describe('the task alarm without Container Insights', () => {
 
 describe('Container Insights', () => {
   test('is enhanced by default', () => {
-    synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
+    sharedTemplate().hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
     });
   });
 
   test('can be the standard kind', () => {
-    synthTemplate({ containerInsights: ecs.ContainerInsights.ENABLED }).hasResourceProperties('AWS::ECS::Cluster', {
+    sharedTemplate({ containerInsights: ecs.ContainerInsights.ENABLED }).hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
     });
   });
 });
 
 describe('the alarm topic', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const keyId = logicalId(template, 'AWS::KMS::Key', /AlarmTopic/);
 
   test('is encrypted with a key of its own that rotates, and that goes with the stack', () => {
@@ -562,7 +570,7 @@ describe('the alarm topic', () => {
   });
 
   test('emails the given address', () => {
-    synthTemplate({ alarmEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', {
+    sharedTemplate({ alarmEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
       TopicArn: { Ref: logicalId(template, 'AWS::SNS::Topic', /AlarmTopic/) },
@@ -575,7 +583,7 @@ describe('the alarm topic', () => {
 });
 
 describe('the metric filters', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const filters = resourcesOf(template, 'AWS::Logs::MetricFilter').map(([, p]) => ({
     pattern: p.FilterPattern as string,
     group: p.LogGroupName as { Ref: string },
@@ -629,7 +637,7 @@ describe('the metric filters', () => {
 });
 
 describe('the X-Ray groups', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const { traces, faults } = groupNames(template);
 
   test('hold the service’s traces, with Insights on, notifications left to EventBridge rules of the user’s own', () => {
@@ -685,7 +693,7 @@ describe('the X-Ray groups', () => {
 });
 
 describe('the dashboard', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const { faults } = groupNames(template);
   const body = () => {
     const [[, p]] = resourcesOf(template, 'AWS::CloudWatch::Dashboard');
@@ -779,7 +787,7 @@ describe('the Operations construct', () => {
 });
 
 describe('the outputs', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('give the dashboard URL and the alarm topic ARN', () => {
     template.hasOutput('DashboardUrl', { Value: DASHBOARD_URL });

@@ -10,7 +10,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { CONTROL_TOWER_PLUGIN, controlTowerChecks } from '../lib/control-tower';
 import { OrdersTable } from '../lib/orders-table';
 import { OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { TEST_REGION, buildStack, container, environmentOf, newApp, synthTemplate } from './helpers';
+import { TEST_REGION, buildStack, container, environmentOf, newApp, sharedTemplate } from './helpers';
 
 // cfn-guard runs once per synth: a few seconds each, more on a loaded machine.
 jest.setTimeout(180_000);
@@ -32,7 +32,7 @@ function statements(template: Template): { policy: string; statement: Statement 
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 
 describe('the orders table', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('is one DynamoDB table, keyed by the order ID (a string), with no sort key and no index', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
@@ -75,11 +75,11 @@ describe('the orders table', () => {
 
 describe('what cdk destroy does with the orders table', () => {
   test('by default it is kept, on deletion and on replacement', () => {
-    synthTemplate().hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    sharedTemplate().hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   test('with ordersTableRemovalPolicy DESTROY it is deleted, and the output says so', () => {
-    const template = synthTemplate({ ordersTableRemovalPolicy: RemovalPolicy.DESTROY });
+    const template = sharedTemplate({ ordersTableRemovalPolicy: RemovalPolicy.DESTROY });
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
     template.hasOutput('OrdersTableName', { Description: Match.stringLikeRegexp('deleted with its orders') });
   });
@@ -91,16 +91,16 @@ describe('what cdk destroy does with the orders table', () => {
   });
 
   test('deletion protection follows deletionProtection: off by default, on with it and with profile=governed', () => {
-    synthTemplate().hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: false });
-    synthTemplate({ deletionProtection: true }).hasResourceProperties('AWS::DynamoDB::Table', {
+    sharedTemplate().hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: false });
+    sharedTemplate({ deletionProtection: true }).hasResourceProperties('AWS::DynamoDB::Table', {
       DeletionProtectionEnabled: true,
     });
-    synthTemplate(GOVERNED).hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+    sharedTemplate(GOVERNED).hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
   });
 });
 
 describe('the service and the orders table', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('the service container gets the table name and the stack region, as the service reads them', () => {
     const env = environmentOf(container(template, 'app'));
@@ -146,7 +146,7 @@ describe('how the tasks reach DynamoDB: a gateway VPC endpoint', () => {
       .sort((a, b) => a.Ref.localeCompare(b.Ref));
 
   test('routes the private subnets, where the tasks run, to DynamoDB inside the VPC, off the NAT gateway', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     const endpoints = template.findResources('AWS::EC2::VPCEndpoint');
     expect(Object.values(endpoints)).toHaveLength(1);
     const endpoint = Object.values(endpoints)[0].Properties as Record<string, unknown>;
@@ -157,7 +157,7 @@ describe('how the tasks reach DynamoDB: a gateway VPC endpoint', () => {
   });
 
   test('with natGateways=0 the tasks run in the public subnets, and those get the route', () => {
-    const template = synthTemplate({ natGateways: 0 });
+    const template = sharedTemplate({ natGateways: 0 });
     const endpoint = Object.values(template.findResources('AWS::EC2::VPCEndpoint'))[0].Properties as {
       RouteTableIds: { Ref: string }[];
     };
@@ -167,7 +167,7 @@ describe('how the tasks reach DynamoDB: a gateway VPC endpoint', () => {
   });
 
   test('admits only the two item actions on the orders table, so no data leaves for another table', () => {
-    synthTemplate().hasResourceProperties('AWS::EC2::VPCEndpoint', {
+    sharedTemplate().hasResourceProperties('AWS::EC2::VPCEndpoint', {
       PolicyDocument: {
         Statement: [
           {
@@ -241,7 +241,7 @@ describe('checks on the orders table', () => {
 
 describe('the dashboard and the orders table', () => {
   test('graphs its throttles, DynamoDB errors, refused writes and each operation’s p99 latency', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties as {
       DashboardBody: { 'Fn::Join': [string, unknown[]] };
     };

@@ -14,6 +14,7 @@ import {
   container,
   environmentOf,
   newApp,
+  sharedTemplate,
   synthTemplate,
 } from './helpers';
 
@@ -28,7 +29,7 @@ function loadBalancerIngress(template: Template): Record<string, unknown>[] {
 }
 
 describe('the otel-test log group', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('is named otel-test and keeps lines for a month', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: 'otel-test', RetentionInDays: 30 });
@@ -55,7 +56,7 @@ describe('the otel-test log group', () => {
   });
 
   test('takes its name and retention from props', () => {
-    synthTemplate({ logGroupName: '/demo/service', logRetention: logs.RetentionDays.ONE_WEEK }).hasResourceProperties(
+    sharedTemplate({ logGroupName: '/demo/service', logRetention: logs.RetentionDays.ONE_WEEK }).hasResourceProperties(
       'AWS::Logs::LogGroup',
       { LogGroupName: '/demo/service', RetentionInDays: 7 },
     );
@@ -63,7 +64,7 @@ describe('the otel-test log group', () => {
 });
 
 describe('adopting an existing log group (adoptLogGroup), for a deploy after `cdk destroy` kept it', () => {
-  const template = synthTemplate({ adoptLogGroup: true });
+  const template = sharedTemplate({ adoptLogGroup: true });
   const taskRoleId = Object.keys(template.findResources('AWS::IAM::Role')).find((id) => /TaskRole/.test(id));
   const groupArn = {
     'Fn::Join': ['', [`arn:aws:logs:${TEST_REGION}:`, { Ref: 'AWS::AccountId' }, ':log-group:otel-test:*']],
@@ -126,7 +127,7 @@ describe('adopting an existing log group (adoptLogGroup), for a deploy after `cd
 
 describe('the network', () => {
   test('spans two AZs with public subnets and private subnets behind one NAT gateway', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     template.resourceCountIs('AWS::EC2::NatGateway', 1);
     const subnets = Object.values(template.findResources('AWS::EC2::Subnet'));
     expect(subnets).toHaveLength(4);
@@ -135,13 +136,13 @@ describe('the network', () => {
   });
 
   test('runs the tasks in the private subnets without public IPs', () => {
-    synthTemplate().hasResourceProperties('AWS::ECS::Service', {
+    sharedTemplate().hasResourceProperties('AWS::ECS::Service', {
       NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
     });
   });
 
   test('with no NAT gateway, has public subnets only and gives the tasks public IPs', () => {
-    const template = synthTemplate({ natGateways: 0 });
+    const template = sharedTemplate({ natGateways: 0 });
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
     template.resourceCountIs('AWS::EC2::Subnet', 2);
     template.hasResourceProperties('AWS::ECS::Service', {
@@ -150,7 +151,7 @@ describe('the network', () => {
   });
 
   test('records all traffic in VPC flow logs to a log group with a retention', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     const flowLogs = Object.values(template.findResources('AWS::EC2::FlowLog'));
     expect(flowLogs).toHaveLength(1);
     expect(flowLogs[0].Properties).toMatchObject({
@@ -172,7 +173,7 @@ describe('the network', () => {
   // The load balancer and the NAT gateway get their public addresses from AWS, and Fargate gives a task one only
   // when the service asks (AssignPublicIp): no subnet needs to hand them out (CT.EC2.PR.11).
   test.each([1, 0])('with %i NAT gateways, no subnet assigns public IPs on its own', (natGateways) => {
-    const subnets = Object.values(synthTemplate({ natGateways }).findResources('AWS::EC2::Subnet'));
+    const subnets = Object.values(sharedTemplate({ natGateways }).findResources('AWS::EC2::Subnet'));
     expect(subnets.length).toBeGreaterThan(0);
     for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
   });
@@ -180,14 +181,14 @@ describe('the network', () => {
 
 describe('the cluster', () => {
   test('has Container Insights on, with enhanced observability', () => {
-    synthTemplate().hasResourceProperties('AWS::ECS::Cluster', {
+    sharedTemplate().hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
     });
   });
 });
 
 describe('the load balancer', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('is public and drops invalid header fields', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
@@ -248,7 +249,7 @@ describe('the load balancer', () => {
   });
 
   test('with a certificate, admits anyone to 443 and to the redirect on 80', () => {
-    const withTls = synthTemplate({ certificateArn: CERTIFICATE_ARN });
+    const withTls = sharedTemplate({ certificateArn: CERTIFICATE_ARN });
     expect(loadBalancerIngress(withTls)).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 }),
@@ -266,7 +267,7 @@ describe('the load balancer', () => {
   });
 
   test('with a certificate, serves HTTPS on 443 and redirects HTTP to it', () => {
-    const withTls = synthTemplate({ certificateArn: CERTIFICATE_ARN });
+    const withTls = sharedTemplate({ certificateArn: CERTIFICATE_ARN });
     withTls.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 443,
       Protocol: 'HTTPS',
@@ -292,7 +293,7 @@ describe('the load balancer', () => {
   // Security groups do not filter DNS to the VPC resolver or the task metadata and credentials endpoints, so HTTPS
   // is the one rule the tasks need: ECR and S3 for the image, X-Ray, CloudWatch Logs (all public AWS endpoints).
   test.each([1, 0])('with %i NAT gateways, lets the tasks out to HTTPS only', (natGateways) => {
-    const template = synthTemplate({ natGateways });
+    const template = sharedTemplate({ natGateways });
     const groups = template.findResources('AWS::EC2::SecurityGroup');
     const [taskGroupId] = Object.keys(groups).filter((id) => /TaskSecurityGroup/.test(id));
     expect(groups[taskGroupId].Properties.SecurityGroupEgress).toEqual([
@@ -332,7 +333,7 @@ describe('the load balancer', () => {
 });
 
 describe('the service', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
 
   test('runs two tasks by default on Fargate', () => {
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2, LaunchType: 'FARGATE' });
@@ -368,14 +369,14 @@ describe('the service', () => {
   });
 
   test('takes its count and scaling bounds from props', () => {
-    const scaled = synthTemplate({ desiredCount: 3, minTasks: 2, maxTasks: 10 });
+    const scaled = sharedTemplate({ desiredCount: 3, minTasks: 2, maxTasks: 10 });
     scaled.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 3 });
     scaled.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 10 });
   });
 
   test("sizes the V8 heap of the service built from app/ to half of what the sidecars leave of the task's memory", () => {
     const heapOf = (props: OtelFargateStackProps) =>
-      environmentOf(container(synthTemplate({ ...props, image: undefined }), 'app')).NODE_OPTIONS;
+      environmentOf(container(sharedTemplate({ ...props, image: undefined }), 'app')).NODE_OPTIONS;
     // 1024 MiB task - 256 collector limit - 50 router reservation = 718 MiB for the service; half of it.
     expect(heapOf({})).toBe('--max-old-space-size=359');
     expect(heapOf({ cpu: 1024, memoryLimitMiB: 4096 })).toBe('--max-old-space-size=1895');
@@ -418,7 +419,7 @@ describe('the service image', () => {
 
 describe('the saved trace query', () => {
   test('searches the service log group for one trace ID in either form, oldest line first', () => {
-    synthTemplate().hasResourceProperties('AWS::Logs::QueryDefinition', {
+    sharedTemplate().hasResourceProperties('AWS::Logs::QueryDefinition', {
       Name: 'otel-fargate-service/log-lines-of-one-trace',
       LogGroupNames: [{ Ref: 'ServiceLogGroup' }],
       QueryString: Match.stringLikeRegexp(`filter @message like "${TRACE_ID_PLACEHOLDER}"[\\s\\S]*sort @timestamp asc`),
@@ -427,7 +428,7 @@ describe('the saved trace query', () => {
 });
 
 describe('the outputs', () => {
-  const outputs = synthTemplate().toJSON().Outputs;
+  const outputs = sharedTemplate().toJSON().Outputs;
 
   test('give the load balancer URL', () => {
     expect(outputs.ServiceUrl.Value).toEqual({
@@ -459,7 +460,7 @@ describe('the outputs', () => {
   });
 
   test('escape a log group name with slashes the way the console does', () => {
-    const named = synthTemplate({ logGroupName: '/demo/service' }).toJSON().Outputs;
+    const named = sharedTemplate({ logGroupName: '/demo/service' }).toJSON().Outputs;
     expect(named.LogGroupConsoleUrl.Value).toMatch(/#logsV2:log-groups\/log-group\/\$252Fdemo\$252Fservice$/);
   });
 
@@ -468,7 +469,7 @@ describe('the outputs', () => {
   });
 
   test('name the access log bucket, which the load balancer logs to and cdk destroy keeps', () => {
-    const template = synthTemplate().toJSON() as {
+    const template = sharedTemplate().toJSON() as {
       Resources: Record<string, { Type: string; DeletionPolicy?: string; Properties: Record<string, unknown> }>;
     };
     const { Ref: bucket } = outputs.AccessLogBucketName.Value as { Ref: string };

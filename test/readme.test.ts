@@ -2,7 +2,7 @@
 // prices, the deploy walkthrough (README.md and docs/deploy.md) to the stack's outputs and the CLI's behaviour.
 import * as YAML from 'yaml';
 import { CONTEXT_KEYS } from '../bin/context';
-import { synthTemplate } from './helpers';
+import { sharedTemplate } from './helpers';
 import { documentationFiles, read, shellCommands } from './support/markdown';
 
 const readme = read('README.md');
@@ -10,10 +10,10 @@ const configuration = read('docs/configuration.md');
 const costs = read('docs/costs.md');
 const deploy = read('docs/deploy.md');
 
-let synthesized: ReturnType<typeof synthTemplate> | undefined;
+let synthesized: ReturnType<typeof sharedTemplate> | undefined;
 /** The default stack's template, synthesized once for the tests that read it. */
-function defaultTemplate(): ReturnType<typeof synthTemplate> {
-  synthesized ??= synthTemplate();
+function defaultTemplate(): ReturnType<typeof sharedTemplate> {
+  synthesized ??= sharedTemplate();
   return synthesized;
 }
 
@@ -162,7 +162,7 @@ describe('what the person who deploys needs (docs/deploy.md)', () => {
   });
 
   test('lists every resource type the stack can create, and none it does not, for a narrowed execution policy', () => {
-    const everything = synthTemplate({ alarmEmail: 'ops@example.com', webFirewall: true, monthlyBudgetUsd: 100 });
+    const everything = sharedTemplate({ alarmEmail: 'ops@example.com', webFirewall: true, monthlyBudgetUsd: 100 });
     const types = new Set(
       [defaultTemplate(), everything].flatMap((template) =>
         Object.values((template.toJSON() as { Resources: Record<string, { Type: string }> }).Resources).map(

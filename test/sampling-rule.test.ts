@@ -10,7 +10,7 @@ import {
   ServiceSamplingRule,
   type ServiceSamplingRuleProps,
 } from '../lib/sampling-rule';
-import { TEST_REGION, buildStack, newApp, synthTemplate } from './helpers';
+import { TEST_REGION, buildStack, newApp, sharedTemplate, synthTemplate } from './helpers';
 
 interface RuleProperties {
   SamplingRule: Record<string, unknown> & { RuleName: string };
@@ -23,7 +23,7 @@ function ruleOf(template: Template): RuleProperties['SamplingRule'] {
 }
 
 describe('the sampling rule of the default deployment', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const rule = ruleOf(template);
 
   test("records 1 request a second and 5% of the rest: X-Ray's own default, for this service only", () => {
@@ -73,7 +73,7 @@ describe('the rule’s name', () => {
   });
 
   test('is cut to 32 characters for a long service name, and keeps only the characters X-Ray names take', () => {
-    const name = ruleOf(synthTemplate({ serviceName: 'a.very-long-service-name.for-the-checkout-team' })).RuleName;
+    const name = ruleOf(sharedTemplate({ serviceName: 'a.very-long-service-name.for-the-checkout-team' })).RuleName;
     expect(name).toHaveLength(MAX_RULE_NAME_LENGTH);
     expect(name).toMatch(/^a-very-long-service-nam-[0-9a-f]{8}$/);
   });
@@ -85,14 +85,14 @@ describe('the rule’s name', () => {
 
 describe('the rate and the reservoir', () => {
   test('come from the stack’s props', () => {
-    expect(ruleOf(synthTemplate({ samplingRate: 0.2, samplingReservoirPerSecond: 3 }))).toMatchObject({
+    expect(ruleOf(sharedTemplate({ samplingRate: 0.2, samplingReservoirPerSecond: 3 }))).toMatchObject({
       FixedRate: 0.2,
       ReservoirSize: 3,
     });
   });
 
   test('recordEveryRequest records every request: a fixed rate of 1', () => {
-    expect(ruleOf(synthTemplate({ recordEveryRequest: true })).FixedRate).toBe(1);
+    expect(ruleOf(sharedTemplate({ recordEveryRequest: true })).FixedRate).toBe(1);
   });
 
   test.each<[Partial<ServiceSamplingRuleProps>, RegExp]>([

@@ -1,5 +1,7 @@
-// The real `cdk synth`, run the way CI and users run it: from the repo root, with no AWS credentials.
-import { spawnSync } from 'node:child_process';
+// The real `cdk synth`, run the way CI and users run it: from the repo root, with no AWS credentials. The synths are
+// separate processes that spend most of their time in their own CPU work, so this file starts them all at once and each
+// test waits for its own (one after another they were most of a minute of the test run).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,32 +9,50 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
+/** Six synths at once on a 2-core machine all finish near the end: 236 s at a load average of 20 from other work. */
+const SYNTH_TIMEOUT_MS = 480_000;
+jest.setTimeout(SYNTH_TIMEOUT_MS + 10_000);
+
 /** This file's output directories: only these are removed (other test runs on the machine have their own). */
 const outdirs: string[] = [];
 
-function cdkSynth(...contextArgs: string[]): { status: number | null; output: string; outdir: string } {
+interface SynthResult {
+  status: number | null;
+  output: string;
+  outdir: string;
+}
+
+/**
+ * Runs `cdk synth --quiet` with `args`. Version reporting stays on only where `asCi` (what `.ci/run` ran as a step of its
+ * own before this test replaced it: `npx cdk synth --quiet`, whose template carries the AWS::CDK::Metadata resource).
+ */
+function cdkSynth(args: string[], { asCi = false } = {}): Promise<SynthResult> {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
   outdirs.push(outdir);
   const environment = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_') && !key.startsWith('CDK_')),
   );
-  const result = spawnSync(
-    CDK,
-    ['synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir, ...contextArgs],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-      env: {
-        ...environment,
-        // No credentials anywhere the SDK looks, and no instance metadata to wait for.
-        AWS_CONFIG_FILE: path.join(outdir, 'no-config'),
-        AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'no-credentials'),
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
+  const flags = ['--quiet', '--no-notices', ...(asCi ? [] : ['--no-version-reporting']), '-o', outdir];
+  const child = spawn(CDK, ['synth', ...flags, ...args], {
+    cwd: ROOT,
+    timeout: SYNTH_TIMEOUT_MS,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...environment,
+      // No credentials anywhere the SDK looks, and no instance metadata to wait for.
+      AWS_CONFIG_FILE: path.join(outdir, 'no-config'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(outdir, 'no-credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
     },
-  );
-  return { status: result.status, output: `${result.stdout}${result.stderr}`, outdir };
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, output: `${stdout}${stderr}`, outdir }));
+  });
 }
 
 /** The Control Tower plugin's part of the validation report `cdk synth` writes into its output directory. */
@@ -51,13 +71,41 @@ function controlTowerReportIn(outdir: string): { open: string[]; waived: string[
   return { open: controls(plugin?.violations), waived: controls(plugin?.suppressedViolations) };
 }
 
+/** Every synth this file checks, started together before the first test. */
+function startSynths() {
+  const synths = {
+    plain: cdkSynth([], { asCi: true }),
+    governed: cdkSynth([
+      '-c',
+      'profile=governed',
+      '-c',
+      'certificateArn=arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+    ]),
+    unwaivedFinding: cdkSynth(['--app', 'node --import tsx test/fixtures/unwaived-finding-app.ts']),
+    governedWithoutCertificate: cdkSynth(['-c', 'profile=governed']),
+    misspeltKey: cdkSynth(['-c', 'natGateway=0']),
+    badValues: cdkSynth(['-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2']),
+  };
+  // A synth that cannot start rejects in the test that awaits it, not as an unhandled rejection before then.
+  for (const synth of Object.values(synths)) synth.catch(() => undefined);
+  return synths;
+}
+
 describe('cdk synth from the command line', () => {
-  afterAll(() => {
+  let synths: ReturnType<typeof startSynths>;
+
+  beforeAll(() => {
+    synths = startSynths();
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(Object.values(synths));
     for (const dir of outdirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('succeeds without credentials, with the cdk-nag and Control Tower checks passing', () => {
-    const { status, output, outdir } = cdkSynth();
+  // CI's synth: .ci/run has no step of its own for it (CONTRIBUTING.md).
+  test('succeeds without credentials, with the cdk-nag and Control Tower checks passing', async () => {
+    const { status, output, outdir } = await synths.plain;
     expect(output).not.toMatch(/AwsSolutions-/);
     expect(status).toBe(0);
     // Without certificateArn the quick start stays on HTTP, and says so where the user looks.
@@ -95,20 +143,15 @@ describe('cdk synth from the command line', () => {
     });
   });
 
-  test('with profile=governed, succeeds with only the two waivers no setting can remove', () => {
-    const { status, output, outdir } = cdkSynth(
-      '-c',
-      'profile=governed',
-      '-c',
-      'certificateArn=arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
-    );
+  test('with profile=governed, succeeds with only the two waivers no setting can remove', async () => {
+    const { status, output, outdir } = await synths.governed;
     expect(output).not.toMatch(/AwsSolutions-|cdk-validator-cfnguard/);
     expect(status).toBe(0);
     expect(controlTowerReportIn(outdir)).toEqual({ open: [], waived: ['CT.ECS.PR.3', 'CT.S3.PR.10'] });
   });
 
-  test('fails, naming the control and how to waive it, on a finding nobody waived', () => {
-    const { status, output } = cdkSynth('--app', 'npx tsx test/fixtures/unwaived-finding-app.ts');
+  test('fails, naming the control and how to waive it, on a finding nobody waived', async () => {
+    const { status, output } = await synths.unwaivedFinding;
     expect(status).toBe(1);
     expect(output).toMatch(
       /ERROR \[CT\.CLOUDWATCH\.PR\.3\][^\n]*\(cdk-validator-cfnguard\)\n\s+OtelFargateStack\/UnwaivedLogGroup/,
@@ -118,16 +161,16 @@ describe('cdk synth from the command line', () => {
     expect(output.match(/^ERROR /gm)).toHaveLength(2);
   });
 
-  test('with profile=governed and no certificate, fails naming certificateArn and the control', () => {
-    const { status, output } = cdkSynth('-c', 'profile=governed');
+  test('with profile=governed and no certificate, fails naming certificateArn and the control', async () => {
+    const { status, output } = await synths.governedWithoutCertificate;
     expect(status).not.toBe(0);
     expect(output).toMatch(
       /context key 'certificateArn' is required with profile=governed: CT\.ELASTICLOADBALANCING\.PR\.1/,
     );
   });
 
-  test('fails on a misspelt context key, naming it and the key it most likely meant, in two lines', () => {
-    const { status, output } = cdkSynth('-c', 'natGateway=0');
+  test('fails on a misspelt context key, naming it and the key it most likely meant, in two lines', async () => {
+    const { status, output } = await synths.misspeltKey;
     expect(status).toBe(1);
     // The message alone, then the CLI's own line; no Node stack trace, no source excerpt, no Node version.
     expect(output.trim().split('\n')).toEqual([
@@ -136,8 +179,8 @@ describe('cdk synth from the command line', () => {
     ]);
   });
 
-  test('fails on a bad context value, naming the key and what it accepts', () => {
-    const { status, output } = cdkSynth('-c', 'desiredCount=0', '-c', 'cpuArchitecture=arm', '-c', 'samplingRate=2');
+  test('fails on a bad context value, naming the key and what it accepts', async () => {
+    const { status, output } = await synths.badValues;
     expect(status).not.toBe(0);
     expect(output).toMatch(/context key 'samplingRate' is "2"; it accepts a number from 0 to 1/);
     expect(output).toMatch(/context key 'desiredCount' is "0"; it accepts a whole number from 1 to 100/);

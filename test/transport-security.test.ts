@@ -16,7 +16,7 @@ import {
   STRICT_TRANSPORT_SECURITY,
 } from '../lib/public-load-balanced-service';
 import { OtelFargateStack, OtelFargateStackProps } from '../lib/otel-fargate-stack';
-import { TEST_IMAGE, TEST_REGION, newApp, synthTemplate } from './helpers';
+import { TEST_IMAGE, TEST_REGION, newApp, sharedTemplate } from './helpers';
 
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 
@@ -101,7 +101,7 @@ describe('with a certificate', () => {
 });
 
 describe('the load balancer’s timeouts and the service’s', () => {
-  const template = synthTemplate();
+  const template = sharedTemplate();
   const idleTimeoutMs =
     1000 *
     Number(

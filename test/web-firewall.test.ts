@@ -8,7 +8,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { NagRuleCompliance, rules } from 'cdk-nag';
 import { MANAGED_RULE_GROUPS, WebFirewall } from '../lib/web-firewall';
-import { TEST_REGION, buildStack, newApp, synthTemplate } from './helpers';
+import { TEST_REGION, buildStack, newApp, sharedTemplate } from './helpers';
 
 type Rule = {
   Name: string;
@@ -27,7 +27,7 @@ function webAclOf(template: Template): { logicalId: string; properties: Record<s
 
 describe('by default', () => {
   test('the stack has no web ACL (it costs $5 a month and more)', () => {
-    const template = synthTemplate();
+    const template = sharedTemplate();
     template.resourceCountIs('AWS::WAFv2::WebACL', 0);
     template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
     template.resourceCountIs('AWS::WAFv2::LoggingConfiguration', 0);
@@ -36,7 +36,7 @@ describe('by default', () => {
 });
 
 describe('with webFirewall on', () => {
-  const template = synthTemplate({ webFirewall: true });
+  const template = sharedTemplate({ webFirewall: true });
   const { logicalId, properties } = webAclOf(template);
   const aclRules = properties.Rules as Rule[];
 
@@ -136,7 +136,7 @@ describe('with webFirewall on', () => {
   });
 
   test('takes another rate limit', () => {
-    const limited = synthTemplate({ webFirewall: true, webFirewallRateLimit: 300 });
+    const limited = sharedTemplate({ webFirewall: true, webFirewallRateLimit: 300 });
     const [rateRule] = webAclOf(limited).properties.Rules as Rule[];
     expect(rateRule.Statement).toMatchObject({ RateBasedStatement: { Limit: 300 } });
   });

@@ -83,8 +83,12 @@ export const SAMPLER_NAMES = [
 
 /** The collector's awsproxy extension, as the task runs it. */
 export const DEFAULT_XRAY_ENDPOINT = 'http://localhost:2000';
-/** How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the X-Ray SDKs' and ADOT's default. */
-export const DEFAULT_XRAY_POLLING_INTERVAL_S = 300;
+/**
+ * How often the rules are fetched when OTEL_TRACES_SAMPLER_ARG does not say: the task's own setting
+ * (SAMPLING_RULES_POLL_SECONDS in lib/observed-task-definition.ts), so that a local start says what the task does and
+ * what the README's diagram shows. The X-Ray SDKs and ADOT default to 300 s.
+ */
+export const DEFAULT_XRAY_POLLING_INTERVAL_S = 60;
 
 /** The sampler in a few words, for the `listening` line. */
 export function describeSampler(sampler: SamplerConfig): string {

@@ -85,7 +85,7 @@ describe('configuration defaults', () => {
 
 describe('the sampler (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)', () => {
   it('when nothing is set, then the X-Ray rules are asked for on the collector proxy, as the ADOT distro does', () => {
-    expect(parseConfig({}).sampler).toEqual({ name: 'xray', endpoint: 'http://localhost:2000', pollingIntervalS: 300 });
+    expect(parseConfig({}).sampler).toEqual({ name: 'xray', endpoint: 'http://localhost:2000', pollingIntervalS: 60 });
   });
 
   it("when the task's values are set, then they are used", () => {

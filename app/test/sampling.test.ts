@@ -22,11 +22,44 @@ jest.setTimeout(60_000);
 
 let receiver: OtlpReceiver;
 
+/** A service whose only rule records nothing, and the 30 requests it was sent. */
+interface UnrecordedRun {
+  readonly service: Service;
+  readonly proxy: FakeXRayProxy;
+  readonly replies: Reply[];
+  /** Where the service's lines for those requests start. */
+  readonly mark: number;
+}
+
+/**
+ * Started before the first test and read by two: the one on its lines, and the last one on its counts, which reach
+ * X-Ray only with the first SamplingTargets report, 10 s after the rules arrived (the timing itself is tested on manual
+ * time in xray-sampling.test.ts). The tests in between run meanwhile instead of waiting for that report.
+ */
+let unrecorded: Promise<UnrecordedRun>;
+
+async function startUnrecordedRun(): Promise<UnrecordedRun> {
+  const proxy = await FakeXRayProxy.start({
+    rules: [samplingRule({ RuleName: 'nothing', ServiceName: 'otel-fargate-service' }), DEFAULT_RULE],
+    targetsIntervalS: 1,
+  });
+  const service = await startSampled(proxy);
+  await service.waitForLine((l) => l.msg === 'sampling rules loaded');
+  const mark = service.lines.length;
+  const replies = await sequentially(30, () => request(service.url('/')));
+  return { service, proxy, replies, mark };
+}
+
 beforeAll(async () => {
   receiver = await OtlpReceiver.start();
+  unrecorded = startUnrecordedRun();
+  unrecorded.catch(() => undefined); // a failed start fails the tests that await it
 });
 
 afterAll(async () => {
+  const run = await unrecorded.catch(() => undefined);
+  await run?.service.stop();
+  await run?.proxy.stop();
   await receiver.stop();
   closeAgent();
 });
@@ -94,35 +127,21 @@ async function until(condition: () => boolean, what: string, timeoutMs = 15_000)
 
 describe('rules from the X-Ray sampling API', () => {
   it('when the rule records nothing (rate 0, reservoir 0), then no request is recorded and every line still carries its trace IDs', async () => {
-    await withProxy(
-      [samplingRule({ RuleName: 'nothing', ServiceName: 'otel-fargate-service' }), DEFAULT_RULE],
-      async (service, proxy) => {
-        const mark = service.lines.length;
-        const replies = await sequentially(30, () => request(service.url('/')));
-        expect(sampled(replies)).toBe(0);
-        await until(
-          () => service.lines.slice(mark).filter((l) => l.msg === 'request completed').length === 30,
-          'access lines written',
-        );
-        const lines = service.lines.slice(mark);
-        // Both lines of each request (the page's and the access line) carry that request's trace in both forms.
-        const requestLines = lines.filter((l) => l.msg === 'about us page' || l.msg === 'request completed');
-        expect(requestLines).toHaveLength(60);
-        const traceIds = new Set(replies.map((reply) => traceResponse(reply).traceId));
-        for (const line of requestLines) {
-          expect(traceIds.has(line.trace_id as string)).toBe(true);
-          expectCorrelated(line, line.trace_id as string, '00');
-        }
-        // The counts reach X-Ray with the first SamplingTargets report, 10 s after the rules arrived, and only for
-        // the rule that saw requests.
-        await until(() => proxy.requestCount('nothing') >= 30, 'statistics reported');
-        expect(proxy.sampledCount('nothing')).toBe(0);
-        expect(proxy.statistics.map((document) => document.RuleName)).not.toContain('Default');
-
-        await service.stop();
-        expect(receiver.spans.filter((s) => traceIds.has(s.traceId))).toEqual([]);
-      },
+    const { service, replies, mark } = await unrecorded;
+    expect(sampled(replies)).toBe(0);
+    await until(
+      () => service.lines.slice(mark).filter((l) => l.msg === 'request completed').length === 30,
+      'access lines written',
     );
+    const lines = service.lines.slice(mark);
+    // Both lines of each request (the page's and the access line) carry that request's trace in both forms.
+    const requestLines = lines.filter((l) => l.msg === 'about us page' || l.msg === 'request completed');
+    expect(requestLines).toHaveLength(60);
+    const traceIds = new Set(replies.map((reply) => traceResponse(reply).traceId));
+    for (const line of requestLines) {
+      expect(traceIds.has(line.trace_id as string)).toBe(true);
+      expectCorrelated(line, line.trace_id as string, '00');
+    }
   });
 
   it('when the rule records everything (rate 1), then every request is recorded and exported', async () => {
@@ -294,8 +313,11 @@ describe('trace context from callers', () => {
         const reply = await postOrder(service, { sku: 'HOP-1', quantity: 1 });
         const { traceId, sampled: recorded } = traceResponse(reply);
         expect(recorded).toBe(true);
+        // Both spans: the hop ends before the call that made it, so it can be exported in an earlier batch.
         const spans = await receiver.waitFor((all) =>
-          all.some((s) => s.traceId === traceId && s.name === 'GET /prices/:sku'),
+          ['GET /prices/:sku', 'pricing.call'].every((name) =>
+            all.some((s) => s.traceId === traceId && s.name === name),
+          ),
         );
         const hop = spans.find((s) => s.traceId === traceId && s.name === 'GET /prices/:sku')!;
         expect(hop.parentSpanId).toBe(spans.find((s) => s.traceId === traceId && s.name === 'pricing.call')!.spanId);
@@ -407,5 +429,21 @@ describe('a local run', () => {
     } finally {
       await service.stop();
     }
+  });
+});
+
+// Last in the file: the run started before the first test has had its 10 s by now.
+describe('statistics from the service', () => {
+  it('when a rule that records nothing decided 30 requests, then the first SamplingTargets report counts them for that rule only, and none is exported', async () => {
+    const { service, proxy, replies } = await unrecorded;
+    // The counts reach X-Ray with the first SamplingTargets report, 10 s after the rules arrived, and only for the
+    // rule that saw requests.
+    await until(() => proxy.requestCount('nothing') >= 30, 'statistics reported');
+    expect(proxy.sampledCount('nothing')).toBe(0);
+    expect(proxy.statistics.map((document) => document.RuleName)).not.toContain('Default');
+
+    await service.stop();
+    const traceIds = new Set(replies.map((reply) => traceResponse(reply).traceId));
+    expect(receiver.spans.filter((s) => traceIds.has(s.traceId))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // Turns the raw rounds into per-variant medians, pair-by-pair ratios within each round, and the targets.
 import { spread } from './stats.mjs';
+import { taskCost, taskCostTargets } from './task-cost.mjs';
 
 const METRICS = {
   'home.rps': (c) => c.phases.home.rps,
@@ -44,6 +45,10 @@ export const PAIRS = [
   ['b-ddb', 'b'],
   ['b-ddb', 'a-ddb'],
   ['b-rule-ddb', 'a-ddb'],
+  ['b-collector', 'a'],
+  ['b-collector', 'b'],
+  ['b-rule-collector', 'a'],
+  ['b-rule-collector', 'b-rule'],
 ];
 export const RATIO_METRICS = [
   'home.rps',
@@ -112,12 +117,14 @@ export function analyse(results) {
   }
 
   const instructions = instructionFigures(results);
+  const task = taskCost(results);
   return {
     perVariant,
     ratios,
     instructions,
-    targets: targets(results, perVariant, ratios, instructions),
+    targets: [...taskCostTargets(task), ...targets(results, perVariant, ratios, instructions)],
     dynamodb: dynamodbCosts(results),
+    taskCost: task,
   };
 }
 

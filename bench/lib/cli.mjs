@@ -3,6 +3,7 @@
 // this module runs before bench/'s own dependencies exist.
 import { parseArgs } from 'node:util';
 import { DYNAMODB_IDS, EXPERIMENT_IDS, VARIANT_IDS } from './variants.mjs';
+import { COLLECTOR_IDS } from './collector.mjs';
 
 /** A wrong command line: the message is printed as one line, and the exit code is 2. */
 export class UsageError extends Error {}
@@ -24,8 +25,9 @@ export const OPTIONS = {
     value: 'ids',
     ids: true,
     describe:
-      `The variants to run, comma-separated (default \`${[...VARIANT_IDS, ...DYNAMODB_IDS].join(',')}\`, the last ` +
-      `${DYNAMODB_IDS.length} with orders in a DynamoDB table (dynalite); the experiments on (b): ` +
+      `The variants to run, comma-separated (default \`${[...VARIANT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS].join(',')}\`: ` +
+      `\`${DYNAMODB_IDS.join('`, `')}\` with orders in a DynamoDB table (dynalite), \`${COLLECTOR_IDS.join('`, `')}\` ` +
+      'exporting to the real collector (built with Go, tools/collector/build.ts); the experiments on (b): ' +
       `\`${EXPERIMENT_IDS.join('`, `')}\`); writes \`bench/results/partial.md\` unless \`--out\` names it.`,
   },
   rounds: { type: 'string', value: 'n', whole: true, describe: 'Rounds of every variant (default 5; 2 with --quick).' },
@@ -74,7 +76,7 @@ export const OPTIONS = {
   },
 };
 
-const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS, ...DYNAMODB_IDS];
+const KNOWN_IDS = [...VARIANT_IDS, ...EXPERIMENT_IDS, ...DYNAMODB_IDS, ...COLLECTOR_IDS];
 const flag = (name) => `--${name}${OPTIONS[name].value ? ` <${OPTIONS[name].value}>` : ''}`;
 
 /** The options as `node:util` parseArgs reads them. */

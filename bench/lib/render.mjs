@@ -1,6 +1,7 @@
 // Renders BENCHMARKS.md from one run's JSON: verdicts first, then the figures, the ratios, a chart and the method.
 import { PAIRS, RATIO_METRICS } from './analyse.mjs';
 import { optionsTable } from './cli.mjs';
+import { renderTaskCost, TASK_COST_HEADING, TASK_COST_ISSUE } from './task-cost.mjs';
 
 const n = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const range = (s, digits = 2) =>
@@ -39,11 +40,12 @@ export function render(results) {
   if (results.mode !== 'full') line('\n> This is a `--quick` smoke run: too short to trust.');
   line();
   const headings = {
+    [TASK_COST_ISSUE]: TASK_COST_HEADING,
     22: 'Targets from issue 22: the cost of tracing on the traffic a load balancer sends',
     10: 'Targets from issue 10: sampling by X-Ray rules, and what an unrecorded request costs',
     4: 'Targets from issue 4: the cost of tracing every request',
   };
-  for (const issue of [22, 10, 4]) {
+  for (const issue of [TASK_COST_ISSUE, 22, 10, 4]) {
     const targets = analysis.targets.filter((t) => (t.issue ?? 4) === issue);
     if (targets.length === 0) continue;
     line(`## ${headings[issue]}`);
@@ -72,7 +74,13 @@ export function render(results) {
       .filter(([k]) => k.startsWith('OTEL_') || k.startsWith('BENCH_') || k === 'NODE_OPTIONS')
       .map(
         ([k, val]) =>
-          `${k}=${val.replace(/endpoint=http:\/\/127\.0\.0\.1:\d+/, 'endpoint=http://fake-xray-proxy').replace(/127\.0\.0\.1:\d+/, 'sink')}`,
+          `${k}=${
+            variant.id.endsWith('-collector')
+              ? val.replace(/127\.0\.0\.1:\d+/, 'collector')
+              : val
+                  .replace(/endpoint=http:\/\/127\.0\.0\.1:\d+/, 'endpoint=http://fake-xray-proxy')
+                  .replace(/127\.0\.0\.1:\d+/, 'sink')
+          }`,
       )
       .join(' ');
     line(
@@ -183,6 +191,8 @@ export function render(results) {
     line(`| ${x}/${y} | ${RATIO_METRICS.map((m) => range(r[m])).join(' | ')} | ${n(r.startupMs.median, 2)} |`);
   }
   line();
+
+  for (const row of renderTaskCost(analysis.taskCost)) line(row);
 
   if (analysis.dynamodb) {
     const d = analysis.dynamodb;

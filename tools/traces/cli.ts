@@ -1,8 +1,11 @@
 // `npm run traces`: a local OTLP/gRPC trace receiver on localhost:4317 that prints each trace as an indented tree
 // (or, with --json, one JSON object per line) with the IDs its log lines carry. With `npm run start:app` in another
-// terminal it shows the whole correlation story on a laptop, with no collector and no Docker.
+// terminal it shows the whole correlation story on a laptop, with no collector and no Docker. It also answers X-Ray's
+// sampling API where the collector's awsproxy would (localhost:2000) with a rule that records every request, so that
+// the service, started with no variable at all (its sampler is `xray`, as in the task), records every request here.
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { FakeXRayProxy, RECORD_ALL_LOCALLY } from '../../app/test/support/xray-proxy';
 import { OtlpReceiver } from './receiver';
 import { TraceCollector, renderTree, toJson } from './view';
 
@@ -14,6 +17,8 @@ kind, duration, status, span_id, key attributes) under its trace_id and xray_tra
 
   --json              One JSON object per trace per line (every attribute, the X-Ray IDs), for jq and scripts
   --port <n>          The port to listen on (default 4317)
+  --sampling-port <n> Where to answer X-Ray's sampling API with a rule that records every request, as the
+                      collector's awsproxy does in the task (default 2000, the service's default; 0 picks a free one)
   --host <address>    The address to listen on (default localhost)
   --idle <ms>         Quiet time after which a trace is printed (default 1000)
   --all-attributes    Show connection attributes too (client.address, network.*, user_agent.original, ...)
@@ -25,6 +30,7 @@ class UsageError extends Error {}
 interface Options {
   json: boolean;
   port: number;
+  samplingPort: number;
   host: string;
   idleMs: number;
   allAttributes: boolean;
@@ -41,6 +47,7 @@ export function parseOptions(argv: string[]): Options {
       options: {
         json: { type: 'boolean' },
         port: { type: 'string' },
+        'sampling-port': { type: 'string' },
         host: { type: 'string' },
         idle: { type: 'string' },
         'all-attributes': { type: 'boolean' },
@@ -61,6 +68,7 @@ export function parseOptions(argv: string[]): Options {
   return {
     json: values.json ?? false,
     port: whole('port', values.port, 4317, 0, 65535),
+    samplingPort: whole('sampling-port', values['sampling-port'], 2000, 0, 65535),
     host: values.host ?? 'localhost',
     idleMs: whole('idle', values.idle, 1000, 10, 600_000),
     allAttributes: values['all-attributes'] ?? false,
@@ -107,8 +115,20 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  let sampling: FakeXRayProxy | undefined;
+  let samplingNote: string;
+  try {
+    sampling = await FakeXRayProxy.start({ rules: RECORD_ALL_LOCALLY, port: options.samplingPort });
+    samplingNote =
+      `; X-Ray's sampling API on localhost:${sampling.port} answers a rule that records every request ` +
+      "(in AWS the account's rules decide)";
+  } catch (error) {
+    samplingNote =
+      `; X-Ray's sampling API not answered (localhost:${options.samplingPort}: ${(error as Error).message}), ` +
+      "so the service records by X-Ray's default rule, 1 request a second plus 5%";
+  }
   process.stderr.write(
-    `Listening for OTLP/gRPC traces on ${options.host}:${receiver.port}; ` +
+    `Listening for OTLP/gRPC traces on ${options.host}:${receiver.port}${samplingNote}; ` +
       `start the service with \`npm run start:app\` and send it requests (Ctrl-C to stop)\n`,
   );
   // Ctrl-C under `npm run` may deliver the signal twice (the terminal's and npm's own copy): stop once.
@@ -118,6 +138,7 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     collector.flush();
     void receiver.stop();
+    void sampling?.stop();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

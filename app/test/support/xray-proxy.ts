@@ -1,6 +1,8 @@
-// A fake X-Ray sampling API, as the collector's awsproxy extension serves it to the task on 127.0.0.1:2000: a real
-// HTTP server answering `POST /GetSamplingRules` with the rules set on it and `POST /SamplingTargets` with each
-// rule's reservoir as its quota, keeping every statistics document it is sent. The shapes follow the X-Ray API
+// A stand-in for X-Ray's API: a real HTTP server answering `POST /GetSamplingRules` with the rules set on it and
+// `POST /SamplingTargets` with each rule's reservoir as its quota, keeping every statistics document it is sent, and
+// `POST /TraceSegments` (PutTraceSegments), keeping every segment document. The service's tests talk to it as the
+// collector's awsproxy extension serves the sampling API on 127.0.0.1:2000; the real collector's tests
+// (tools/collector) point the awsxray exporter and awsproxy at it, as they would point at xray.<region>.amazonaws.com. The shapes follow the X-Ray API
 // (GetSamplingRules, GetSamplingTargets) as @opentelemetry/sampler-aws-xray 0.3.0 reads them (src/types.ts), and so
 // do its refusals: more than 25 statistics documents is an InvalidRequestException ("Array Members: Maximum number of
 // 25 items", X-Ray API reference, GetSamplingTargets). It can also fail as X-Ray and the proxy do (`fail`): a 429
@@ -53,8 +55,25 @@ export function samplingRule(fields: Partial<SamplingRule> & Pick<SamplingRule, 
 /** X-Ray's own default rule: one request a second and 5% of the rest. */
 export const DEFAULT_RULE = samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 1, FixedRate: 0.05 });
 
+/**
+ * What a run on a laptop answers (`npm run traces`, `npm run local`): one rule that records every request, before
+ * X-Ray's Default rule, which an account always has. In AWS the account's own rules decide.
+ */
+export const RECORD_ALL_LOCALLY: SamplingRule[] = [
+  samplingRule({ RuleName: 'local-record-all', Priority: 1, FixedRate: 1 }),
+  DEFAULT_RULE,
+];
+
 /** The sampling API's two calls, by path. */
 export type SamplingPath = '/GetSamplingRules' | '/SamplingTargets';
+/** Every call the stand-in answers: the sampling API's and PutTraceSegments (REST path /TraceSegments). */
+export type XRayPath = SamplingPath | '/TraceSegments';
+
+/** One PutTraceSegments call as received: its segment documents (parsed) and whether SigV4 signed it. */
+export interface PutTraceSegmentsCall {
+  readonly documents: Record<string, unknown>[];
+  readonly authorization: string | undefined;
+}
 
 /**
  * How a call fails: an HTTP error as X-Ray sends it through the proxy (status, `x-amzn-ErrorType`, JSON message), a
@@ -82,13 +101,17 @@ export class FakeXRayProxy {
   readonly statistics: StatisticsDocument[] = [];
   /** The documents of each SamplingTargets call, one array per call, refused ones included. */
   readonly targetCalls: StatisticsDocument[][] = [];
+  /** Every PutTraceSegments call, in order. */
+  readonly segmentCalls: PutTraceSegmentsCall[] = [];
+  /** The Authorization header of the last sampling call: the collector's awsproxy signs what it forwards. */
+  lastSamplingAuthorization: string | undefined;
   ruleRequests = 0;
   targetRequests = 0;
   /** X-Ray's clock, for the quotas' TTL. */
   epochMs: () => number = () => Date.now();
-  private readonly faults = new Map<SamplingPath, Fault>();
+  private readonly faults = new Map<XRayPath, Fault>();
   private held: (() => void)[] = [];
-  private waiters: { path: SamplingPath; count: number; resolve: () => void }[] = [];
+  private waiters: { path: XRayPath; count: number; resolve: () => void }[] = [];
   private server: http.Server;
 
   private constructor(
@@ -118,12 +141,12 @@ export class FakeXRayProxy {
   }
 
   /** Makes every call to `path` fail as `fault` says, until `heal`. */
-  fail(path: SamplingPath, fault: Fault): void {
+  fail(path: XRayPath, fault: Fault): void {
     this.faults.set(path, fault);
   }
 
   /** Answers normally again (calls held so far stay held until `release`). */
-  heal(path?: SamplingPath): void {
+  heal(path?: XRayPath): void {
     if (path === undefined) this.faults.clear();
     else this.faults.delete(path);
   }
@@ -136,11 +159,29 @@ export class FakeXRayProxy {
   }
 
   /** Resolves once `path` has been called `count` times in all. */
-  called(path: SamplingPath, count: number): Promise<void> {
+  called(path: XRayPath, count: number): Promise<void> {
     return new Promise((resolve) => {
       this.waiters.push({ path, count, resolve });
       this.wake();
     });
+  }
+
+  /** Every segment document received, in the order received. */
+  get segments(): Record<string, unknown>[] {
+    return this.segmentCalls.flatMap((call) => call.documents);
+  }
+
+  /** Resolves once at least `count` segment documents with this X-Ray trace ID have arrived; their documents. */
+  async segmentsOf(traceId: string, count = 1, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.segments.filter((segment) => segment.trace_id === traceId);
+      if (found.length >= count) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`${found.length} of ${count} segments of ${traceId} arrived within ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Sampled requests the service reported, per rule name. */
@@ -177,8 +218,8 @@ export class FakeXRayProxy {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const path = req.url as SamplingPath;
-      if (req.method !== 'POST' || (path !== '/GetSamplingRules' && path !== '/SamplingTargets')) {
+      const path = req.url as XRayPath;
+      if (req.method !== 'POST' || !['/GetSamplingRules', '/SamplingTargets', '/TraceSegments'].includes(path)) {
         send(res, 404, { message: `no such path ${req.url}` });
         return;
       }
@@ -190,7 +231,8 @@ export class FakeXRayProxy {
         return;
       }
       if (path === '/GetSamplingRules') this.ruleRequests += 1;
-      else this.targetRequests += 1;
+      else if (path === '/SamplingTargets') this.targetRequests += 1;
+      if (path !== '/TraceSegments') this.lastSamplingAuthorization = req.headers.authorization;
       // What the call is answered, computed now: a held call gets the answer it would have had when it arrived.
       const fault = this.faults.get(path);
       const reply =
@@ -198,7 +240,9 @@ export class FakeXRayProxy {
           ? () => this.sendFault(res, fault)
           : path === '/GetSamplingRules'
             ? this.rulesAnswer(res)
-            : this.targetsAnswer(res, body);
+            : path === '/SamplingTargets'
+              ? this.targetsAnswer(res, body)
+              : this.segmentsAnswer(res, body, req.headers.authorization);
       if (fault === 'hold') this.held.push(reply);
       else reply();
       this.wake();
@@ -245,6 +289,19 @@ export class FakeXRayProxy {
     return () => send(res, 200, answer);
   }
 
+  /** PutTraceSegments: each document is a JSON string (X-Ray API reference, PutTraceSegments). */
+  private segmentsAnswer(res: http.ServerResponse, body: unknown, authorization: string | undefined): () => void {
+    const documents = (body as { TraceSegmentDocuments?: unknown }).TraceSegmentDocuments;
+    if (!Array.isArray(documents) || documents.some((d) => typeof d !== 'string')) {
+      return () => send(res, 400, { message: 'TraceSegmentDocuments is required' }, 'InvalidRequestException');
+    }
+    this.segmentCalls.push({
+      documents: documents.map((d: string) => JSON.parse(d) as Record<string, unknown>),
+      authorization,
+    });
+    return () => send(res, 200, { UnprocessedTraceSegments: [] });
+  }
+
   private sendFault(res: http.ServerResponse, fault: Exclude<Fault, 'hold'>): void {
     if (fault === 'malformed') {
       res.setHeader('content-type', 'application/json');
@@ -255,7 +312,12 @@ export class FakeXRayProxy {
   }
 
   private wake(): void {
-    const calls = (path: SamplingPath) => (path === '/GetSamplingRules' ? this.ruleRequests : this.targetRequests);
+    const calls = (path: XRayPath) =>
+      path === '/GetSamplingRules'
+        ? this.ruleRequests
+        : path === '/SamplingTargets'
+          ? this.targetRequests
+          : this.segmentCalls.length;
     const ready = this.waiters.filter((w) => calls(w.path) >= w.count);
     this.waiters = this.waiters.filter((w) => calls(w.path) < w.count);
     for (const waiter of ready) waiter.resolve();

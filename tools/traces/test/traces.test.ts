@@ -3,6 +3,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import { SAMPLING_RULES_POLL_SECONDS } from '../../../lib/observed-task-definition';
 import type { ReceivedSpan } from '../receiver';
 import { TraceCollector, renderTree, toJson, xrayTraceId, type Trace } from '../view';
 
@@ -48,10 +50,17 @@ class Child {
   }
 }
 
-/** `npm run traces -- <args>` as tools/traces/README.md runs it, on a free port; resolves once it listens. */
-async function startViewer(...args: string[]): Promise<{ viewer: Child; port: number }> {
+/** The viewer's ports: OTLP, and the sampling API's (undefined when it could not answer it). */
+interface ViewerPorts {
+  viewer: Child;
+  port: number;
+  samplingPort: number | undefined;
+}
+
+/** `npm run traces -- <args>` as tools/traces/README.md runs it, on free ports; resolves once it listens. */
+async function startViewer(...args: string[]): Promise<ViewerPorts> {
   const viewer = new Child(
-    spawn('npm', ['run', 'traces', '--', '--port', '0', '--idle', '300', ...args], {
+    spawn('npm', ['run', 'traces', '--', '--port', '0', '--sampling-port', '0', '--idle', '300', ...args], {
       cwd: ROOT,
       // A group of its own, so that the cleanup kills npm and the viewer it started (a SIGKILL to npm alone would
       // orphan the viewer, whose open pipes keep Jest from exiting).
@@ -65,11 +74,15 @@ async function startViewer(...args: string[]): Promise<{ viewer: Child; port: nu
     () => /Listening for OTLP\/gRPC traces on localhost:(\d+)/.exec(viewer.stderr)?.[1],
     'the viewer listening',
   );
-  return { viewer, port: Number(port) };
+  const samplingPort = /sampling API on localhost:(\d+) answers/.exec(viewer.stderr)?.[1];
+  return { viewer, port: Number(port), samplingPort: samplingPort === undefined ? undefined : Number(samplingPort) };
 }
 
-/** The built service, tracing every request to the viewer. */
-async function startService(otlpPort: number): Promise<{ service: Child; url: string }> {
+/**
+ * The built service as `npm run start:app` runs it, with only the ports moved to the viewer's (the defaults are
+ * 4317 and 2000): its sampler is its default, `xray`, which asks the viewer for the rules.
+ */
+async function startService({ port, samplingPort }: ViewerPorts): Promise<{ service: Child; url: string }> {
   const service = new Child(
     spawn(process.execPath, ['dist/main.js'], {
       cwd: APP_DIR,
@@ -77,13 +90,14 @@ async function startService(otlpPort: number): Promise<{ service: Child; url: st
       env: {
         PATH: process.env.PATH,
         PORT: '0',
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://localhost:${otlpPort}`,
-        // Sampling decides per request once the X-Ray sampler is in; here every request must be traced.
-        OTEL_TRACES_SAMPLER: 'always_on',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://localhost:${port}`,
+        OTEL_TRACES_SAMPLER_ARG: `endpoint=http://localhost:${samplingPort}`,
       },
     }),
   );
   const listening = await service.waitFor(() => service.lines.find((l) => l.msg === 'listening'), 'listening');
+  // The rules arrive a few milliseconds after the service listens, long before anyone at a terminal sends a request.
+  await service.waitFor(() => service.lines.find((l) => l.msg === 'sampling rules loaded'), 'the rules');
   return { service, url: `http://127.0.0.1:${String(listening.port)}` };
 }
 
@@ -124,9 +138,10 @@ describe('npm run traces with the service sending to it', () => {
   });
 
   test('prints a POST /orders as a tree of its spans, under the IDs its log lines carry', async () => {
-    const { viewer, port } = await startViewer();
+    const ports = await startViewer();
+    const { viewer } = ports;
     children.push(viewer);
-    const { service, url } = await startService(port);
+    const { service, url } = await startService(ports);
     children.push(service);
 
     const xrayId = await postOrder(url);
@@ -180,9 +195,10 @@ describe('npm run traces with the service sending to it', () => {
   });
 
   test('--json prints one JSON object per trace per line, with both ID forms on every span', async () => {
-    const { viewer, port } = await startViewer('--json');
+    const ports = await startViewer('--json');
+    const { viewer } = ports;
     children.push(viewer);
-    const { service, url } = await startService(port);
+    const { service, url } = await startService(ports);
     children.push(service);
 
     const home = await fetch(`${url}/`);
@@ -224,6 +240,64 @@ describe('npm run traces with the service sending to it', () => {
 
     const homeTrace = traces.find((t) => t !== order)!;
     expect(homeTrace.spans.map((s) => s.name)).toEqual(['GET /', 'about']);
+  });
+
+  test('answers the sampling API with a rule that records every request, and says so on its first line', async () => {
+    const ports = await startViewer();
+    children.push(ports.viewer);
+    expect(ports.viewer.stderr.split('\n')[0]).toMatch(
+      /^Listening for OTLP\/gRPC traces on localhost:\d+; X-Ray's sampling API on localhost:\d+ answers a rule that records every request \(in AWS the account's rules decide\); start the service/,
+    );
+    const { service, url } = await startService(ports);
+    children.push(service);
+
+    // Back to back, faster than the one a second X-Ray's default rule would record: each one is recorded and printed.
+    const traceIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const reply of [await fetch(`${url}/`), await fetch(`${url}/orders/no-such-order`)]) {
+        const [, traceId, flags] = /^00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])$/.exec(
+          reply.headers.get('traceresponse')!,
+        )!;
+        expect(flags).toBe('01');
+        traceIds.push(traceId);
+      }
+    }
+    await ports.viewer.waitFor(
+      () => (traceIds.every((id) => ports.viewer.stdout.includes(`trace ${id}`)) ? true : undefined),
+      'every request printed',
+    );
+  });
+
+  test('the service started with no variable says it fetches the rules at the interval the README diagram shows', async () => {
+    const ports = await startViewer();
+    children.push(ports.viewer);
+    const { service } = await startService(ports);
+    children.push(service);
+    expect(service.lines.find((l) => l.msg === 'listening')?.sampler).toBe(
+      `xray http://localhost:${ports.samplingPort}, rules every ${SAMPLING_RULES_POLL_SECONDS} s`,
+    );
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`sampling rules, every ${SAMPLING_RULES_POLL_SECONDS} s`);
+    expect(readme.match(/sampling rules, every \d+ s/g)).toEqual([
+      `sampling rules, every ${SAMPLING_RULES_POLL_SECONDS} s`,
+    ]);
+  });
+
+  test('a sampling port already taken: it still receives traces, and its first line says the rules are not answered', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const samplingPort = (taken.address() as net.AddressInfo).port;
+      const { viewer } = await startViewer('--sampling-port', String(samplingPort));
+      children.push(viewer);
+      expect(viewer.stderr.split('\n')[0]).toMatch(
+        new RegExp(
+          `X-Ray's sampling API not answered \\(localhost:${samplingPort}: .*EADDRINUSE.*\\), so the service records by X-Ray's default rule, 1 request a second plus 5%`,
+        ),
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   test('a port already taken is one line and exit code 1', async () => {

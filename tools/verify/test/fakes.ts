@@ -298,6 +298,12 @@ export interface Scenario {
   exported?: (req: ReceivedRequest) => boolean;
   /** The names of the service's child spans that were exported. @default the route's SERVICE_SPANS */
   spans?: (req: ReceivedRequest) => string[];
+  /**
+   * The segment documents X-Ray holds for a trace, instead of documents made here by the exporter's rules: e.g. those
+   * the real collector's awsxray exporter sent (tools/collector/test/translator.test.ts). None or empty: no trace.
+   * @default made from the scenario's spans and links
+   */
+  documents?: (xrayTraceId: string) => readonly Record<string, unknown>[] | undefined;
   /** The documents' `aws.cloudwatch_logs`; null leaves the field out. @default STACK_LINKS */
   links?: { log_group?: string; arn?: string }[] | null;
   /** BatchGetTraces calls (after the preflight probe) that find nothing before traces appear. @default 0 */
@@ -649,6 +655,15 @@ export class FakeAws {
   }
 
   private trace(xrayId: string): Trace | undefined {
+    if (this.scenario.documents) {
+      const documents = this.scenario.documents(xrayId) ?? [];
+      if (documents.length === 0) return undefined;
+      return {
+        Id: xrayId,
+        Duration: 0.01,
+        Segments: documents.map((doc) => ({ Id: String(doc.id), Document: JSON.stringify(doc) })),
+      };
+    }
     const req = this.requestFor(xrayId);
     if (!req || !req.sampled || !(this.scenario.exported?.(req) ?? true)) return undefined;
     const contract = serviceSpansOf(routeOf(req), this.scenario.serviceTable);
