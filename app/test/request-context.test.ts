@@ -17,6 +17,14 @@ describe('X-Ray trace and span IDs from a pool of random bytes', () => {
     expect(traceId.slice(0, 8)).toBe((Date.UTC(2026, 11, 7, 1, 30, 0) / 1000).toString(16));
   });
 
+  it('when trace IDs are made on the real clock, then each starts with the Unix second it was made in', () => {
+    const ids = new XRayIdGenerator();
+    const before = Math.floor(Date.now() / 1000);
+    const seconds = Array.from({ length: 100 }, () => parseInt(ids.generateTraceId().slice(0, 8), 16));
+    const after = Math.floor(Date.now() / 1000);
+    expect(seconds.filter((second) => second < before || second > after)).toEqual([]);
+  });
+
   it('when the second changes, then the next trace ID carries the new one', () => {
     let now = 1_700_000_000_000;
     const ids = new XRayIdGenerator(() => now);
