@@ -7,13 +7,13 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countInstructions, instructionsUnavailable } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
 import { WORKLOADS } from './lib/load.mjs';
 import { defaultTaskNodeOptions, defineVariants, startSamplingProxies } from './lib/variants.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(benchDir);
-const [ids = 'a0,a,b-rule,b-none,lean', warmup = '2000', requests = '250', windows = '8'] = process.argv.slice(2);
+const [ids = 'a0,a,b-rule,b-none,lean', warmup = '4000', requests = '250', windows = '8'] = process.argv.slice(2);
 
 const unavailable = instructionsUnavailable();
 if (unavailable) {
@@ -23,6 +23,7 @@ if (unavailable) {
 const sink = fork(path.join(benchDir, 'lib', 'sink.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const sinkPort = await new Promise((resolve) => sink.once('message', (m) => resolve(m.port)));
 const proxies = await startSamplingProxies(repoRoot);
+reportEvery10s(proxies);
 const variants = defineVariants({
   repoRoot,
   benchDir,

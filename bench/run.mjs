@@ -23,7 +23,7 @@ import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
-import { countInstructions, instructionsUnavailable } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -48,7 +48,7 @@ const config = {
   // Requests per callgrind window: enough that a major collection or a batch export falls in every window alike.
   instructions: quick
     ? { warmup: 1000, requests: 300, windows: 3, connections: 4 }
-    : { warmup: 3000, requests: 1000, windows: 3, connections: 4 },
+    : { warmup: 4000, requests: 250, windows: 8, connections: 4 },
 };
 
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -354,6 +354,7 @@ if (!options['no-instructions']) {
   const unavailable = instructionsUnavailable();
   results.instructions = { config: config.instructions, variants: {}, unavailable };
   if (unavailable) log(`instructions not counted: ${unavailable}`);
+  const restoreIntervals = reportEvery10s(proxies);
   for (const id of unavailable ? [] : ids) {
     log(`instructions: ${id} under callgrind`);
     results.instructions.variants[id] = await countInstructions(byId[id], {
@@ -364,8 +365,9 @@ if (!options['no-instructions']) {
       stderrPath: path.join(stderrDir, `instructions-${id}.log`),
     });
     await takeSpans();
-    log(`instructions: ${id} ${(results.instructions.variants[id].perRequest / 1000).toFixed(1)} k per GET /`);
+    log(`instructions: ${id} ${(results.instructions.variants[id].mainPerRequest / 1000).toFixed(1)} k per GET /`);
   }
+  restoreIntervals();
 }
 
 // --- 60-second run of (b) at saturation: does any span get lost? ---------------------------------------------

@@ -47,30 +47,35 @@ function correlationSuffix(sc: SpanContext): string {
   );
 }
 
+/** Where a span context keeps its correlation string once made: on the object itself, for the span's lifetime. */
+const CORRELATION = Symbol('correlation fields');
+type Correlated = SpanContext & { [CORRELATION]?: string };
+
 /**
  * Every line written while a span is active gets that span's correlation fields, appended before the line's closing
  * brace. The destination sees each line synchronously, inside the log call, so the active span is the caller's. The
  * fields are written as one string (hex IDs and fixed names: nothing to escape) rather than handed to pino: a pino
  * `mixin` has them serialised field by field on every line, which measured about 20,000 instructions a line against
- * 8,000 here, the largest part of what an unrecorded request cost (bench/FINDINGS.md). The last span's string is
- * kept, so the lines of one request in a row reuse it; a per-span WeakMap cost more than it saved, in the major
- * collections its entries caused under concurrent requests.
+ * 8,000 here, the largest part of what an unrecorded request cost (bench/FINDINGS.md). The string is made once per
+ * span and kept on its span context (which the span hands out as the same object every time), so the lines of one
+ * request share it however they interleave with other requests' lines; a per-span WeakMap cost more than it saved,
+ * in the major collections its entries caused under concurrent requests.
  */
 export function correlating(destination: DestinationStream): DestinationStream {
-  let lastContext: SpanContext | undefined;
-  let lastSuffix = '';
   return {
     write(line: string): void {
-      const sc = trace.getActiveSpan()?.spanContext();
+      const sc: Correlated | undefined = trace.getActiveSpan()?.spanContext();
       if (sc === undefined || !line.endsWith('}\n')) {
         destination.write(line);
         return;
       }
-      if (sc !== lastContext) {
-        lastContext = sc;
-        lastSuffix = correlationSuffix(sc);
+      let suffix = sc[CORRELATION];
+      if (suffix === undefined) {
+        suffix = correlationSuffix(sc);
+        // Not on the API's shared invalid context (no fields to add), nor on a context someone froze.
+        if (suffix !== '' && Object.isExtensible(sc)) sc[CORRELATION] = suffix;
       }
-      destination.write(lastSuffix === '' ? line : line.slice(0, -2) + lastSuffix);
+      destination.write(suffix === '' ? line : line.slice(0, -2) + suffix);
     },
   };
 }

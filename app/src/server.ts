@@ -19,6 +19,14 @@ const logger = createLogger(config.logLevel, undefined, !config.sdkDisabled);
 // service. A separate listener lets orders in flight at shutdown still reach pricing after the public port closed.
 // Both listeners cut slow requests (http-limits.ts); only the public one, which the internet reaches through the load
 // balancer, needs a connection cap: the internal one serves this process's own pricing client (64 sockets at most).
+// Once stopping, every response closes its connection: a keep-alive client (the ALB) would otherwise hold an idle
+// socket open and make the drain wait for its whole budget. A response whose head is not written yet says
+// `Connection: close` when it is (drainOnStop); a connection whose response had already started is closed as that
+// response finishes, by a keep-alive timeout of a millisecond set at stop, which Node reads as each response finishes
+// (_http_server.js, resOnFinish). Nothing is kept per request for it: a Set of responses and two listeners on each
+// were paid by every request, tracing on or off, for a moment that comes once.
+let stopping = false;
+
 const internal = http.createServer(serverOptions(config.http));
 const publicServer = http.createServer(serverOptions(config.http));
 publicServer.maxConnections = config.http.maxConnections;
@@ -35,23 +43,8 @@ const app = createApp({
   pricing,
 });
 internal.on('request', instrumentListener(app, 'internal'));
-// Once stopping, every response closes its connection: a keep-alive client (the ALB) would otherwise hold an idle
-// socket open and make the drain wait for its whole budget. Responses not yet started get `Connection: close`;
-// connections left idle by a response that had already started are closed as it finishes.
-let stopping = false;
-const inFlight = new Set<http.ServerResponse>();
-publicServer.on(
-  'request',
-  instrumentListener((req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (stopping) res.setHeader('connection', 'close');
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    res.once('finish', () => {
-      if (stopping) setImmediate(() => publicServer.closeIdleConnections());
-    });
-    app(req, res);
-  }, 'public'),
-);
+drainOnStop(app);
+publicServer.on('request', instrumentListener(app, 'public'));
 
 /**
  * The DynamoDB table when ORDERS_TABLE_NAME names one, else memory. A require, not an import: without a table the AWS
@@ -78,10 +71,23 @@ function storeFields(): Record<string, unknown> {
   };
 }
 
+/**
+ * Every response of the app writes `Connection: close` once the service is stopping. On the app's response prototype
+ * (`app.response`, which Express gives each `res`), so that it costs a request nothing until then.
+ */
+function drainOnStop(app: { response: http.ServerResponse }): void {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with each response as `this`, below
+  const inherited = app.response.writeHead;
+  app.response.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (stopping && !this.headersSent) this.setHeader('connection', 'close');
+    return (inherited as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  };
+}
+
+/** Keep-alive connections close as their responses finish (drainOnStop: those not yet started). */
 function closeConnectionsAfterResponses(): void {
-  for (const res of inFlight) {
-    if (!res.headersSent) res.setHeader('connection', 'close');
-  }
+  publicServer.keepAliveTimeout = 1;
+  publicServer.keepAliveTimeoutBuffer = 0;
 }
 
 /** Descriptors the process needs besides the public connections: Node's own, the pricing hop's two ends, the exporter. */

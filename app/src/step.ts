@@ -1,8 +1,10 @@
 // One operation of a request as its own child span. A failure is recorded on that span (exception event, status
 // ERROR) and logged at error level while the span is active, so the error line carries the failing step's IDs.
 // Inside a request that is not recorded, no child span is opened (it would be dropped, and cost as much as the rest
-// of the unrecorded path): the step's lines carry the request's own trace and span IDs.
-import { SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
+// of the unrecorded path): the step's lines carry the request's own trace and span IDs. Outside any span (tracing
+// off: the service's listeners open a span for every traced request) the tracer is not called either: with tracing
+// off it would make a no-op span and a context for every step, which is what "off" must not cost (issue 22).
+import { INVALID_SPAN_CONTEXT, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
 export const TRACER_NAME = 'otel-fargate-service';
@@ -17,10 +19,17 @@ export function loggedByStep(error: unknown): boolean {
   return error instanceof Error && logged.has(error);
 }
 
-/** The active span when it is there but not recorded: its children would not be either. */
-function unrecordedParent(): Span | undefined {
+/** What a step's work gets outside any span: a span that records nothing, shared. */
+const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * The span a step uses as it is, instead of a child of its own: the active span when it is not recorded (its children
+ * would not be either), or NO_SPAN when there is no active span at all (tracing off, or no request around the step).
+ */
+function spanToUseAsItIs(): Span | undefined {
   const active = trace.getActiveSpan();
-  return active !== undefined && !active.isRecording() ? active : undefined;
+  if (active === undefined) return NO_SPAN;
+  return active.isRecording() ? undefined : active;
 }
 
 /**
@@ -51,14 +60,14 @@ export function step<T>(
       if (own) span.end();
     }
   };
-  const parent = unrecordedParent();
+  const parent = spanToUseAsItIs();
   if (parent !== undefined) return run(parent, false);
   return tracer.startActiveSpan(name, options, (span) => run(span, true));
 }
 
 /** A synchronous step without error handling of its own: `work` runs with its child span active. */
 export function inChildSpan<T>(name: string, work: (span: Span) => T): T {
-  const parent = unrecordedParent();
+  const parent = spanToUseAsItIs();
   if (parent !== undefined) return work(parent);
   return tracer.startActiveSpan(name, (span) => {
     try {

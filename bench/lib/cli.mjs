@@ -61,7 +61,7 @@ export const OPTIONS = {
     ids: true,
     describe:
       "The variants whose instructions per GET / are counted under valgrind's callgrind, comma-separated " +
-      '(default `a0,a,b-rule,b-rule-bare,b-none,lean`; about a minute and a half each).',
+      '(default `a0,a,b-rule,b-rule-bare,b-none,lean`; about 2 minutes each on a quiet machine).',
   },
   'no-instructions': { type: 'boolean', describe: 'Skip the instruction counts (they need valgrind).' },
   'no-soak': { type: 'boolean', describe: 'Skip the 60-second run of (b) that counts lost spans.' },
@@ -141,9 +141,10 @@ export function usage() {
   return [
     'Usage: npm run bench [-- <options>]',
     '',
-    'Measures what tracing costs the service against plain Express and the peers (BENCHMARKS.md). A full run takes',
-    'about 11 minutes on 2 cores and renders BENCHMARKS.md; it exits 1 when a target fails (after writing its',
-    'results) and 2 on a wrong command line.',
+    'Measures what tracing costs the service against plain Express and the peers (BENCHMARKS.md). A full run took',
+    '24 minutes on 2 cores before the variants of issues 20 and 22; the instruction counts add about 2 minutes a',
+    'variant on a quiet machine (many more on a busy one). It renders BENCHMARKS.md, exits 1 when a target fails',
+    '(after writing its results) and 2 on a wrong command line.',
     '',
     ...Object.keys(OPTIONS).map((name) => `  ${flag(name).padEnd(width)}  ${plain(OPTIONS[name].describe)}`),
     '',

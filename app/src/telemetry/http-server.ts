@@ -168,6 +168,31 @@ function headerGetter(fields: readonly string[]): TextMapGetter<IncomingHttpHead
   };
 }
 
+const XRAY_HEADER = 'x-amzn-trace-id';
+
+/**
+ * Whether the propagators may find a caller's context in these headers: one of their fields is there, other than an
+ * `X-Amzn-Trace-Id` that the X-Ray propagator cannot continue. That is the load balancer's own header, Root only, on
+ * nearly every request at the public listener: the propagator continues a header only with a `Sampled` part and a
+ * valid `Parent` (propagator-aws-xray 3.0.0, AWSXRayPropagator.getSpanContextFromHeader returns INVALID_SPAN_CONTEXT
+ * without `Sampled`, and an invalid span ID without `Parent`), so extraction is skipped for it.
+ */
+export function mayCarryContext(headers: IncomingHttpHeaders, fields: readonly string[]): boolean {
+  for (const field of fields) {
+    const value = headers[field];
+    if (value === undefined) continue;
+    if (
+      field === XRAY_HEADER &&
+      typeof value === 'string' &&
+      !(value.includes('Parent') && value.includes('Sampled'))
+    ) {
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 /**
  * The request as the sampling rules read it (root-decision.ts): its path and host are parsed when a rule asks, once.
  * One per listener, pointed at each request for its decision, which is synchronous, and let go right after.
@@ -246,14 +271,17 @@ export function traceRequests(
   { tracer, sampler, ids }: ServerSpans,
   edge: Edge,
 ): RequestListener {
-  const getter = headerGetter(propagation.fields());
+  const fields = propagation.fields();
+  const getter = headerGetter(fields);
   const view = new RequestForRules();
   return (req, res) => {
     if (isHealthCheck(req.url)) {
       listener(req, res);
       return;
     }
-    let parent: Context = propagation.extract(ROOT_CONTEXT, req.headers, getter);
+    let parent: Context = mayCarryContext(req.headers, fields)
+      ? propagation.extract(ROOT_CONTEXT, req.headers, getter)
+      : ROOT_CONTEXT;
     if (edge === 'public') {
       const caller = trace.getSpanContext(parent);
       if (caller !== undefined) {

@@ -9,7 +9,6 @@
 import { trace, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { AWSXRayIdGenerator } from '@opentelemetry/id-generator-aws-xray';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
@@ -21,6 +20,7 @@ import { instrumentBundledAwsSdk } from './aws-sdk';
 import { installDiagnostics } from './diagnostics';
 import { createOtlpExporter, exportErrorDetail, OutageReportingExporter } from './exporter';
 import { traceRequests, type Edge, type RequestListener } from './http-server';
+import { XRayIdGenerator } from './ids';
 import { serviceResource } from './resource';
 import { createSampler, type EdgePolicySampler } from './sampler';
 
@@ -64,7 +64,7 @@ export function startTracing(config: Config, logger: Logger): Tracing {
   );
 
   const diagnostics = installDiagnostics(logger, config.sdkLogLevel);
-  const ids = new AWSXRayIdGenerator();
+  const ids = new XRayIdGenerator();
   const sdk = withoutVariable(
     'OTEL_LOG_LEVEL',
     () =>
