@@ -49,10 +49,14 @@ describe('a bench cell with the real collector', () => {
         await sidecar.begin();
         const port = await freePort();
         const child = startServer(variant, { port });
-        await waitFor200(child, port, '/healthz');
-        await sidecar.rulesFetched();
-        for (let i = 0; i < requests; i += 1) await get(port, '/');
-        await stopServer(child);
+        try {
+          await waitFor200(child, port, '/healthz');
+          await sidecar.rulesFetched();
+          for (let i = 0; i < requests; i += 1) await get(port, '/');
+        } finally {
+          // Also on a failure: a service left running outlives the test (its parent exits, it does not).
+          await stopServer(child);
+        }
         return sidecar.take();
       }
       await cell(3);
