@@ -7,7 +7,7 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
 import { WORKLOADS } from './lib/load.mjs';
 import { defaultTaskNodeOptions, defineVariants, startSamplingProxies } from './lib/variants.mjs';
 
@@ -23,7 +23,7 @@ if (unavailable) {
 const sink = fork(path.join(benchDir, 'lib', 'sink.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const sinkPort = await new Promise((resolve) => sink.once('message', (m) => resolve(m.port)));
 const proxies = await startSamplingProxies(repoRoot);
-reportEvery10s(proxies);
+reportHourly(proxies);
 const variants = defineVariants({
   repoRoot,
   benchDir,

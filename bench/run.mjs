@@ -23,7 +23,7 @@ import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
-import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -354,7 +354,7 @@ if (!options['no-instructions']) {
   const unavailable = instructionsUnavailable();
   results.instructions = { config: config.instructions, variants: {}, unavailable };
   if (unavailable) log(`instructions not counted: ${unavailable}`);
-  const restoreIntervals = reportEvery10s(proxies);
+  const restoreIntervals = reportHourly(proxies);
   for (const id of unavailable ? [] : ids) {
     log(`instructions: ${id} under callgrind`);
     results.instructions.variants[id] = await countInstructions(byId[id], {
