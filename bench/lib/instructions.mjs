@@ -9,7 +9,7 @@
 // of all threads beside it. What a window counts beyond the requests (timers, the batch processor's export, the
 // sampler's reports) is part of what serving them costs, but for the sampler's polls (see reportHourly).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { headersFor } from './alb.mjs';
@@ -103,6 +103,11 @@ function dump(pid, outDir, prefix) {
     const total = dumpTotal(path.join(outDir, file));
     all += total;
     if (file === main) mainTotal = total;
+    // BENCH_KEEP_DUMPS=<dir> keeps each window's main-thread dump there, for callgrind_annotate.
+    if (file === main && process.env.BENCH_KEEP_DUMPS) {
+      mkdirSync(process.env.BENCH_KEEP_DUMPS, { recursive: true });
+      copyFileSync(path.join(outDir, file), path.join(process.env.BENCH_KEEP_DUMPS, file));
+    }
     rmSync(path.join(outDir, file));
   }
   return { all, main: mainTotal };
