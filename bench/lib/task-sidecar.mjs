@@ -42,7 +42,7 @@ try {
   }
   collector = await Collector.start({ binary: command, xrayEndpoint: proxy.endpoint, ports: await freePorts() });
   const { DEFAULTS } = settings;
-  const env = serviceTaskEnvironment(collector, DEFAULTS.serviceName, {
+  const env = serviceTaskEnvironment(collector.ports, DEFAULTS.serviceName, {
     name: DEFAULTS.logGroupName,
     arn: logGroupArn(DEFAULTS.logGroupName, 'us-east-1'),
   });
