@@ -121,13 +121,14 @@ describe('the alarms', () => {
   const template = sharedTemplate();
   const topic = { Ref: logicalId(template, 'AWS::SNS::Topic', /AlarmTopic/) };
 
-  test('are six, each notifying the topic when it fires and when it recovers', () => {
+  test('are seven, each notifying the topic when it fires and when it recovers', () => {
     const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm').filter(([, p]) =>
       String(p.AlarmName).startsWith(`${STACK}-`),
     );
     expect(alarms.map(([, p]) => p.AlarmName).sort()).toEqual(
       [
         '5xx-rate',
+        'collector-errors',
         'error-log-lines',
         'p99-latency',
         'span-export-failing',
@@ -347,6 +348,23 @@ describe('the alarms', () => {
     expect(JSON.stringify(parts)).toContain('with \\"span export failing\\" for the trace ID');
   });
 
+  test('collector errors: error lines in 5 straight minutes (X-Ray refusing the collector’s batches), a quiet minute is none', () => {
+    expect(alarm(template, 'collector-errors')).toMatchObject({
+      Namespace: `OtelFargate/${STACK}`,
+      MetricName: 'CollectorErrorLines',
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      TreatMissingData: 'notBreaching',
+    });
+    const parts = alarm(template, 'collector-errors').AlarmDescription['Fn::Join'][1] as unknown[];
+    expect(parts).toContainEqual({ Ref: logicalId(template, 'AWS::Logs::LogGroup', /CollectorLogs/) });
+    expect(JSON.stringify(parts)).toContain('PutTraceSegments');
+  });
+
   test('take their thresholds and evaluation periods from props', () => {
     const custom = sharedTemplate({
       alarmEvaluationMinutes: 3,
@@ -361,6 +379,7 @@ describe('the alarms', () => {
     expect(alarm(custom, 'tasks-below-desired')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3 });
     expect(alarm(custom, 'error-log-lines')).toMatchObject({ Threshold: 1, Period: 180 });
     expect(alarm(custom, 'span-export-failing')).toMatchObject({ EvaluationPeriods: 10, DatapointsToAlarm: 10 });
+    expect(alarm(custom, 'collector-errors')).toMatchObject({ EvaluationPeriods: 10, DatapointsToAlarm: 10 });
   });
 
   test('refuse thresholds CloudWatch or the service cannot honour', () => {
@@ -433,7 +452,7 @@ describe('alarm descriptions, at the longest values the context keys accept', ()
     const lengths = resourcesOf(template, 'AWS::CloudWatch::Alarm').map(
       ([, p]) => [p.AlarmName, longestDeployed(p.AlarmDescription, template, STACK_NAME)] as const,
     );
-    expect(lengths).toHaveLength(6);
+    expect(lengths).toHaveLength(7);
     expect(lengths.filter(([, length]) => length > 1024)).toEqual([]);
   });
 });
@@ -545,7 +564,7 @@ describe('the alarm topic', () => {
     const alarmArns = resourcesOf(template, 'AWS::CloudWatch::Alarm').map(
       ([, p]) => `arn:aws:cloudwatch:${TEST_REGION}:${account}:alarm:${p.AlarmName as string}`,
     );
-    expect(alarmArns).toHaveLength(6);
+    expect(alarmArns).toHaveLength(7);
     expect(alarmArns.filter((arn) => !matches(arn))).toEqual([]);
     expect(matches(`arn:aws:cloudwatch:${TEST_REGION}:${account}:alarm:OtherStack-5xx-rate`)).toBe(false);
   });
@@ -760,7 +779,7 @@ describe('the dashboard', () => {
     expect(text).toContain(`[X-Ray traces](${CONSOLE}#xray:traces/query), group **${faults}**`);
     expect(text).toContain(`(${CONSOLE}#xray:insights)`);
     expect(text).toContain('**otel-fargate-service/log-lines-of-one-trace**');
-    expect(widgets.find((w) => w.type === 'alarm')!.properties.alarms).toHaveLength(6);
+    expect(widgets.find((w) => w.type === 'alarm')!.properties.alarms).toHaveLength(7);
   });
 });
 

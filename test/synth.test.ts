@@ -1,6 +1,6 @@
 // The real `cdk synth`, run the way CI and users run it: from the repo root, with no AWS credentials. The synths are
-// separate processes that spend most of their time in their own CPU work, so this file starts them all at once and each
-// test waits for its own (one after another they were most of a minute of the test run).
+// separate processes, so this file runs two at a time from before the first test, and each test waits for its own (one
+// after another they were most of a minute of the test run).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,9 +9,30 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 const CDK = path.join(ROOT, 'node_modules', '.bin', 'cdk');
 
-/** Six synths at once on a 2-core machine all finish near the end: 236 s at a load average of 20 from other work. */
+/**
+ * Two at a time: enough to keep both cores of a 2-core machine busy while a synth waits on its own children (the app,
+ * cfn-guard), and few enough not to starve the other test files that run beside this one, some of which time things.
+ */
+const SYNTHS_AT_ONCE = 2;
+/** A synth that still runs after this is killed. Generous: one took 236 s at a load average of 20 from other work. */
 const SYNTH_TIMEOUT_MS = 480_000;
 jest.setTimeout(SYNTH_TIMEOUT_MS + 10_000);
+
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs `work` once fewer than SYNTHS_AT_ONCE others run, in the order asked. */
+async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= SYNTHS_AT_ONCE) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running += 1;
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
 
 /** This file's output directories: only these are removed (other test runs on the machine have their own). */
 const outdirs: string[] = [];
@@ -27,6 +48,10 @@ interface SynthResult {
  * own before this test replaced it: `npx cdk synth --quiet`, whose template carries the AWS::CDK::Metadata resource).
  */
 function cdkSynth(args: string[], { asCi = false } = {}): Promise<SynthResult> {
+  return inTurn(() => spawnSynth(args, asCi));
+}
+
+function spawnSynth(args: string[], asCi: boolean): Promise<SynthResult> {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-synth-'));
   outdirs.push(outdir);
   const environment = Object.fromEntries(
@@ -71,7 +96,7 @@ function controlTowerReportIn(outdir: string): { open: string[]; waived: string[
   return { open: controls(plugin?.violations), waived: controls(plugin?.suppressedViolations) };
 }
 
-/** Every synth this file checks, started together before the first test. */
+/** Every synth this file checks, queued before the first test in the order of the tests. */
 function startSynths() {
   const synths = {
     plain: cdkSynth([], { asCi: true }),

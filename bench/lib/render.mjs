@@ -76,7 +76,7 @@ export function render(results) {
         ([k, val]) =>
           `${k}=${
             variant.id.endsWith('-collector')
-              ? val.replace(/127\.0\.0\.1:\d+/, 'collector')
+              ? val.replace(/(127\.0\.0\.1|localhost):\d+/, 'collector')
               : val
                   .replace(/endpoint=http:\/\/127\.0\.0\.1:\d+/, 'endpoint=http://fake-xray-proxy')
                   .replace(/127\.0\.0\.1:\d+/, 'sink')

@@ -19,14 +19,19 @@ let collector;
 let proxy;
 let workDir;
 try {
-  const [{ collectorBinary }, { Collector, freePorts }, { logGroupArn, serviceTaskEnvironment }, xray, settings] =
-    await Promise.all([
-      load('tools/collector/build.ts'),
-      load('tools/collector/collector.ts'),
-      load('tools/collector/local-task.ts'),
-      load('app/test/support/xray-proxy.ts'),
-      load('lib/settings.ts'),
-    ]);
+  const [
+    { collectorBinary },
+    { Collector },
+    { logGroupArn, serviceTaskEnvironment, startOnFreePorts },
+    xray,
+    settings,
+  ] = await Promise.all([
+    load('tools/collector/build.ts'),
+    load('tools/collector/collector.ts'),
+    load('tools/collector/local-task.ts'),
+    load('app/test/support/xray-proxy.ts'),
+    load('lib/settings.ts'),
+  ]);
   const binary = await collectorBinary();
   // The rule as startSamplingProxies (lib/variants.mjs) serves it, and the same 1 s reporting interval.
   const rule = xray.samplingRule({ RuleName: 'Default', Priority: 10000, ReservoirSize: 1, FixedRate: fixedRate });
@@ -40,7 +45,9 @@ try {
     writeFileSync(command, `#!/bin/sh\nexec taskset -c ${Number(cpu)} '${binary}' "$@"\n`);
     chmodSync(command, 0o755);
   }
-  collector = await Collector.start({ binary: command, xrayEndpoint: proxy.endpoint, ports: await freePorts() });
+  collector = await startOnFreePorts((ports) =>
+    Collector.start({ binary: command, xrayEndpoint: proxy.endpoint, ports }),
+  );
   const { DEFAULTS } = settings;
   const env = serviceTaskEnvironment(collector.ports, DEFAULTS.serviceName, {
     name: DEFAULTS.logGroupName,

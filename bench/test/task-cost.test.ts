@@ -220,8 +220,8 @@ function renderedPage(): string {
     nodeArgs: ['dist/main.js'],
     env: id.endsWith('-collector')
       ? {
-          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:43170',
-          OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://127.0.0.1:20000,polling_interval=60',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://localhost:43170',
+          OTEL_TRACES_SAMPLER_ARG: 'endpoint=http://localhost:20000,polling_interval=60',
         }
       : {},
     traced: id !== 'a',

@@ -1,5 +1,6 @@
 // The alarms that page, each on a 1-minute signal: 5xx rate (the service's and the load balancer's own), p99 latency,
-// unhealthy targets, tasks below desired (nothing running included), service error lines and a span export outage.
+// unhealthy targets, tasks below desired (nothing running included), service error lines, a span export outage, and
+// the collector failing to deliver to X-Ray.
 // Each notifies the topic when it fires and when it recovers, and its description names what to open first. Missing
 // data is chosen per alarm; the reason is next to each. A description holds at most 1,024 characters
 // (AWS::CloudWatch::Alarm AlarmDescription): test/operations.test.ts checks them for the longest context values.
@@ -85,6 +86,7 @@ export class ServiceAlarms extends Construct {
   readonly tasksBelowDesired: cloudwatch.Alarm;
   readonly errorLogLines: cloudwatch.Alarm;
   readonly spanExportFailing: cloudwatch.Alarm;
+  readonly collectorErrors: cloudwatch.Alarm;
   /** Every alarm above, in that order. */
   readonly all: cloudwatch.Alarm[];
   /** The thresholds in force, defaults applied. */
@@ -253,6 +255,27 @@ export class ServiceAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
+    // The second hop: the collector takes the service's spans (so the service's export succeeds) and its awsxray
+    // exporter, which has no queue or retry, drops a batch X-Ray refuses or cannot be reached for, with one error line
+    // ("Exporting failed. Rejecting data.", rejected_items), as tools/collector/test/health-and-stop.test.ts shows on
+    // the real collector. Each minute of such an outage with traffic has lines; a quiet minute is no outage.
+    this.collectorErrors = new cloudwatch.Alarm(this, 'CollectorErrors', {
+      alarmName: `${props.alarmNamePrefix}-collector-errors`,
+      alarmDescription: describe(
+        `The collector sidecar has logged errors in each of ${spanExportMinutes} minutes: most often X-Ray refusing or unreachable (PutTraceSegments: AccessDeniedException, ThrottlingException, no route), and the spans of those batches are dropped.`,
+        [
+          `the collector's log group ${stops.collectorLogGroupName}: the error lines' msg, error and rejected_items`,
+          dashboard,
+        ],
+      ),
+      metric: props.logMetrics.collectorErrors.with({ statistic: 'Sum', period: MINUTE }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: spanExportMinutes,
+      datapointsToAlarm: spanExportMinutes,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
     this.all = [
       this.serverErrorRate,
       this.p99Latency,
@@ -260,6 +283,7 @@ export class ServiceAlarms extends Construct {
       this.tasksBelowDesired,
       this.errorLogLines,
       this.spanExportFailing,
+      this.collectorErrors,
     ];
     const action = new actions.SnsAction(props.topic);
     for (const alarm of this.all) {

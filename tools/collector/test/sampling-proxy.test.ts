@@ -56,7 +56,9 @@ afterAll(async () => {
 describe('the sampling rules, fetched through the awsproxy', () => {
   test('reach the service: it loads the stand-in’s rules, not the fallback', () => {
     const loaded = service.lines.find((line) => line.msg === 'sampling rules loaded');
-    expect(loaded).toMatchObject({ component: 'sampling', endpoint: collector.samplingEndpoint });
+    // Named as the task names it (localhost), on this collector's port.
+    const endpoint = collector.samplingEndpoint.replace('127.0.0.1', 'localhost');
+    expect(loaded).toMatchObject({ component: 'sampling', endpoint });
     expect(JSON.stringify(loaded!.rules)).toMatch(/root-all.*orders-none/);
     expect(xray.ruleRequests).toBeGreaterThanOrEqual(1);
   });

@@ -153,10 +153,11 @@ describe('npm run local, from start to Ctrl-C', () => {
   });
 
   test('the service fetched that rule through the collector’s awsproxy', () => {
-    const collectorSampling = /sampling proxy (127\.0\.0\.1:\d+)/.exec(run.stderr)![1];
+    // The service names the proxy as the task does (localhost), on the collector's port.
+    const samplingPort = /sampling proxy 127\.0\.0\.1:(\d+)/.exec(run.stderr)![1];
     expect(run.stderr).toMatch(
       new RegExp(
-        `"endpoint":"http://${collectorSampling}","rules":\\["local-record-all \\(priority 1, 0/s \\+ 100%\\)"`,
+        `"endpoint":"http://localhost:${samplingPort}","rules":\\["local-record-all \\(priority 1, 0/s \\+ 100%\\)"`,
       ),
     );
   });
