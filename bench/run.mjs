@@ -45,9 +45,10 @@ const config = {
   starts: Number(options.starts ?? (quick ? 3 : 9)),
   soakS: quick ? 10 : 60,
   profileS: quick ? 3 : 6,
-  // Requests per callgrind window: enough that a major collection or a batch export falls in every window alike.
+  // Callgrind: a long warm-up (the main thread's count still falls for thousands of requests: bench/FINDINGS.md),
+  // then windows enough for a stable median. --quick's counts are still warming up.
   instructions: quick
-    ? { warmup: 1000, requests: 300, windows: 3, connections: 4 }
+    ? { warmup: 1000, requests: 250, windows: 4, connections: 4 }
     : { warmup: 4000, requests: 250, windows: 8, connections: 4 },
 };
 
