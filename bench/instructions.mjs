@@ -3,11 +3,11 @@
 // without the rest of the benchmark: the quick, noise-free check of a change to the service. Prints one JSON line a
 // variant. Needs `npm run build` and bench/'s dependencies (`npm ci` in bench/). BENCH_SERVICE_DIR=<dir> runs the
 // service from another copy of its build (a `dist/` and the `package.json` beside it), to compare a change with the
-// build before it.
+// build before it; BENCH_KEEP_DUMPS=<dir> keeps each window's main-thread dump for `callgrind_annotate`.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
 import { WORKLOADS } from './lib/load.mjs';
 import { defaultTaskNodeOptions, defineVariants, startSamplingProxies } from './lib/variants.mjs';
 
@@ -23,7 +23,7 @@ if (unavailable) {
 const sink = fork(path.join(benchDir, 'lib', 'sink.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const sinkPort = await new Promise((resolve) => sink.once('message', (m) => resolve(m.port)));
 const proxies = await startSamplingProxies(repoRoot);
-reportEvery10s(proxies);
+reportHourly(proxies);
 const variants = defineVariants({
   repoRoot,
   benchDir,

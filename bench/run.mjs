@@ -23,7 +23,7 @@ import { COLLECTOR_IDS, collectorVariants } from './lib/collector.mjs';
 import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
-import { countInstructions, instructionsUnavailable, reportEvery10s } from './lib/instructions.mjs';
+import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -45,9 +45,10 @@ const config = {
   starts: Number(options.starts ?? (quick ? 3 : 9)),
   soakS: quick ? 10 : 60,
   profileS: quick ? 3 : 6,
-  // Requests per callgrind window: enough that a major collection or a batch export falls in every window alike.
+  // Callgrind: a long warm-up (the main thread's count still falls for thousands of requests: bench/FINDINGS.md),
+  // then windows enough for a stable median. --quick's counts are still warming up.
   instructions: quick
-    ? { warmup: 1000, requests: 300, windows: 3, connections: 4 }
+    ? { warmup: 1000, requests: 250, windows: 4, connections: 4 }
     : { warmup: 4000, requests: 250, windows: 8, connections: 4 },
 };
 
@@ -354,7 +355,7 @@ if (!options['no-instructions']) {
   const unavailable = instructionsUnavailable();
   results.instructions = { config: config.instructions, variants: {}, unavailable };
   if (unavailable) log(`instructions not counted: ${unavailable}`);
-  const restoreIntervals = reportEvery10s(proxies);
+  const restoreIntervals = reportHourly(proxies);
   for (const id of unavailable ? [] : ids) {
     log(`instructions: ${id} under callgrind`);
     results.instructions.variants[id] = await countInstructions(byId[id], {

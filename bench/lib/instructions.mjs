@@ -7,11 +7,9 @@
 // to 358 k a request for the same server, 92% of the difference on the helper threads), so the figure reported is
 // the median over many windows, of all threads and of the main thread alone (the request's own path), with the mean
 // of all threads beside it. What a window counts beyond the requests (timers, the batch processor's export, the
-// sampler's reports) is part of what serving them costs; under callgrind fewer requests share each tick of a timer,
-// so the harness answers the sampler's reports with X-Ray's own 10 s interval here (`reportEvery10s`), not the 1 s
-// the timed rounds use to count recorded requests.
+// sampler's reports) is part of what serving them costs, but for the sampler's polls (see reportHourly).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { headersFor } from './alb.mjs';
@@ -105,6 +103,11 @@ function dump(pid, outDir, prefix) {
     const total = dumpTotal(path.join(outDir, file));
     all += total;
     if (file === main) mainTotal = total;
+    // BENCH_KEEP_DUMPS=<dir> keeps each window's main-thread dump there, for callgrind_annotate.
+    if (file === main && process.env.BENCH_KEEP_DUMPS) {
+      mkdirSync(process.env.BENCH_KEEP_DUMPS, { recursive: true });
+      copyFileSync(path.join(outDir, file), path.join(process.env.BENCH_KEEP_DUMPS, file));
+    }
     rmSync(path.join(outDir, file));
   }
   return { all, main: mainTotal };
@@ -128,18 +131,21 @@ export async function countInstructions(
   mkdirSync(outDir, { recursive: true });
   const prefix = `callgrind.${variant.id}`;
   const port = await freePort();
-  const child = startServer(variant, {
-    port,
-    cpu,
-    stderrPath,
-    wrapper: [
-      'valgrind',
-      '--tool=callgrind',
-      `--callgrind-out-file=${path.join(outDir, prefix)}.%p`,
-      '--separate-threads=yes',
-      '--dump-line=no',
-    ],
-  });
+  const child = startServer(
+    { ...variant, env: countedEnv(variant.env) },
+    {
+      port,
+      cpu,
+      stderrPath,
+      wrapper: [
+        'valgrind',
+        '--tool=callgrind',
+        `--callgrind-out-file=${path.join(outDir, prefix)}.%p`,
+        '--separate-threads=yes',
+        '--dump-line=no',
+      ],
+    },
+  );
   const alb = variant.albHeader !== false;
   try {
     await waitFor200(child, port, '/healthz', 600_000);
@@ -170,11 +176,34 @@ export async function countInstructions(
   }
 }
 
-/** Has the fake sampling proxies ask for a report every 10 s (X-Ray's default) until the returned function runs. */
-export function reportEvery10s(proxies) {
+/**
+ * The sampler's polls are per second, not per request: under callgrind, where a server serves a few to a few dozen
+ * requests a second, a rules fetch every 60 s and a report every 10 s fall on a few hundred requests and add tens of
+ * thousands of instructions to each ((b-none) counted 352 k against (a)'s 240 k with them, on a machine at load 30 serving a few requests a second), where at
+ * full speed they add nothing measurable. While counting, the fake proxies ask for reports once an hour and the
+ * variants poll their rules once an hour (`countedEnv`); the timed rounds keep the task's settings.
+ */
+export function reportHourly(proxies) {
   const before = Object.values(proxies).map((proxy) => [proxy, proxy.targetsIntervalS]);
-  for (const proxy of Object.values(proxies)) proxy.targetsIntervalS = 10;
+  for (const proxy of Object.values(proxies)) proxy.targetsIntervalS = 3600;
   return () => {
     for (const [proxy, interval] of before) proxy.targetsIntervalS = interval;
+  };
+}
+
+/**
+ * The variant's environment for a count: the X-Ray sampler polls its rules once an hour (see reportHourly), and the
+ * service's header and request timeouts are at their longest, which a server slowed down fifty times or more can
+ * otherwise pass with requests waiting in its socket (a reset, not a cost per request).
+ */
+export function countedEnv(env) {
+  const arg = env.OTEL_TRACES_SAMPLER_ARG;
+  return {
+    ...env,
+    HTTP_HEADERS_TIMEOUT_MS: '60000',
+    HTTP_REQUEST_TIMEOUT_MS: '300000',
+    ...(arg === undefined
+      ? {}
+      : { OTEL_TRACES_SAMPLER_ARG: arg.replace(/polling_interval=\d+/, 'polling_interval=3600') }),
   };
 }

@@ -150,8 +150,9 @@ export function render(results) {
         '(concurrent marking, optimizing compiles) comes in bursts that one window catches and the next does not, so ' +
         'the all-threads figure is shown beside it and the targets use the main thread. Unlike CPU time neither moves ' +
         "with the machine's other load. Under callgrind the server runs about 50 times slower, so work on a timer " +
-        "(the batch processor's export, the sampler's reports, asked for every 10 s here, the reservoir of 1 a second) " +
-        'falls on fewer requests than at full speed.',
+        'falls on fewer requests than at full speed: the X-Ray sampler polls its rules and reports once an hour ' +
+        'while counted (per second, they would add tens of thousands of instructions to each request); the batch ' +
+        "processor's export (every 200 ms) and the reservoir of 1 a second are kept, and weigh more than at full speed.",
     );
     line();
     line(
