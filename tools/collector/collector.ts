@@ -5,10 +5,10 @@
 // (no EC2 metadata lookups), and the listening ports move when a test asks for free ones.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { freePort } from '../../app/test/support/service';
 
 /** The collector configuration the task delivers (lib/observed-task-definition.ts, COLLECTOR_CONFIG_PATH). */
 export const TASK_CONFIG_PATH = path.join(__dirname, '..', '..', 'lib', 'config', 'collector.yaml');
@@ -69,17 +69,6 @@ export function taskEnvironment(taskConfig: string, region: string): NodeJS.Proc
 export async function freePorts(): Promise<CollectorPorts> {
   const [otlpGrpc, samplingProxy, healthCheck] = await Promise.all([freePort(), freePort(), freePort()]);
   return { otlpGrpc, samplingProxy, healthCheck };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The result of `otelcol validate`: the exit code and what it printed. */

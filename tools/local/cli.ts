@@ -9,6 +9,7 @@ import { TASK_PORTS } from '../collector/collector';
 import { LocalTask } from '../collector/local-task';
 import { RECORD_ALL_LOCALLY } from '../../app/test/support/xray-proxy';
 import { renderTrace, SegmentGroups } from './view';
+import { UsageError, wholeOption } from '../cli-options';
 
 const USAGE = `Usage: npm run local [-- <options>]
 
@@ -25,8 +26,6 @@ service's log lines of that trace. Ctrl-C stops all three.
                   batches of the service (every 0.2 s) and of the collector (every 1 s), so one can come later)
   --help          Print this and exit
 `;
-
-class UsageError extends Error {}
 
 /**
  * How long a trace waits for more documents before it is printed: its spans leave the service in batches every 0.2 s
@@ -59,18 +58,10 @@ export function parseOptions(argv: string[]): Options {
   } catch (error) {
     throw new UsageError((error as Error).message.split('.')[0]);
   }
-  const whole = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) {
-      throw new UsageError(`--${name} is '${raw}'; it takes a whole number from ${min} to ${max}`);
-    }
-    return value;
-  };
   return {
-    port: whole('port', values.port, 8080, 0, 65535),
+    port: wholeOption('port', values.port, 8080, 0, 65535),
     freePorts: values['free-ports'] ?? false,
-    idleMs: whole('idle', values.idle, DEFAULT_IDLE_MS, 10, 600_000),
+    idleMs: wholeOption('idle', values.idle, DEFAULT_IDLE_MS, 10, 600_000),
     help: values.help ?? false,
   };
 }

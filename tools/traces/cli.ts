@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { FakeXRayProxy, RECORD_ALL_LOCALLY } from '../../app/test/support/xray-proxy';
 import { OtlpReceiver } from './receiver';
 import { TraceCollector, renderTree, toJson } from './view';
+import { UsageError, wholeOption } from '../cli-options';
 
 const USAGE = `Usage: npm run traces [-- <options>]
 
@@ -24,8 +25,6 @@ kind, duration, status, span_id, key attributes) under its trace_id and xray_tra
   --all-attributes    Show connection attributes too (client.address, network.*, user_agent.original, ...)
   --help              Print this and exit
 `;
-
-class UsageError extends Error {}
 
 interface Options {
   json: boolean;
@@ -57,20 +56,12 @@ export function parseOptions(argv: string[]): Options {
   } catch (error) {
     throw new UsageError((error as Error).message.split('.')[0]);
   }
-  const whole = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) {
-      throw new UsageError(`--${name} is '${raw}'; it takes a whole number from ${min} to ${max}`);
-    }
-    return value;
-  };
   return {
     json: values.json ?? false,
-    port: whole('port', values.port, 4317, 0, 65535),
-    samplingPort: whole('sampling-port', values['sampling-port'], 2000, 0, 65535),
+    port: wholeOption('port', values.port, 4317, 0, 65535),
+    samplingPort: wholeOption('sampling-port', values['sampling-port'], 2000, 0, 65535),
     host: values.host ?? 'localhost',
-    idleMs: whole('idle', values.idle, 1000, 10, 600_000),
+    idleMs: wholeOption('idle', values.idle, 1000, 10, 600_000),
     allAttributes: values['all-attributes'] ?? false,
     help: values.help ?? false,
   };
