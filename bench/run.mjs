@@ -410,12 +410,12 @@ if (!options['no-soak'] && soakVariant) {
   };
 }
 
-// --- CPU profile of (b) and of its disabled twin (a) ------------------------------------------------------------
+// --- CPU profiles: by default (b), (b-none), (b-rule), (a) and (a0) -----------------------------------------------
 if (!options['no-profile']) {
   const profileDir = path.join(benchDir, '.cache', 'profiles');
   rmSync(profileDir, { recursive: true, force: true });
   results.profiles = {};
-  const profiled = options.profile ? options.profile.split(',') : [byId.b ? 'b' : 'c', 'b-rule', 'a', 'a0'];
+  const profiled = options.profile ? options.profile.split(',') : [byId.b ? 'b' : 'c', 'b-none', 'b-rule', 'a', 'a0'];
   for (const variant of profiled.map((id) => byId[id]).filter(Boolean)) {
     const dir = path.join(profileDir, variant.id);
     mkdirSync(dir, { recursive: true });

@@ -53,7 +53,7 @@ export const OPTIONS = {
     type: 'string',
     value: 'ids',
     ids: true,
-    describe: 'The variants to CPU-profile, comma-separated (default `b,a,a0`).',
+    describe: 'The variants to CPU-profile, comma-separated (default `b,b-none,b-rule,a,a0`).',
   },
   instructions: {
     type: 'string',

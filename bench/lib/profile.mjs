@@ -1,6 +1,7 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): within the load window, where the CPU time goes, per request,
 // by the package of the function that ran ("self") and by the nearest package code up the stack that caused it
-// ("on behalf of": node internals and builtins are charged to the package that called them).
+// ("on behalf of": node internals and builtins are charged to the package that called them), and split into the
+// buckets of issue 22 (the span's own work, the batch, the export, the collection, the rest of the request).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -32,12 +33,14 @@ function bundledSource(url, lineNumber) {
   return found === undefined ? url : `/${found}`;
 }
 
+const isBundle = (url) => /\/app\/dist\/[^/]+\.js$/.test(url);
+
 function packageOf(url, functionName, lineNumber) {
   if (functionName === '(garbage collector)') return '(garbage collector)';
   if (functionName === '(program)') return '(program: V8/native)';
   if (functionName === '(idle)') return '(idle)';
   if (!url) return '(builtin)';
-  if (/\/app\/dist\/[^/]+\.js$/.test(url)) url = bundledSource(url, lineNumber);
+  if (isBundle(url)) url = bundledSource(url, lineNumber);
   const marker = url.lastIndexOf('/node_modules/');
   if (marker !== -1) {
     const rest = url.slice(marker + '/node_modules/'.length).split('/');
@@ -59,6 +62,54 @@ function packageOf(url, functionName, lineNumber) {
 
 const isUserland = (pkg) => !pkg.startsWith('(') && !pkg.startsWith('node:') && pkg !== '(builtin)';
 
+/** The buckets of a request's CPU time, in the order issue 22 names them. */
+export const BUCKETS = ['span', 'batch', 'export', 'collection', 'request'];
+
+// The exporter's own bundle (its own packages when unbundled), and the service's wrapper that loads and calls it.
+const EXPORT_MODULE =
+  /\/app\/dist\/otlp-exporter\.js$|\/node_modules\/(@opentelemetry\/(exporter-trace-otlp-|otlp-)|@grpc\/|protobufjs\/)|\/src\/telemetry\/exporter\.ts$/;
+const BATCH_MODULE =
+  /\/node_modules\/@opentelemetry\/sdk-trace(-base)?\/dist\/(export\/(BatchSpanProcessorBase|SpanProcessorMetrics)|platform\/node\/export\/BatchSpanProcessor)\.cjs$/;
+const SPAN_MODULE = /\/node_modules\/@opentelemetry\/|\/src\/telemetry\/|\/src\/step\.ts$/;
+
+/** The bucket a userland frame's module puts its work in; `export` is decided by the whole stack, not only here. */
+function moduleBucket(url, lineNumber) {
+  if (url.endsWith('/app/dist/otlp-exporter.js')) return 'export';
+  const source = isBundle(url) ? bundledSource(url, lineNumber) : url;
+  if (EXPORT_MODULE.test(source)) return 'export';
+  if (BATCH_MODULE.test(source)) return 'batch';
+  if (SPAN_MODULE.test(source)) return 'span';
+  return 'request';
+}
+
+/**
+ * Each node's bucket: `collection` for the garbage collector; `export` when an exporter frame is anywhere on the
+ * stack (grpc-js calls into node internals); otherwise the bucket of the nearest userland frame to the leaf, not of
+ * any frame up the stack, since the service's HTTP wrapper runs the whole Express listener inside `context.with`.
+ */
+function bucketsOfNodes(profile, parent, pkgOf) {
+  const ownBucket = new Map();
+  for (const { id, callFrame } of profile.nodes) {
+    if (isUserland(pkgOf.get(id))) ownBucket.set(id, moduleBucket(callFrame.url, callFrame.lineNumber));
+  }
+  const buckets = new Map();
+  for (const { id } of profile.nodes) {
+    if (pkgOf.get(id) === '(garbage collector)') {
+      buckets.set(id, 'collection');
+      continue;
+    }
+    let nearest;
+    let underExport = false;
+    for (let up = id; up !== undefined && !underExport; up = parent.get(up)) {
+      const own = ownBucket.get(up);
+      nearest ??= own;
+      underExport = own === 'export';
+    }
+    buckets.set(id, underExport ? 'export' : (nearest ?? 'request'));
+  }
+  return buckets;
+}
+
 export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests }) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
@@ -67,7 +118,10 @@ export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests
     profile.nodes.map((n) => [n.id, packageOf(n.callFrame.url, n.callFrame.functionName, n.callFrame.lineNumber)]),
   );
 
+  const bucketOf = bucketsOfNodes(profile, parent, pkgOf);
+
   const self = new Map();
+  const buckets = new Map(BUCKETS.map((bucket) => [bucket, 0]));
   const onBehalf = new Map();
   const functions = new Map();
   let t = profile.startTime;
@@ -85,6 +139,7 @@ export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests
     if (pkg === '(idle)') continue;
     inWindowUs += us;
     add(self, pkg, us);
+    add(buckets, bucketOf.get(leaf), us);
     let owner = pkg;
     for (let id = leaf; id !== undefined && !isUserland(owner); id = parent.get(id)) owner = pkgOf.get(id);
     add(onBehalf, isUserland(owner) ? owner : pkg, us);
@@ -104,5 +159,6 @@ export function summarizeProfile(profile, { windowStartUs, windowEndUs, requests
     self: perRequest(self, 20),
     onBehalf: perRequest(onBehalf, 20),
     functions: perRequest(functions, 25),
+    buckets: Object.fromEntries([...buckets].map(([bucket, us]) => [bucket, us / requests])),
   };
 }

@@ -1,6 +1,7 @@
 // Renders BENCHMARKS.md from one run's JSON: verdicts first, then the figures, the ratios, a chart and the method.
 import { PAIRS, RATIO_METRICS } from './analyse.mjs';
 import { optionsTable } from './cli.mjs';
+import { BUCKETS } from './profile.mjs';
 import { renderTaskCost, TASK_COST_HEADING, TASK_COST_ISSUE } from './task-cost.mjs';
 
 const n = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
@@ -22,6 +23,40 @@ function missingCell(x) {
   if (!x.traced) return '–';
   const of = x.sampling ? x.sampling.reported : x.served;
   return `${x.serverSpansMissing} of ${of}${x.sampling ? ' recorded' : ''} (${n((100 * x.serverSpansMissing) / Math.max(of, 1), 1)}%)`;
+}
+
+/**
+ * Issue 22's split of what recording costs: the profiles' buckets in (b) (every request recorded) less those in
+ * (b-none) (none recorded), with (a) beside them when it was profiled.
+ */
+function renderRecordingCost(profiles, line) {
+  const recorded = profiles.b?.buckets;
+  const unrecorded = profiles['b-none']?.buckets;
+  if (!recorded || !unrecorded) return;
+  const disabled = profiles.a?.buckets;
+  const total = (buckets) => (buckets ? BUCKETS.reduce((sum, bucket) => sum + buckets[bucket], 0) : NaN);
+  const recordingCost = total(recorded) - total(unrecorded);
+  line('### What a recorded request costs beyond an unrecorded one');
+  line();
+  line('| Bucket | (a) µs/req | (b-none) µs/req | (b) µs/req | (b) − (b-none) | share |');
+  line('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const row = (name, a, none, all) =>
+    line(
+      `| ${name} | ${n(a, 1)} | ${n(none, 1)} | ${n(all, 1)} | ${n(all - none, 1)} | ` +
+        `${n((100 * (all - none)) / recordingCost, 1)}% |`,
+    );
+  for (const bucket of BUCKETS) row(`\`${bucket}\``, disabled?.[bucket], unrecorded[bucket], recorded[bucket]);
+  row('all', total(disabled), total(unrecorded), total(recorded));
+  line();
+  line(
+    'Each busy sample goes to one bucket: `collection` when the garbage collector ran, `export` when the OTLP ' +
+      "exporter (its bundle, `app/dist/otlp-exporter.js`, or the service's wrapper of it) is anywhere on the stack, " +
+      'otherwise the module of the nearest package or service frame to the leaf decides: the batch span processor is ' +
+      "`batch`, any other OpenTelemetry package and the service's telemetry modules (`src/telemetry/`, `src/step.ts`) " +
+      '`span`, the rest (Express, pino, node:http, the handlers) `request`; `request` growing in (b) is the same work ' +
+      "running slower (colder caches, the collector's allocation), not work that tracing added.",
+  );
+  line();
 }
 
 export function render(results) {
@@ -267,6 +302,7 @@ export function render(results) {
         'the totals with the table above.',
     );
     line();
+    renderRecordingCost(results.profiles, line);
     for (const [id, p] of Object.entries(results.profiles)) {
       line(`### (${id}): ${n(p.busyUsPerRequest)} busy µs per request over ${p.requests} requests`);
       line();
