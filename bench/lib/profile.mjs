@@ -65,9 +65,9 @@ const isUserland = (pkg) => !pkg.startsWith('(') && !pkg.startsWith('node:') && 
 /** The buckets of a request's CPU time, in the order issue 22 names them. */
 export const BUCKETS = ['span', 'batch', 'export', 'collection', 'request'];
 
-// The exporter's own bundle (its own packages when unbundled), and the service's wrapper that loads and calls it.
+// The exporter's packages (bundled apart, in app/dist/otlp-exporter.js), and the service's wrapper that calls them.
 const EXPORT_MODULE =
-  /\/app\/dist\/otlp-exporter\.js$|\/node_modules\/(@opentelemetry\/(exporter-trace-otlp-|otlp-)|@grpc\/|protobufjs\/)|\/src\/telemetry\/exporter\.ts$/;
+  /\/node_modules\/(@opentelemetry\/(exporter-trace-otlp-|otlp-)|@grpc\/|protobufjs\/)|\/src\/telemetry\/exporter\.ts$/;
 const BATCH_MODULE =
   /\/node_modules\/@opentelemetry\/sdk-trace(-base)?\/dist\/(export\/(BatchSpanProcessorBase|SpanProcessorMetrics)|platform\/node\/export\/BatchSpanProcessor)\.cjs$/;
 const SPAN_MODULE = /\/node_modules\/@opentelemetry\/|\/src\/telemetry\/|\/src\/step\.ts$/;
