@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { waiveControl, waiveDefaultProfileLogGroup } from './control-tower';
 import {
+  COLLECTOR_GO_RUNTIME_ENVIRONMENT,
   COLLECTOR_MEMORY_LIMIT_MIB,
   COLLECTOR_USER,
   DEFAULTS,
@@ -244,6 +245,7 @@ export class ObservedTaskDefinition extends Construct {
       environment: {
         AOT_CONFIG_CONTENT: fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8'),
         AWS_REGION: region,
+        ...COLLECTOR_GO_RUNTIME_ENVIRONMENT,
       },
       // Exec form: the image is built FROM scratch and has no shell.
       healthCheck: {

@@ -62,7 +62,12 @@ describe('the annotation that joins an access log line to its trace', () => {
     // A gate is set with `--feature-gates=-exporter.xray.allowDot` on the command line; the task sets none.
     expect(collectorContainer.Command).toBeUndefined();
     expect(collectorContainer.EntryPoint).toBeUndefined();
-    expect(Object.keys(environmentOf(collectorContainer)).sort()).toEqual(['AOT_CONFIG_CONTENT', 'AWS_REGION']);
+    expect(Object.keys(environmentOf(collectorContainer)).sort()).toEqual([
+      'AOT_CONFIG_CONTENT',
+      'AWS_REGION',
+      'GOGC',
+      'GOMEMLIMIT',
+    ]);
   });
 });
 

@@ -153,6 +153,14 @@ describe('the collector sidecar', () => {
     expect(environmentOf(collector).AWS_REGION).toBe(TEST_REGION);
   });
 
+  test('runs Go with GOMEMLIMIT at 80% of its hard limit and GOGC 400 (lib/settings.ts says why)', () => {
+    const environment = environmentOf(collector);
+    expect(environment.GOMEMLIMIT).toBe('204MiB');
+    expect(environment.GOGC).toBe('400');
+    expect(collector.Memory).toBe(256);
+    expect(Number.parseInt(environment.GOMEMLIMIT as string, 10)).toBe(Math.floor(collector.Memory * 0.8));
+  });
+
   test('is health-checked in exec form, since its image has no shell', () => {
     expect(collector.HealthCheck).toMatchObject({ Command: ['CMD', '/healthcheck'] });
   });

@@ -1,5 +1,5 @@
 // Runs the built collector the way the task runs its sidecar: the configuration in AOT_CONFIG_CONTENT, exactly as
-// lib/observed-task-definition.ts sets it, with AWS_REGION beside it. Outside AWS, a second configuration file is
+// lib/observed-task-definition.ts sets it, with AWS_REGION and the Go runtime settings beside it. Outside AWS, a second configuration file is
 // merged over it by the collector's own `--config` merging (later files win, key by key): the awsxray exporter and
 // the awsproxy extension send to a local X-Ray API stand-in instead of xray.<region>.amazonaws.com, in local mode
 // (no EC2 metadata lookups), and the listening ports move when a test asks for free ones.
@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../../app/test/support/service';
+import { COLLECTOR_GO_RUNTIME_ENVIRONMENT } from '../../lib/settings';
 
 /** The collector configuration the task delivers (lib/observed-task-definition.ts, COLLECTOR_CONFIG_PATH). */
 export const TASK_CONFIG_PATH = path.join(__dirname, '..', '..', 'lib', 'config', 'collector.yaml');
@@ -60,9 +61,18 @@ export function standInOverrides(xrayEndpoint: string, ports: CollectorPorts = T
   };
 }
 
-/** The environment the task gives the sidecar, and stand-in credentials; nothing else from this process. */
+/**
+ * The environment the task gives the sidecar (its configuration, region and Go runtime settings), and stand-in
+ * credentials; nothing else from this process.
+ */
 export function taskEnvironment(taskConfig: string, region: string): NodeJS.ProcessEnv {
-  return { AOT_CONFIG_CONTENT: taskConfig, AWS_REGION: region, PATH: process.env.PATH, ...STAND_IN_CREDENTIALS };
+  return {
+    AOT_CONFIG_CONTENT: taskConfig,
+    AWS_REGION: region,
+    ...COLLECTOR_GO_RUNTIME_ENVIRONMENT,
+    PATH: process.env.PATH,
+    ...STAND_IN_CREDENTIALS,
+  };
 }
 
 /** Ports no one listens on now, for a collector beside others (jest runs test files in parallel). */

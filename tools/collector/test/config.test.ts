@@ -2,7 +2,8 @@
 // tools/collector/manifest.yaml) with its `validate` command, exactly as the sidecar receives it: the template's
 // AOT_CONFIG_CONTENT and AWS_REGION, for every variant of the stack that could change them.
 import * as fs from 'node:fs';
-import { TASK_CONFIG_PATH, validateTaskConfig } from '../collector';
+import { spawnSync } from 'node:child_process';
+import { TASK_CONFIG_PATH, taskEnvironment, validateTaskConfig } from '../collector';
 import { container, environmentOf, synthTemplate, TEST_REGION } from '../../../test/helpers';
 import type { OtelFargateStackProps } from '../../../lib/otel-fargate-stack';
 
@@ -31,6 +32,8 @@ describe('the task’s collector configuration, loaded by the real collector', (
     const environment = environments.get(variant)!;
     expect(environment.AOT_CONFIG_CONTENT).toBe(taskConfig);
     expect(environment.AWS_REGION).toBe(TEST_REGION);
+    // Every local run (tests, npm run local, the bench) gives the collector the task's whole environment.
+    expect(taskEnvironment(taskConfig, TEST_REGION)).toMatchObject(environment);
     const validation = await validateTaskConfig(binary, environment.AOT_CONFIG_CONTENT as string, TEST_REGION);
     expect(validation).toEqual({ ok: true, output: '' });
   });
@@ -60,5 +63,17 @@ describe('the task’s collector configuration, loaded by the real collector', (
       TEST_REGION,
     );
     expect(bare).toEqual({ ok: true, output: '' });
+  });
+
+  test('fails on a Go runtime setting the runtime cannot parse, as the sidecar would fail to start', () => {
+    const run = (goMemLimit: string) =>
+      spawnSync(binary, ['validate', '--config', 'env:AOT_CONFIG_CONTENT'], {
+        env: { ...taskEnvironment(taskConfig, TEST_REGION), GOMEMLIMIT: goMemLimit },
+        encoding: 'utf8',
+      });
+    expect(run('204MiB').status).toBe(0);
+    const broken = run('204MB'); // Go reads B, KiB, MiB, GiB and TiB only
+    expect(broken.status).not.toBe(0);
+    expect(broken.stderr).toMatch(/GOMEMLIMIT/);
   });
 });
