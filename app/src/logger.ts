@@ -47,8 +47,12 @@ function correlationSuffix(sc: SpanContext): string {
   );
 }
 
-/** Where a span context keeps its correlation string once made: on the object itself, for the span's lifetime. */
-const CORRELATION = Symbol('correlation fields');
+/**
+ * Where a span context keeps its correlation string once made: on the object itself, for the span's lifetime. The
+ * service's unrecorded span declares it from the start (telemetry/unrecorded-span.ts), so that adding it changes no
+ * object's shape on the path every request takes.
+ */
+export const CORRELATION = Symbol('correlation fields');
 type Correlated = SpanContext & { [CORRELATION]?: string };
 
 /**

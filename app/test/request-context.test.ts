@@ -1,13 +1,25 @@
 // What every request needs, recorded or not, made cheaply: its IDs (telemetry/ids.ts), the decision to skip the
-// propagators for the load balancer's own header (telemetry/http-server.ts), and its lines' correlation fields,
-// made once per span (logger.ts). The service tests (traces-and-logs.test.ts) hold the same behaviour end to end.
-import { context, ROOT_CONTEXT, trace, TraceFlags, type SpanContext } from '@opentelemetry/api';
+// propagators for the load balancer's own header (telemetry/http-server.ts), its context and span (telemetry/context.ts,
+// telemetry/unrecorded-span.ts), and its lines' correlation fields, made once per span (logger.ts). The service tests
+// (traces-and-logs.test.ts) hold the same behaviour end to end; `node bench/wrapper.mjs` counts what it costs.
+import {
+  context,
+  createContextKey,
+  ROOT_CONTEXT,
+  trace,
+  TraceFlags,
+  type Context,
+  type SpanContext,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { suppressTracing, isTracingSuppressed, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
+import fc from 'fast-check';
 import { createLogger } from '../src/logger';
+import { ContextLink, withSpan } from '../src/telemetry/context';
 import { XRayIdGenerator } from '../src/telemetry/ids';
 import { mayCarryContext } from '../src/telemetry/http-server';
+import { UnrecordedSpan } from '../src/telemetry/unrecorded-span';
 
 describe('X-Ray trace and span IDs from a pool of random bytes', () => {
   it('when a trace ID is made, then it starts with the epoch second in 8 hex and ends with 24 random hex', () => {
@@ -31,6 +43,15 @@ describe('X-Ray trace and span IDs from a pool of random bytes', () => {
     const first = ids.generateTraceId();
     now += 1000;
     expect(parseInt(ids.generateTraceId().slice(0, 8), 16)).toBe(parseInt(first.slice(0, 8), 16) + 1);
+  });
+
+  it('when a trace ID is made, then it is the hex of one 16-byte buffer, the epoch second first', () => {
+    // One toString of one buffer gives a flat string; the epoch's hex and the random hex concatenated would give a
+    // cons string, which each later read of its characters flattens (telemetry/ids.ts).
+    const ids = new XRayIdGenerator(() => 1_700_000_000_000);
+    const bytes = Buffer.from(ids.generateTraceId(), 'hex');
+    expect(bytes).toHaveLength(16);
+    expect(bytes.readUInt32BE(0)).toBe(1_700_000_000);
   });
 
   it('when many more IDs are made than one pool holds, then every one is well formed and none repeats', () => {
@@ -146,5 +167,82 @@ describe("a line's correlation fields", () => {
       ['frozen', '000000000000000c'],
       ['invalid', undefined],
     ]);
+  });
+});
+
+describe("a request's context, one link per value", () => {
+  const keys = ['a', 'b', 'c'].map((name) => createContextKey(`request-context test ${name}`));
+  type Step = { op: 'set'; key: number; value: number } | { op: 'delete'; key: number };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ op: fc.constant('set' as const), key: fc.nat(2), value: fc.integer() }),
+    fc.record({ op: fc.constant('delete' as const), key: fc.nat(2) }),
+  );
+  const apply = (start: Context, steps: Step[]): Context =>
+    steps.reduce(
+      (ctx, s) => (s.op === 'set' ? ctx.setValue(keys[s.key], s.value) : ctx.deleteValue(keys[s.key])),
+      start,
+    );
+
+  it('when values are set and deleted in any order, then it reads as the API’s own context reads', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 12 }), (steps) => {
+        const api = apply(ROOT_CONTEXT, steps);
+        const linked = apply(new ContextLink(ROOT_CONTEXT, keys[0], undefined), steps);
+        expect(keys.map((key) => linked.getValue(key))).toEqual(keys.map((key) => api.getValue(key)));
+      }),
+    );
+  });
+
+  it('when a span is set on it, then the API finds that span, as active too, and a child context keeps it', () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const span = new UnrecordedSpan('67891233abcdef012345678912345678', '53995c3f42cd8ad8', undefined);
+      const ctx = withSpan(ROOT_CONTEXT, span);
+      expect(trace.getSpan(ctx)).toBe(span);
+      expect(context.with(ctx, () => trace.getActiveSpan())).toBe(span);
+      expect(trace.getSpan(suppressTracing(ctx))).toBe(span);
+      expect(isTracingSuppressed(suppressTracing(ctx))).toBe(true);
+      expect(trace.getSpan(trace.deleteSpan(ctx))).toBeUndefined();
+      const carrier: Record<string, string> = {};
+      new W3CTraceContextPropagator().inject(ctx, carrier, { set: (c, k, v) => (c[k] = v) });
+      expect(carrier.traceparent).toBe('00-67891233abcdef012345678912345678-53995c3f42cd8ad8-00');
+    } finally {
+      context.disable();
+    }
+  });
+});
+
+describe('the span of a request that is not recorded', () => {
+  const span = new UnrecordedSpan('67891233abcdef012345678912345678', '53995c3f42cd8ad8', undefined);
+
+  it('is its own span context, not sampled, and records nothing', () => {
+    expect(span.spanContext()).toBe(span);
+    expect(span.spanContext()).toMatchObject({
+      traceId: '67891233abcdef012345678912345678',
+      spanId: '53995c3f42cd8ad8',
+      traceFlags: TraceFlags.NONE,
+    });
+    expect(span.isRecording()).toBe(false);
+    expect(span.setAttribute('k', 'v').addEvent('e').setStatus({ code: 2 }).updateName('n')).toBe(span);
+    expect(Object.keys(span)).not.toContain('k');
+  });
+
+  it('gets the same correlation fields on its lines as any span context would', () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const lines: Record<string, string>[] = [];
+      const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line) as never) });
+      const twin = trace.wrapSpanContext({ ...span.spanContext() });
+      context.with(withSpan(ROOT_CONTEXT, span), () => logger.info('one'));
+      context.with(trace.setSpan(ROOT_CONTEXT, twin), () => logger.info('two'));
+      const fields = (line: Record<string, string>) =>
+        Object.fromEntries(Object.entries(line).filter(([key]) => key !== 'msg' && key !== 'timestamp'));
+      expect(fields(lines[0])).toEqual(fields(lines[1]));
+      expect(lines[0].xray_trace_id).toBe('1-67891233-abcdef012345678912345678');
+    } finally {
+      context.disable();
+    }
   });
 });

@@ -24,7 +24,9 @@ import {
 import { clientAddress } from '../client-address';
 import type { IdGenerator } from '@opentelemetry/sdk-trace';
 import type { SamplingRequest } from './root-decision';
+import { ContextLink, withSpan } from './context';
 import { PUBLIC_EDGE, RECORD_DECIDED, type EdgePolicySampler } from './sampler';
+import { UnrecordedSpan } from './unrecorded-span';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -287,7 +289,7 @@ export function traceRequests(
       if (caller !== undefined) {
         // The caller's trace ID and parent are kept; its tracestate (vendor data from anyone) is not passed on, and
         // PUBLIC_EDGE tells the sampler that the caller's sampled flag does not count here.
-        parent = trace.setSpanContext(parent, { ...caller, traceState: undefined }).setValue(PUBLIC_EDGE, true);
+        parent = new ContextLink(trace.setSpanContext(parent, { ...caller, traceState: undefined }), PUBLIC_EDGE, true);
       }
     }
     const method = req.method ?? 'GET';
@@ -301,16 +303,11 @@ export function traceRequests(
     if (recorded) {
       const attributes = addRecordedAttributes(view.attributes(), req, method, normalized, view.hostAndPort().port);
       view.release();
-      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent.setValue(RECORD_DECIDED, true));
+      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, new ContextLink(parent, RECORD_DECIDED, true));
     } else {
       view.release();
       const caller = trace.getSpanContext(parent);
-      span = trace.wrapSpanContext({
-        traceId: caller?.traceId ?? ids.generateTraceId(),
-        spanId: ids.generateSpanId(),
-        traceFlags: TraceFlags.NONE,
-        traceState: caller?.traceState,
-      });
+      span = new UnrecordedSpan(caller?.traceId ?? ids.generateTraceId(), ids.generateSpanId(), caller?.traceState);
     }
     const { traceId, spanId, traceFlags } = span.spanContext();
     res.setHeader('traceresponse', traceResponse(traceId, spanId, traceFlags));
@@ -322,6 +319,6 @@ export function traceRequests(
         else endServerSpan(span, res);
       });
     }
-    context.with(trace.setSpan(parent, span), listener, undefined, req, res);
+    context.with(withSpan(parent, span), listener, undefined, req, res);
   };
 }
