@@ -24,6 +24,7 @@ import { imageSizes } from './lib/image.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { analyse } from './lib/analyse.mjs';
 import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
+import { WRAPPER_COUNTING, wrapperVariants } from './lib/wrapper.mjs';
 import { render } from './lib/render.mjs';
 import { exitCodeFor, parseBenchArgs } from './lib/cli.mjs';
 
@@ -50,6 +51,7 @@ const config = {
   instructions: quick
     ? { warmup: 1000, requests: 250, windows: 4, connections: 4 }
     : { warmup: 4000, requests: 250, windows: 8, connections: 4 },
+  wrapperInstructions: quick ? { warmup: 2000, requests: 250, windows: 4, connections: 4 } : WRAPPER_COUNTING,
 };
 
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -367,6 +369,22 @@ if (!options['no-instructions']) {
     });
     await takeSpans();
     log(`instructions: ${id} ${(results.instructions.variants[id].mainPerRequest / 1000).toFixed(1)} k per GET /`);
+  }
+  // The unrecorded-request wrapper alone, the service's against the lean version's (lib/wrapper.mjs).
+  if (!unavailable && byId['b-none'] && !byId['b-none'].missing) {
+    results.instructions.wrapper = { config: config.wrapperInstructions, variants: {} };
+    for (const variant of wrapperVariants({ repoRoot, bNone: byId['b-none'] })) {
+      log(`instructions: ${variant.id} under callgrind`);
+      results.instructions.wrapper.variants[variant.id] = await countInstructions(variant, {
+        workload: WORKLOADS.home,
+        ...config.wrapperInstructions,
+        cpu: serverCpu,
+        outDir: path.join(benchDir, '.cache', 'callgrind'),
+        stderrPath: path.join(stderrDir, `instructions-${variant.id}.log`),
+      });
+      const perRequest = results.instructions.wrapper.variants[variant.id].mainPerRequest;
+      log(`instructions: ${variant.id} ${(perRequest / 1000).toFixed(1)} k per GET /`);
+    }
   }
   restoreIntervals();
 }

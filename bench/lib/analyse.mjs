@@ -1,6 +1,7 @@
 // Turns the raw rounds into per-variant medians, pair-by-pair ratios within each round, and the issue's targets.
 import { spread } from './stats.mjs';
 import { taskCost, taskCostTargets } from './task-cost.mjs';
+import { wrapperCosts } from './wrapper.mjs';
 
 const METRICS = {
   'home.rps': (c) => c.phases.home.rps,
@@ -155,7 +156,9 @@ export function instructionFigures(results) {
     ? { service: per('b-none') - per('a'), lean: per('lean') - per('a0') }
     : undefined;
   if (wrapper) wrapper.ratio = wrapper.service / wrapper.lean;
-  return { perVariant, wrapper };
+  const alone = results.instructions?.wrapper?.variants ?? {};
+  const wrapperAlone = wrapperCosts(Object.fromEntries(Object.entries(alone).map(([id, c]) => [id, c.mainPerRequest])));
+  return { perVariant, wrapper, wrapperAlone };
 }
 
 /**
@@ -207,12 +210,25 @@ function targets(results, v, ratios, instructions) {
       `${k('a0')} / ${k('a')} = ${(1 / ins.a.ratio).toFixed(3)}`,
     );
   } else add('(a) ≥ 0.9 × (a0) in instructions', null, 'not counted in this run');
+  // Judged on the wrapper alone (lib/wrapper.mjs): in the whole service the two differences are a tenth of each count,
+  // and the windows' spread is of the same size; the whole-service figure is given beside it.
   const w = instructions?.wrapper;
-  if (w) {
+  const alone = instructions?.wrapperAlone;
+  const kk = (x) => `${(x / 1000).toFixed(1)} k`;
+  const whole = w
+    ? `; in the whole service ((b-none) − (a)) / ((lean) − (a0)) = ${kk(w.service)} vs ${kk(w.lean)} = ${w.ratio.toFixed(2)}`
+    : '';
+  if (alone) {
+    add(
+      "the service's unrecorded-request wrapper within 1.2 × the lean version's instructions (bench/wrapper.mjs)",
+      alone.ratio <= 1.2,
+      `${kk(alone.service)} vs ${kk(alone.lean)} = ${alone.ratio.toFixed(2)}${whole}`,
+    );
+  } else if (w) {
     add(
       "the service's unrecorded path within 1.2 × the lean version's: ((b-none) − (a)) / ((lean) − (a0))",
       w.ratio <= 1.2,
-      `${(w.service / 1000).toFixed(1)} k vs ${(w.lean / 1000).toFixed(1)} k = ${w.ratio.toFixed(2)}`,
+      `${kk(w.service)} vs ${kk(w.lean)} = ${w.ratio.toFixed(2)}`,
     );
   } else add("the service's unrecorded path within 1.2 × the lean version's", null, 'not counted in this run');
   if (have('a', 'a0')) {

@@ -210,6 +210,33 @@ export function render(results) {
       );
       line();
     }
+    if (ins.wrapperAlone) {
+      const w = results.instructions.wrapper;
+      line('### The unrecorded-request wrapper alone');
+      line();
+      line(
+        `\`bench/wrapper.mjs\`: one bare listener (two log lines, the load balancer's Root on the second, the answer) ` +
+          "served as it is, inside the lean version's wrapper, and inside the service's under rules that record " +
+          `nothing, counted as above with ${w.config.warmup} GET / to warm up and ${w.config.windows} windows of ` +
+          `${w.config.requests}. Without Express around it, the wrapper is most of each count, so a few hundred ` +
+          'instructions show.',
+      );
+      line();
+      line(
+        '| Variant | instructions per GET /, main thread | its windows (k) | the wrapper (less the bare listener) |',
+      );
+      line('| --- | ---: | --- | ---: |');
+      for (const [id, counted] of Object.entries(w.variants)) {
+        const windows = counted.mainPerWindow.map((x) => n(x / 1000, 1)).join(', ');
+        const cost = { 'wrapper-lean': ins.wrapperAlone.lean, 'wrapper-service': ins.wrapperAlone.service }[id];
+        line(
+          `| (${id}) | ${n(counted.mainPerRequest / 1000, 1)} k | ${windows} | ${cost === undefined ? '–' : `${n(cost / 1000, 1)} k`} |`,
+        );
+      }
+      line();
+      line(`The service's wrapper costs ${n(ins.wrapperAlone.ratio, 2)} × the lean version's.`);
+      line();
+    }
   } else if (results.instructions?.unavailable) {
     line(`Instructions not counted: ${results.instructions.unavailable}.`);
     line();

@@ -303,7 +303,11 @@ export function traceRequests(
     if (recorded) {
       const attributes = addRecordedAttributes(view.attributes(), req, method, normalized, view.hostAndPort().port);
       view.release();
-      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, new ContextLink(parent, RECORD_DECIDED, true));
+      span = tracer.startSpan(
+        method,
+        { kind: SpanKind.SERVER, attributes },
+        new ContextLink(parent, RECORD_DECIDED, true),
+      );
     } else {
       view.release();
       const caller = trace.getSpanContext(parent);
