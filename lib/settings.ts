@@ -51,14 +51,16 @@ export const COLLECTOR_MEMORY_LIMIT_MIB = 256;
 
 /**
  * The collector's Go runtime settings, in its container's environment (and in every local run of the collector:
- * tools/collector/collector.ts). GOMEMLIMIT at 80% of the hard limit is the memory_limiter README's best practice
- * (collector v0.143.0, processor/memorylimiterprocessor/README.md): the Go runtime collects harder near the limit
- * instead of the container being killed. GOGC 400 collects a quarter as often as Go's default 100: the collector's
- * CPU per span fell about 9% with it in `npm run bench` (docs/costs.md), its peak RSS rose from about 48 to 77 MB,
- * well under the memory_limiter's soft limit (55% of the hard limit: 141 MiB), which still refuses data first.
+ * tools/collector/collector.ts). GOGC 400 collects a quarter as often as Go's default 100, for less CPU per span
+ * (bench/FINDINGS.md), and lets garbage grow the heap to five times what is live. GOMEMLIMIT caps that below the
+ * memory_limiter's soft limit (lib/config/collector.yaml: limit 80%, spike 25%, so 55% of the hard limit, 140 MiB): the
+ * limiter counts the heap's garbage as use, so without the cap a slow X-Ray could have it refuse spans while most of
+ * the heap is garbage. With the cap the runtime collects harder first, and the limiter refuses only what is live.
+ * (The memory_limiter README, v0.143.0, advises GOMEMLIMIT beside every limiter, at 80% of the hard limit: above this
+ * limiter's soft limit, which is why it is lower here.)
  */
 export const COLLECTOR_GO_RUNTIME_ENVIRONMENT: Readonly<Record<string, string>> = {
-  GOMEMLIMIT: `${Math.floor(COLLECTOR_MEMORY_LIMIT_MIB * 0.8)}MiB`,
+  GOMEMLIMIT: `${Math.floor(COLLECTOR_MEMORY_LIMIT_MIB * 0.5)}MiB`,
   GOGC: '400',
 };
 
