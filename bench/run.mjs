@@ -382,6 +382,8 @@ if (!options['no-instructions']) {
         outDir: path.join(benchDir, '.cache', 'callgrind'),
         stderrPath: path.join(stderrDir, `instructions-${variant.id}.log`),
       });
+      // The service's wrapper may record a request under the fallback rule before its rules arrive: not the soak's.
+      await takeSpans();
       const perRequest = results.instructions.wrapper.variants[variant.id].mainPerRequest;
       log(`instructions: ${variant.id} ${(perRequest / 1000).toFixed(1)} k per GET /`);
     }

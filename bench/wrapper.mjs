@@ -2,7 +2,8 @@
 // alone (issue 22 item 3), the service's against the lean version's, on one bare listener (wrapper/server.cjs), counted
 // with callgrind as `npm run bench` counts the whole service (lib/instructions.mjs). Each wrapper's cost is its
 // variant's count less the bare listener's; the service's runs under X-Ray rules that record nothing, through the
-// same fake proxy as (b-none). Prints one JSON line a variant, then the two costs and their ratio.
+// same fake proxy as (b-none). Prints one JSON line a variant, then the two costs and their ratio. Needs valgrind and
+// bench/'s own dependencies (`npm ci` in bench/, which `npm run bench` does itself); no build: it loads app/src.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -53,8 +53,9 @@ function renderRecordingCost(profiles, line) {
       "exporter (its bundle, `app/dist/otlp-exporter.js`, or the service's wrapper of it) is anywhere on the stack, " +
       'otherwise the module of the nearest package or service frame to the leaf decides: the batch span processor is ' +
       "`batch`, any other OpenTelemetry package and the service's telemetry modules (`src/telemetry/`, `src/step.ts`) " +
-      '`span`, the rest (Express, pino, node:http, the handlers) `request`; `request` growing in (b) is the same work ' +
-      "running slower (colder caches, the collector's allocation), not work that tracing added.",
+      '`span`, the rest (Express, pino, node:http, the handlers) `request`. `request` growing in (b) is mostly the same ' +
+      "work running slower (colder caches, the collector's allocation), but it also holds samples with no package " +
+      "frame above them (V8's `(program)`, builtins such as the export's socket writes, compiling the SDK's code).",
   );
   line();
 }

@@ -12,7 +12,6 @@ interface Served {
   id: string;
   traceresponse: (string | null)[];
   lines: Record<string, unknown>[];
-  rulesFetched: boolean;
 }
 
 function serveAll(): Served[] {
@@ -53,7 +52,6 @@ function serveAll(): Served[] {
           id: variant.id,
           traceresponse,
           lines: out.trim().split('\\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === 'handling' || l.msg === 'request completed'),
-          rulesFetched: proxies.none.ruleRequests > 0,
         });
       } finally {
         child.kill();
@@ -112,10 +110,6 @@ describe('the three servers the wrapper is counted on', () => {
       }
     },
   );
-
-  test("the service's decisions came from the proxy's rule (0/s and 0%), not from the fallback's 1/s", () => {
-    expect(served['wrapper-service'].rulesFetched).toBe(true);
-  });
 
   test('the lean and the service write lines of the same fields', () => {
     const keys = (id: string) => served[id].lines.map((line) => Object.keys(line).sort().join(','));

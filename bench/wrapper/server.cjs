@@ -4,8 +4,9 @@
 // Root) and answers, served as it is (bare), inside the lean version's wrapper (lean, bench/lean/tracing.cjs), or
 // inside the service's own (service: app/src/instrumentation.ts with the environment's sampler, the X-Ray rules).
 // Without Express around it, the wrapper is most of what the process does per request, so the count resolves a
-// change of a few hundred instructions that the whole service's counts bury in their noise.
-// `node --import tsx bench/wrapper/server.cjs <bare|lean|service>` (tsx loads the service's TypeScript), on PORT.
+// change of a few hundred instructions that the whole service's counts bury in their noise. The service's modules are
+// its TypeScript sources loaded through tsx, not app/dist's bundle: the same code, bundled differently.
+// `node --import tsx bench/wrapper/server.cjs <bare|lean|service>`, on PORT.
 const { createRequire } = require('node:module');
 const http = require('node:http');
 const path = require('node:path');
@@ -18,14 +19,20 @@ const appRequire = createRequire(path.join(__dirname, '..', '..', 'app', 'packag
 const pino = appRequire('pino');
 const { trace } = appRequire('@opentelemetry/api');
 
-/** The handler's two lines and the answer; `albTraceId` is what the variant puts on the access line. */
-function handler(logger, albTraceId) {
+/** Runs a step's work as it is: what a wrapper with no span per step does. */
+const asItIs = (_name, work) => work();
+
+/**
+ * The handler: its line inside a step, as GET / writes it (`inChildSpan('about', …)` in the service), the answer,
+ * and the access line; `albTraceId` is what the variant puts on the access line.
+ */
+function handler(logger, albTraceId, step = asItIs) {
   return (req, res) => {
     if (req.url === '/healthz') {
       res.end('ok');
       return;
     }
-    logger.info({ path: req.url }, 'handling');
+    step('about', () => logger.info({ path: req.url }, 'handling'));
     res.setHeader('content-type', 'text/plain');
     res.end('ok');
     logger.info({ status: res.statusCode, alb_trace_id: albTraceId(req) }, 'request completed');
@@ -46,9 +53,10 @@ function listenerOf(variant) {
     }
     case 'service': {
       const { instrumentListener } = require('../../app/src/instrumentation.ts');
+      const { inChildSpan } = require('../../app/src/step.ts');
       const albTraceId = (req) =>
         albRootToRecord(parseAlbRoot(req.headers['x-amzn-trace-id']), trace.getActiveSpan()?.spanContext().traceId);
-      return instrumentListener(handler(createLogger('info'), albTraceId), 'public');
+      return instrumentListener(handler(createLogger('info'), albTraceId, inChildSpan), 'public');
     }
     default:
       throw new Error(`usage: server.cjs <bare|lean|service>, not ${variant}`);

@@ -1,8 +1,9 @@
 // Runs the built collector the way the task runs its sidecar: the configuration in AOT_CONFIG_CONTENT, exactly as
-// lib/observed-task-definition.ts sets it, with AWS_REGION and the Go runtime settings beside it. Outside AWS, a second configuration file is
-// merged over it by the collector's own `--config` merging (later files win, key by key): the awsxray exporter and
-// the awsproxy extension send to a local X-Ray API stand-in instead of xray.<region>.amazonaws.com, in local mode
-// (no EC2 metadata lookups), and the listening ports move when a test asks for free ones.
+// lib/observed-task-definition.ts sets it, with AWS_REGION and the Go runtime settings beside it. Outside AWS, a
+// second configuration file is merged over it by the collector's own `--config` merging (later files win, key by
+// key): the awsxray exporter and the awsproxy extension send to a local X-Ray API stand-in instead of
+// xray.<region>.amazonaws.com, in local mode (no EC2 metadata lookups), and the listening ports move when a test asks
+// for free ones.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -1,7 +1,7 @@
 // Trace and span IDs in X-Ray's form (the trace ID starts with the epoch second, 8 hex), made from a pool of random
-// bytes that crypto.randomFillSync refills 512 IDs at a time, with the epoch second written once a second. Every request
-// needs a trace ID and a span ID, recorded or not; @opentelemetry/id-generator-aws-xray draws them from Math.random a
-// word at a time (a heap number per call from optimized code) and formats the epoch for every trace ID.
+// bytes that crypto.randomFillSync refills 512 IDs at a time, with the epoch second written once a second. Every
+// request needs a trace ID and a span ID, recorded or not; @opentelemetry/id-generator-aws-xray draws them from
+// Math.random a word at a time (a heap number per call from optimized code) and formats the epoch for every trace ID.
 import { randomFillSync } from 'node:crypto';
 import type { IdGenerator } from '@opentelemetry/sdk-trace';
 

@@ -1,8 +1,8 @@
 // The configuration the task delivers, loaded by the real collector (built from the ADOT release's components,
 // tools/collector/manifest.yaml) with its `validate` command, exactly as the sidecar receives it: the template's
-// AOT_CONFIG_CONTENT and AWS_REGION, for every variant of the stack that could change them.
-import * as fs from 'node:fs';
+// AOT_CONFIG_CONTENT, AWS_REGION and the Go runtime settings, for every variant of the stack that could change them.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { TASK_CONFIG_PATH, taskEnvironment, validateTaskConfig } from '../collector';
 import { container, environmentOf, synthTemplate, TEST_REGION } from '../../../test/helpers';
 import type { OtelFargateStackProps } from '../../../lib/otel-fargate-stack';
