@@ -166,7 +166,7 @@ describe('the collector sidecar', () => {
     // the runtime must collect before that, or a heap of garbage is refused spans.
     const limiter = (parse(fs.readFileSync(COLLECTOR_CONFIG_PATH, 'utf8')) as CollectorConfig).processors
       .memory_limiter;
-    const softLimitMiB = (collector.Memory * (limiter.limit_percentage - limiter.spike_limit_percentage)) / 100;
+    const softLimitMiB = (Number(collector.Memory) * (limiter.limit_percentage - limiter.spike_limit_percentage)) / 100;
     expect(Number.parseInt(environment.GOMEMLIMIT as string, 10)).toBeLessThan(softLimitMiB);
   });
 
