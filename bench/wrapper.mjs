@@ -4,12 +4,9 @@
 // variant's count less the bare listener's; the service's runs under X-Ray rules that record nothing, through the
 // same fake proxy as (b-none). Prints one JSON line a variant, then the two costs and their ratio. Needs valgrind and
 // bench/'s own dependencies (`npm ci` in bench/, which `npm run bench` does itself); no build: it loads app/src.
-import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countInstructions, instructionsUnavailable, reportHourly } from './lib/instructions.mjs';
-import { WORKLOADS } from './lib/load.mjs';
-import { defaultTaskNodeOptions, defineVariants, startSamplingProxies } from './lib/variants.mjs';
+import { withCountingHarness } from './lib/counting.mjs';
 import { WRAPPER_COUNTING, wrapperCosts, wrapperVariants } from './lib/wrapper.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -17,42 +14,13 @@ const repoRoot = path.dirname(benchDir);
 const [warmup = WRAPPER_COUNTING.warmup, requests = WRAPPER_COUNTING.requests, windows = WRAPPER_COUNTING.windows] =
   process.argv.slice(2);
 
-const unavailable = instructionsUnavailable();
-if (unavailable) {
-  process.stderr.write(`${unavailable}\n`);
-  process.exit(1);
-}
-const sink = fork(path.join(benchDir, 'lib', 'sink.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const sinkPort = await new Promise((resolve) => sink.once('message', (m) => resolve(m.port)));
-const proxies = await startSamplingProxies(repoRoot);
-reportHourly(proxies);
-const serviceNodeOptions = await defaultTaskNodeOptions(repoRoot);
-const bNone = defineVariants({ repoRoot, benchDir, sinkPort, cacheDir: '', serviceNodeOptions, proxies }).find(
-  (v) => v.id === 'b-none',
-);
-const variants = wrapperVariants({ repoRoot, bNone });
-
-const counts = {};
-try {
-  for (const variant of variants) {
-    const counted = await countInstructions(variant, {
-      workload: WORKLOADS.home,
-      warmup: Number(warmup),
-      requests: Number(requests),
-      windows: Number(windows),
-      outDir: path.join(benchDir, '.cache', `callgrind-${variant.id}-${process.pid}`),
-      stderrPath: path.join(benchDir, '.cache', `callgrind-${variant.id}-${process.pid}.log`),
-    });
-    counts[variant.id] = counted.mainPerRequest;
-    process.stdout.write(
-      `${JSON.stringify({ id: variant.id, ...counted, mainPerWindow: counted.mainPerWindow.map(Math.round) })}\n`,
-    );
+await withCountingHarness({ repoRoot, benchDir }, async ({ variants, count }) => {
+  const bNone = variants.find((v) => v.id === 'b-none');
+  const counts = {};
+  for (const variant of wrapperVariants({ repoRoot, bNone })) {
+    counts[variant.id] = (await count(variant, { warmup, requests, windows })).mainPerRequest;
   }
   const costs = wrapperCosts(counts);
-  process.stdout.write(
-    `${JSON.stringify({ leanWrapper: Math.round(costs.lean), serviceWrapper: Math.round(costs.service), ratio: +costs.ratio.toFixed(3) })}\n`,
-  );
-} finally {
-  sink.send({ type: 'stop' });
-  await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
-}
+  const summary = { leanWrapper: Math.round(costs.lean), serviceWrapper: Math.round(costs.service) };
+  process.stdout.write(`${JSON.stringify({ ...summary, ratio: +costs.ratio.toFixed(3) })}\n`);
+});
